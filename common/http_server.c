@@ -624,11 +624,14 @@ static void count_status(struct lh_http_server *srv, int status)
     STAT_ADD(srv->st.requests[cls >= 1 && cls <= 5 ? cls : 0], 1);
 }
 
-/* Builds and queues a response on c. Returns the bytes queued (>= 0) or a
- * negative code (the connection is then closed). */
-static long conn_send(struct conn *c, int status, const struct lh_http_header *headers,
-                      const char *ctype, const void *body, size_t len, int keep_alive,
-                      int head_only, int http_minor)
+static void observe(struct lh_http_req *req, int status, uint64_t bytes_out);
+
+/* Builds and queues a response on c; req (may be NULL) is the request it
+ * answers, observed before the bytes leave. Returns the bytes queued (>= 0)
+ * or a negative code (the connection is then closed). */
+static long conn_send(struct conn *c, struct lh_http_req *req, int status,
+                      const struct lh_http_header *headers, const char *ctype, const void *body,
+                      size_t len, int keep_alive, int head_only, int http_minor)
 {
     struct lh_http_server *srv = c->srv;
     struct lh_buf out = LH_BUF_INIT;
@@ -683,6 +686,8 @@ static long conn_send(struct conn *c, int status, const struct lh_http_header *h
     }
     size_t n = out.len;
     count_status(srv, status);
+    if (req)
+        observe(req, status, n);
     c->state = CS_WRITING;
     c->close_after = !keep_alive;
     rc = conn_write(c, lh_buf_steal(&out), n);
@@ -721,7 +726,7 @@ static void conn_fail(struct conn *c, int status, const char *code, const char *
         return;
     }
     lh_debug("http: %s: %d %s", c->remote, status, msg);
-    conn_send(c, status, NULL, "application/json", b.data, b.len, 0, 0, 1);
+    conn_send(c, NULL, status, NULL, "application/json", b.data, b.len, 0, 0, 1);
     lh_buf_free(&b);
 }
 
@@ -1721,9 +1726,8 @@ static int respond(struct lh_http_req *req, int status, const struct lh_http_hea
         rc = LH_ECLOSED;
     } else {
         int keep = req->keep_alive && !c->srv->draining && !c->eof;
-        long n = conn_send(c, status, headers, ctype, body, len, keep,
+        long n = conn_send(c, req, status, headers, ctype, body, len, keep,
                            req->method == HTTP_HEAD, req->http_minor);
-        observe(req, status, n > 0 ? (uint64_t)n : 0);
         rc = n < 0 ? (int)n : 0;
     }
     req_free(req);

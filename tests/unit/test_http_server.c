@@ -939,3 +939,88 @@ TEST(http_tls_graceful_shutdown_and_client_gone)
     ht_close(&c);
     finish(&ts);
 }
+
+static void big_body_roundtrip(struct ht_conn *c)
+{
+    size_t n = 3u << 20;
+    char *body = malloc(n);
+    REQUIRE(body);
+    for (size_t i = 0; i < n; i++)
+        body[i] = (char)('a' + (i * 7919) % 26);
+    char head[128];
+    for (int round = 0; round < 2; round++) {   /* twice: keep-alive after a big one */
+        snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n",
+                 n);
+        REQUIRE(ht_sends(c, head) == 0);
+        REQUIRE(ht_send(c, body, n) == 0);
+        struct ht_resp r;
+        CHECK_INT(ht_read(c, &r, 0), ==, 200);
+        CHECK_INT(r.body.len, ==, n);
+        CHECK(r.body.len == n && memcmp(r.body.data, body, n) == 0);
+        ht_resp_free(&r);
+    }
+    free(body);
+}
+
+TEST(http_big_bodies_plain_and_tls)
+{
+    snprintf(g_dir, sizeof(g_dir), "%s", lh_test_tmpdir());
+    REQUIRE(ht_make_certs(g_dir) == 0);
+    struct ht_server plain, tls;
+    struct lh_http_server_config cfg = { 0 };
+    REQUIRE(start(&plain, &cfg) == 0);
+    tls_cfg(&cfg, LH_HTTP_CLIENT_AUTH_NONE);
+    REQUIRE(start(&tls, &cfg) == 0);
+    struct ht_conn c;
+    REQUIRE(ht_connect(&c, plain.port) == 0);
+    big_body_roundtrip(&c);
+    ht_close(&c);
+    REQUIRE(ht_connect_tls(&c, tls.port, path_in("ca.pem"), NULL, NULL, 0) == 0);
+    big_body_roundtrip(&c);
+    /* pipelining over TLS */
+    REQUIRE(ht_sends(&c, "GET /slow?ms=50 HTTP/1.1\r\nHost: t\r\n\r\n"
+                         "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+    struct ht_resp r1, r2;
+    CHECK_INT(ht_read(&c, &r1, 0), ==, 200);
+    CHECK_INT(ht_read(&c, &r2, 0), ==, 200);
+    CHECK_STR(r1.body.data, "slow");
+    CHECK_STR(r2.body.data, "fast");
+    ht_resp_free(&r1);
+    ht_resp_free(&r2);
+    ht_close(&c);
+    finish(&plain);
+    finish(&tls);
+}
+
+TEST(http_garbage_input_never_crashes)
+{
+    struct ht_server ts;
+    struct lh_http_server_config cfg = { .header_timeout_ms = 300, .max_body = 4096 };
+    REQUIRE(start(&ts, &cfg) == 0);
+    static const char *pieces[] = {
+        "GET ", "POST ", "/echo", "/hello", "?a=%zz", " HTTP/1.1", " HTTP/1.0", "\r\n", "\n",
+        "Host: t", "Content-Length: 5", "Content-Length: -1", "Content-Length: 99999999999999",
+        "Transfer-Encoding: chunked", "ffffffffffffffff\r\n", "5\r\nhello\r\n", "0\r\n\r\n",
+        ":", " ", "\x01\x80\xff", "Expect: 100-continue", "Connection: close", "\r\n\r\n",
+    };
+    unsigned seed = 12345;
+    for (int i = 0; i < 150; i++) {
+        struct ht_conn c;
+        REQUIRE(ht_connect(&c, ts.port) == 0);
+        struct lh_buf b = LH_BUF_INIT;
+        int n = 1 + (int)(rand_r(&seed) % 12);
+        for (int k = 0; k < n; k++)
+            lh_buf_puts(&b, pieces[rand_r(&seed) % (sizeof(pieces) / sizeof(pieces[0]))]);
+        ht_send(&c, b.data, b.len);
+        if (rand_r(&seed) % 2)
+            shutdown(c.fd, SHUT_WR);
+        struct pollfd p = { .fd = c.fd, .events = POLLIN };
+        poll(&p, 1, 5);
+        ht_close(&c);
+        lh_buf_free(&b);
+    }
+    struct ht_resp r;
+    CHECK_INT(ht_request(ts.port, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r), ==, 200);
+    ht_resp_free(&r);
+    finish(&ts);
+}
