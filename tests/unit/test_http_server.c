@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -101,6 +103,24 @@ static void h_prefix(struct lh_http_req *req, void *arg)
     lh_buf_free(&b);
 }
 
+static void h_big(struct lh_http_req *req, void *arg)
+{
+    (void)arg;
+    struct lh_buf v = LH_BUF_INIT;
+    size_t n = 1000;
+    if (lh_http_query_get(lh_http_req_query(req), "n", &v) == 0)
+        n = (size_t)strtoull(v.data, NULL, 10);
+    lh_buf_free(&v);
+    char *p = malloc(n);
+    if (!p) {
+        lh_http_respond_error(req, 500, NULL, "no_memory", "out of memory");
+        return;
+    }
+    memset(p, 'z', n);
+    lh_http_respond(req, 200, NULL, p, n);
+    free(p);
+}
+
 static int ready_cb(void *arg, struct lh_buf *reason)
 {
     (void)arg;
@@ -136,6 +156,7 @@ static void setup_routes(struct lh_http_server *srv, void *arg)
     lh_http_server_route(srv, "POST", "/echo", h_echo, NULL, NULL);
     lh_http_server_route(srv, "GET", "/fast", h_fast, NULL, NULL);
     lh_http_server_route(srv, "GET", "/slow", h_slow, NULL, NULL);
+    lh_http_server_route(srv, "GET", "/big", h_big, NULL, NULL);
     lh_http_server_route(srv, NULL, "/cn", h_cn, NULL, NULL);
     lh_http_server_route_prefix(srv, "GET", "/p/", h_prefix, "short", NULL);
     lh_http_server_route_prefix(srv, "GET", "/p/long/", h_prefix, "long", NULL);
@@ -1022,5 +1043,33 @@ TEST(http_garbage_input_never_crashes)
     struct ht_resp r;
     CHECK_INT(ht_request(ts.port, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r), ==, 200);
     ht_resp_free(&r);
+    finish(&ts);
+}
+
+TEST(http_write_timeout_for_a_client_that_does_not_read)
+{
+    struct ht_server ts;
+    struct lh_http_server_config cfg = { .write_timeout_ms = 300 };
+    REQUIRE(start(&ts, &cfg) == 0);
+    struct ht_conn c;
+    memset(&c, 0, sizeof(c));
+    c.fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(c.fd >= 0);
+    int small = 4096;
+    setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)ts.port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(c.fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    REQUIRE(ht_sends(&c, "GET /big?n=33554432 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+    struct lh_http_stats st;
+    double t0 = ht_now();
+    do {
+        ht_sleep_ms(20);
+        lh_http_server_stats(ts.srv, &st);
+    } while (st.connections_open > 0 && ht_now() - t0 < 5);
+    CHECK_INT(st.connections_open, ==, 0);
+    CHECK_INT(st.timeouts, ==, 1);
+    CHECK(ht_now() - t0 >= 0.25);
+    ht_close(&c);
     finish(&ts);
 }
