@@ -69,7 +69,7 @@ const struct lh_opt lh_http_tls_opts[] = {
 const struct lh_opt lh_http_server_opts[] = {
     { .type = LH_OPT_STR, .key = "address",
       .offset = offsetof(struct lh_http_server_config, listen),
-      .help = "host:port to listen on (\"0.0.0.0:7070\", \"[::]:7070\")" },
+      .help = "host:port to listen on (\"0.0.0.0:7070\", \"[::]:7070\"); default: the daemon's port" },
     { .type = LH_OPT_SIZE, .key = "max_body", .def = "10MiB",
       .offset = offsetof(struct lh_http_server_config, max_body),
       .help = "largest request body; larger ones get 413" },

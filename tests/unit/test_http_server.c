@@ -3,6 +3,8 @@
 #include "../lh_test.h"
 #include "http_test_util.h"
 #include "lh/http.h"
+#undef lh_error
+#include "lh/log.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -693,6 +695,7 @@ TEST(http_bad_listen_address_and_port_in_use)
 {
     uv_loop_t loop;
     REQUIRE(uv_loop_init(&loop) == 0);
+    lh_log_set_level(LH_LOG_ERROR);
     struct lh_err err = { 0 };
     struct lh_http_server *srv = NULL, *srv2 = NULL;
     struct lh_http_server_config cfg = { .listen = "127.0.0.1:99999" };
