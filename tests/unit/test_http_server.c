@@ -896,14 +896,7 @@ TEST(http_tls_reload_certificate)
 {
     snprintf(g_dir, sizeof(g_dir), "%s", lh_test_tmpdir());
     REQUIRE(ht_make_certs(g_dir) == 0);
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-keyout s2.key -out s2.csr -subj '/O=reloaded/CN=localhost' 2>/dev/null && "
-             "openssl x509 -req -in s2.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-             "-out s2.pem -days 2 -extfile server.ext 2>/dev/null",
-             g_dir);
-    REQUIRE(system(cmd) == 0);
+    REQUIRE(ht_issue_cert(g_dir, "s2", "reloaded", "localhost", "ca", HT_CERT_SERVER) == 0);
     struct ht_server ts;
     struct lh_http_server_config cfg;
     tls_cfg(&cfg, LH_HTTP_CLIENT_AUTH_NONE);
