@@ -1033,8 +1033,9 @@ static void purge(struct lh_tail *t)
             drop = 1;
         } else if (f->state == F_CLOSED && !f->from_ckpt && f->acked >= f->emitted_end) {
             struct stat st;
+            /* Gone, or its inode now belongs to an open file (reused). */
             drop = stat(f->real, &st) < 0 || (uint64_t)st.st_dev != f->dev ||
-                   (uint64_t)st.st_ino != f->ino;
+                   (uint64_t)st.st_ino != f->ino || find_open(t, f->dev, f->ino);
         }
         if (drop)
             file_free(t, f, prev);
