@@ -237,6 +237,14 @@ static void copy_file(const char *from, const char *to)
     close(out);
 }
 
+/* Descriptors the tail holds: rotated files are closed once drained. */
+static uint64_t files_open(struct env *e)
+{
+    struct lh_tail_stats st;
+    lh_tail_get_stats(e->t, &st);
+    return st.files_open;
+}
+
 static uint64_t lost_bytes(struct env *e)
 {
     struct lh_ledger_file tot;
@@ -265,6 +273,7 @@ TEST(agent_tail_rename_create)
     settle(&e);
     check_once(&e, 0, 0);
     CHECK_INT(lost_bytes(&e), ==, 0);
+    CHECK_INT(files_open(&e), ==, 1);
 
     /* Restart with part of the rotated file unacknowledged: it is resumed
      * from its rotated name, the new file from its acknowledged offset. */
@@ -320,9 +329,24 @@ TEST(agent_tail_copytruncate)
     settle(&e);
     check_once(&e, 0, 0);
     CHECK_INT(lost_bytes(&e), ==, 0);
+    /* app.log, and the copy (it matches the glob: now followed as itself). */
+    CHECK_INT(files_open(&e), ==, 2);
 
     ack_upto(&e, 55);
     restart(&e);
+    put(&e, "app.log", 5);
+    settle(&e);
+    check_once(&e, 0, 0);
+    CHECK_INT(lost_bytes(&e), ==, 0);
+
+    /* Again, with a scan between the copy and the truncation: the copy,
+     * which the glob matches, is not read as a file of its own. */
+    put(&e, "app.log", 30);
+    settle(&e);
+    put(&e, "app.log", 5);
+    copy_file(lpath(&e, "app.log"), lpath(&e, "app.log.2"));
+    step(&e, 1000);                         /* a scan sees app.log.2 */
+    REQUIRE(truncate(lpath(&e, "app.log"), 0) == 0);
     put(&e, "app.log", 5);
     settle(&e);
     check_once(&e, 0, 0);
@@ -371,6 +395,7 @@ TEST(agent_tail_delete_while_open)
     close(wfd);
     settle(&e);
     check_once(&e, 0, 0);
+    CHECK_INT(files_open(&e), ==, 0);
     CHECK_INT(lost_bytes(&e), ==, 0);
 
     /* Restart with the deleted file not fully acknowledged: what is gone is
@@ -448,6 +473,7 @@ TEST(agent_tail_symlink_flip)
     put(&e, "pods/0.log", 3);               /* late lines in the old target */
     settle(&e);
     check_once(&e, 0, 0);
+    CHECK_INT(files_open(&e), ==, 1);
     for (size_t i = 0; i < e.n; i++)
         CHECK_STR(e.v[i].path, link);
     ack_upto(&e, 12);
