@@ -14,8 +14,10 @@
  * Identity. A file is (dev, inode) plus a fingerprint: a hash of its first
  * fingerprint_bytes bytes (fewer while the file is shorter; lengthened as it
  * grows). A reused inode with other content is a new file. A new file whose
- * full fingerprint equals that of a file being tailed in the same directory
- * is taken for a copy of it (copytruncate's copy) and not tailed on its own.
+ * name extends a tailed file's name in the same directory (app.log.1,
+ * app.log-20240102) and whose full fingerprint equals that file's is taken
+ * for its copy (copytruncate's) and not tailed on its own. Two files found
+ * under two names (a symlink and its target, hard links) are read once.
  *
  * Rotation, per kind (each line is emitted exactly once):
  *   rename + create     the path now names another inode: the old file stays
@@ -52,7 +54,8 @@
  * Long lines. A line longer than max_line_bytes is, with long_lines=split,
  * emitted as pieces of max_line_bytes (cut before a UTF-8 sequence where
  * possible) marked LH_REC_SPLIT with part = 1, 2, ... and the last one
- * LH_REC_SPLIT_LAST; with long_lines=truncate, its first max_line_bytes are
+ * LH_REC_SPLIT_LAST (piece numbers restart at 1 after an agent restart in the
+ * middle of such a line; offsets stay exact); with long_lines=truncate, its first max_line_bytes are
  * emitted marked LH_REC_TRUNCATED once its end is read, and the rest is
  * counted as dropped bytes (reason "truncated"). Per-file memory stays below
  * 2 x max_line_bytes plus one shared 64 KiB read buffer.
@@ -60,7 +63,14 @@
  * Bad input: a glob match that is not a regular file, a file we may not
  * read, a read error: logged once per path and reason, counted in the
  * ledger's errors, retried at the next scans. Files are opened read-only,
- * O_NONBLOCK, never locked. */
+ * O_NONBLOCK, never locked.
+ *
+ * Limits: a line without its final newline waits (a live writer may be in
+ * the middle of it) until the file is rotated or truncated, when it is
+ * emitted marked LH_REC_NO_NEWLINE. A rotated file is closed after
+ * rotate_wait of idleness at EOF; what is written to it later is not read
+ * unless a glob matches its new name. There is no cap on open descriptors
+ * yet (one per tailed file plus rotated files being drained). */
 #ifndef LH_AGENT_TAIL_H
 #define LH_AGENT_TAIL_H
 
