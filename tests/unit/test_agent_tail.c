@@ -8,6 +8,7 @@
 #include "../lh_test.h"
 #include "../../agent/meta.h"
 #include "../../agent/tail.h"
+#include "lh/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,7 @@ static void open_tail(struct env *e)
 static void env_init(struct env *e, const char *glob_rel)
 {
     memset(e, 0, sizeof(*e));
+    lh_log_set_level(LH_LOG_WARN);          /* keep "following ..." lines out of the output */
     snprintf(e->dir, sizeof(e->dir), "%s", lh_test_tmpdir());
     snprintf(e->logs, sizeof(e->logs), "%s/logs", e->dir);
     snprintf(e->ckpt, sizeof(e->ckpt), "%s/ckpt.json", e->dir);
@@ -931,5 +933,32 @@ TEST(agent_tail_multiline_flush_and_restart)
     CHECK_INT(e.n, ==, 3);
     check_once(&e, 0, 0);
     close(fd);
+    env_free(&e);
+}
+
+TEST(agent_tail_split_keeps_utf8_sequences_whole)
+{
+    struct env e;
+    env_init(&e, "*.log");
+    e.cfg.max_line_bytes = 10;
+    open_tail(&e);
+    int fd = open(lpath(&e, "u.log"), O_WRONLY | O_CREAT, 0644);
+    REQUIRE(fd >= 0);
+    const char text[] = "aaaaaaaaa\xc3\xa9" "bbb\nshort\n0123456789\n";
+    REQUIRE(write(fd, text, sizeof(text) - 1) == (ssize_t)sizeof(text) - 1);
+    close(fd);
+    settle(&e);
+    REQUIRE_INT(e.n, ==, 4);
+    CHECK_STR(e.v[0].msg, "aaaaaaaaa");            /* cut before the 2-byte sequence */
+    CHECK_INT(e.v[0].flags & (LH_REC_SPLIT | LH_REC_SPLIT_LAST), ==, LH_REC_SPLIT);
+    CHECK_STR(e.v[1].msg, "\xc3\xa9" "bbb");
+    CHECK_INT(e.v[1].flags & (LH_REC_SPLIT | LH_REC_SPLIT_LAST), ==,
+              LH_REC_SPLIT | LH_REC_SPLIT_LAST);
+    CHECK_INT(e.v[1].part, ==, 2);
+    CHECK_INT(e.v[0].flags & LH_REC_INVALID_UTF8, ==, 0);
+    CHECK_INT(e.v[1].flags & LH_REC_INVALID_UTF8, ==, 0);
+    CHECK_STR(e.v[2].msg, "short");
+    CHECK_STR(e.v[3].msg, "0123456789");           /* exactly the limit: whole */
+    CHECK_INT(e.v[3].flags & LH_REC_SPLIT, ==, 0);
     env_free(&e);
 }
