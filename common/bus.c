@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus_impl.h"
 
@@ -79,6 +80,39 @@ int lh_bus_name_ok(const char *name)
     return 1;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct lh_bus_instruments *instruments(struct lh_metrics *m, const char *bus)
+{
+    struct lh_bus_instruments *in = calloc(1, sizeof(*in));
+    if (!in)
+        return NULL;
+    char lb[64], l2[128];
+    lh_metrics_label(lb, sizeof(lb), "bus", bus);
+    in->produce_seconds = lh_histogram_get(m, "loghaul_bus_produce_seconds",
+                                           "Time for a produce call to be durable", lb,
+                                           lh_latency_buckets, lh_latency_nbuckets);
+    in->produced_msgs = lh_counter_get(m, "loghaul_bus_produced_messages_total",
+                                       "Messages acknowledged by the bus", lb);
+    in->produced_bytes = lh_counter_get(m, "loghaul_bus_produced_bytes_total",
+                                        "Value bytes acknowledged by the bus", lb);
+    snprintf(l2, sizeof(l2), "%s,reason=\"full\"", lb);
+    in->err_full = lh_counter_get(m, "loghaul_bus_produce_errors_total",
+                                  "Failed produce calls by reason", l2);
+    snprintf(l2, sizeof(l2), "%s,reason=\"unavailable\"", lb);
+    in->err_unavail = lh_counter_get(m, "loghaul_bus_produce_errors_total",
+                                     "Failed produce calls by reason", l2);
+    snprintf(l2, sizeof(l2), "%s,reason=\"other\"", lb);
+    in->err_other = lh_counter_get(m, "loghaul_bus_produce_errors_total",
+                                   "Failed produce calls by reason", l2);
+    return in;
+}
+
 int lh_bus_open(const struct lh_bus_config *cfg, struct lh_metrics *metrics,
                 struct lh_bus **out, struct lh_err *err)
 {
@@ -86,6 +120,11 @@ int lh_bus_open(const struct lh_bus_config *cfg, struct lh_metrics *metrics,
     if (!bus)
         return lh_err_set(err, LH_ENOMEM, "bus: out of memory");
     bus->metrics = metrics;
+    if (metrics &&
+        !(bus->inst = instruments(metrics, cfg->type == LH_BUS_KAFKA ? "kafka" : "spool"))) {
+        free(bus);
+        return lh_err_set(err, LH_ENOMEM, "bus: out of memory");
+    }
     int rc;
     switch (cfg->type) {
     case LH_BUS_SPOOL:
@@ -99,6 +138,7 @@ int lh_bus_open(const struct lh_bus_config *cfg, struct lh_metrics *metrics,
         break;
     }
     if (rc < 0) {
+        free(bus->inst);
         free(bus);
         return rc;
     }
@@ -113,7 +153,23 @@ int lh_bus_produce(struct lh_bus *bus, const char *topic, const struct lh_bus_ms
         return 0;
     if (!lh_bus_name_ok(topic))
         return lh_err_set(err, LH_EINVAL, "bus: bad topic name \"%s\"", topic ? topic : "");
-    return bus->ops->produce(bus, topic, msgs, n, err);
+    struct lh_bus_instruments *in = bus->inst;
+    double t0 = in ? mono_s() : 0;
+    int rc = bus->ops->produce(bus, topic, msgs, n, err);
+    if (in) {
+        if (rc == 0) {
+            uint64_t bytes = 0;
+            for (size_t i = 0; i < n; i++)
+                bytes += msgs[i].value_len;
+            lh_histogram_observe(in->produce_seconds, mono_s() - t0);
+            lh_counter_add(in->produced_msgs, n);
+            lh_counter_add(in->produced_bytes, bytes);
+        } else {
+            lh_counter_add(rc == LH_EFULL ? in->err_full :
+                           rc == LH_EUNAVAIL ? in->err_unavail : in->err_other, 1);
+        }
+    }
+    return rc;
 }
 
 int lh_bus_consumer_open(struct lh_bus *bus, const char *group, const char *topic,
@@ -124,7 +180,18 @@ int lh_bus_consumer_open(struct lh_bus *bus, const char *group, const char *topi
     if (!lh_bus_name_ok(group))
         return lh_err_set(err, LH_EINVAL, "bus: bad consumer group name \"%s\"",
                           group ? group : "");
-    return bus->ops->consumer_open(bus, group, topic, out, err);
+    int rc = bus->ops->consumer_open(bus, group, topic, out, err);
+    if (rc == 0 && bus->metrics) {
+        char lb[512], t[256], g[256];
+        snprintf(lb, sizeof(lb), "bus=\"%s\",%s,%s", bus->ops->name,
+                 lh_metrics_label(t, sizeof(t), "topic", topic),
+                 lh_metrics_label(g, sizeof(g), "group", group));
+        (*out)->consumed = lh_counter_get(bus->metrics, "loghaul_bus_consumed_messages_total",
+                                          "Messages returned by poll", lb);
+        (*out)->lag = lh_gauge_get(bus->metrics, "loghaul_bus_consumer_lag_messages",
+                                   "Messages between a consumer and the end of its topic", lb);
+    }
+    return rc;
 }
 
 int lh_bus_poll(struct lh_bus_consumer *c, size_t max, int timeout_ms, struct lh_bus_batch *out,
@@ -133,7 +200,18 @@ int lh_bus_poll(struct lh_bus_consumer *c, size_t max, int timeout_ms, struct lh
     memset(out, 0, sizeof(*out));
     if (max == 0)
         return 0;
-    return c->ops->poll(c, max, timeout_ms, out, err);
+    int rc = c->ops->poll(c, max, timeout_ms, out, err);
+    if (rc > 0)
+        lh_counter_add(c->consumed, (uint64_t)rc);
+    if (c->lag) {
+        int64_t now = (int64_t)(mono_s() * 1000);
+        int64_t lag;
+        if (now - c->lag_updated_ms >= 1000 && c->ops->consumer_lag(c, &lag, NULL) == 0) {
+            lh_gauge_set(c->lag, (double)lag);
+            c->lag_updated_ms = now;
+        }
+    }
+    return rc;
 }
 
 int lh_bus_commit(struct lh_bus_consumer *c, const struct lh_bus_batch *b, struct lh_err *err)
@@ -215,33 +293,12 @@ void lh_bus_close(struct lh_bus *bus)
     if (!bus)
         return;
     bus->ops->destroy(bus);
+    free(bus->inst);
     free(bus);
 }
 
-static void free_str(char **s)
-{
-    free(*s);
-    *s = NULL;
-}
-
-/* Frees what the configuration loader allocated (every string is its own
- * allocation, a strmap owns its arrays and their strings). */
 void lh_bus_config_free(struct lh_bus_config *cfg)
 {
-    if (!cfg)
-        return;
-    free_str(&cfg->topic);
-    free_str(&cfg->dlq_topic);
-    free_str(&cfg->spool.dir);
-    free_str(&cfg->kafka.brokers);
-    free_str(&cfg->kafka.client_id);
-    free_str(&cfg->kafka.compression);
-    struct lh_strmap *m = &cfg->kafka.properties;
-    for (size_t i = 0; i < m->n; i++) {
-        free(m->keys ? m->keys[i] : NULL);
-        free(m->values ? m->values[i] : NULL);
-    }
-    free(m->keys);
-    free(m->values);
-    memset(m, 0, sizeof(*m));
+    if (cfg)
+        lh_conf_free(lh_bus_opts, cfg);
 }

@@ -10,6 +10,17 @@
 struct lh_bus_consumer {
     const struct lh_bus_ops *ops;
     struct lh_bus *bus;
+    /* Set by bus.c after the implementation's consumer_open. */
+    struct lh_counter *consumed;
+    struct lh_gauge *lag;
+    int64_t lag_updated_ms;
+};
+
+/* Metric handles shared by the implementations (NULL-safe to update). */
+struct lh_bus_instruments {
+    struct lh_histogram *produce_seconds;
+    struct lh_counter *produced_msgs, *produced_bytes;
+    struct lh_counter *err_full, *err_unavail, *err_other;
 };
 
 /* Each fills bus->ops and bus->ctx (bus->metrics is set already) or fails

@@ -141,8 +141,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     pthread_mutex_lock(&call->mu);
     if (m->err && !call->failed) {
         call->failed = 1;
-        snprintf(call->reason, sizeof(call->reason), "%s (%s)", rd_kafka_message_errstr(m),
-                 rd_kafka_err2name(m->err));
+        /* Not rd_kafka_message_errstr: for a delivery report it returns the
+         * payload, which is not a string. */
+        snprintf(call->reason, sizeof(call->reason), "%s (%s, %s[%d])", rd_kafka_err2str(m->err),
+                 rd_kafka_err2name(m->err), rd_kafka_topic_name(m->rkt), (int)m->partition);
     }
     if (--call->pending == 0)
         pthread_cond_broadcast(&call->cv);
@@ -477,7 +479,9 @@ static int kafka_poll(struct lh_bus_consumer *base, size_t max, int timeout_ms,
         }
         if (rkm->err) {
             if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                lh_warn("kafka: consumer of %s: %s", c->topic, rd_kafka_message_errstr(rkm));
+                lh_warn("kafka: consumer of %s: %s: %.*s", c->topic, rd_kafka_err2name(rkm->err),
+                        rkm->payload ? (int)rkm->len : 0,
+                        rkm->payload ? (const char *)rkm->payload : "");
             rd_kafka_message_destroy(rkm);
             char fe[256];
             if (rd_kafka_fatal_error(c->rk, fe, sizeof(fe))) {

@@ -173,6 +173,9 @@ struct spool_topic {
     int64_t retention_ms_last;
 
     uint64_t syncs, produced_msgs, produced_bytes;
+    struct lh_gauge *g_disk, *g_unconsumed, *g_segments;   /* NULL without metrics */
+    struct lh_counter *c_syncs;
+    struct lh_histogram *h_sync;
 };
 
 struct spool {
@@ -202,6 +205,7 @@ struct spool_consumer {
     uint64_t local_limit;        /* durable end checked by this reader (no writer alive) */
     int64_t last_probe_ms;
     uint64_t corrupt_skipped;
+    struct lh_counter *c_damaged;
 };
 
 struct spool_batch {
@@ -800,6 +804,12 @@ static void notify_readers(struct spool *sp)
     pthread_mutex_unlock(&sp->wait_mu);
 }
 
+static void topic_gauges(struct spool_topic *t)
+{
+    lh_gauge_set(t->g_disk, (double)t->total_bytes);
+    lh_gauge_set(t->g_segments, (double)t->nsegs);
+}
+
 /* Records up to durable_offset are on disk: publish and wake their producers. */
 static void publish_durable(struct spool_topic *t)
 {
@@ -832,6 +842,7 @@ static void fail_unsynced(struct spool_topic *t, int code, const char *msg)
         t->total_bytes -= t->write_pos - t->durable_pos;
         t->segs[t->nsegs - 1].size = t->durable_pos;
         t->write_pos = t->durable_pos;
+        topic_gauges(t);
     }
     t->next_offset = t->durable_offset;
     for (struct waiter *w = t->waiters; w; w = w->next) {
@@ -887,6 +898,7 @@ static void apply_retention(struct spool_topic *t)
     if (del) {
         memmove(t->segs, t->segs + del, (t->nsegs - del) * sizeof(*t->segs));
         t->nsegs -= del;
+        topic_gauges(t);
     }
 }
 
@@ -966,13 +978,19 @@ static void lead_sync(struct spool_topic *t)
     int fd = t->segfd, rc = 0, e = 0;
     if (target_off > t->durable_offset && t->sp->cfg.fsync) {
         pthread_mutex_unlock(&t->mu);
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
         rc = fdatasync(fd);
         e = errno;
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        lh_histogram_observe(t->h_sync, (double)(b.tv_sec - a.tv_sec) +
+                                        (double)(b.tv_nsec - a.tv_nsec) / 1e9);
         pthread_mutex_lock(&t->mu);
     }
     t->syncing = 0;
     if (rc == 0) {
         t->syncs++;
+        lh_counter_add(t->c_syncs, 1);
         t->durable_offset = target_off;
         t->durable_pos = target_pos;
         publish_durable(t);
@@ -1140,7 +1158,25 @@ static int topic_open(struct spool *sp, const char *name, struct spool_topic **o
     __atomic_add_fetch(&t->head->generation, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&t->head->durable, t->durable_offset, __ATOMIC_RELEASE);
     __atomic_store_n(&t->head->magic, HEAD_MAGIC, __ATOMIC_RELEASE);
+    struct lh_metrics *m = sp->bus->metrics;
+    if (m) {
+        char lb[256];
+        lh_metrics_label(lb, sizeof(lb), "topic", name);
+        t->g_disk = lh_gauge_get(m, "loghaul_spool_disk_bytes",
+                                 "Bytes of the topic's segment files", lb);
+        t->g_unconsumed = lh_gauge_get(m, "loghaul_spool_unconsumed_bytes",
+                                       "Bytes not yet committed by the slowest consumer group",
+                                       lb);
+        t->g_segments = lh_gauge_get(m, "loghaul_spool_segments", "Segment files of the topic",
+                                     lb);
+        t->c_syncs = lh_counter_get(m, "loghaul_spool_syncs_total",
+                                    "Group commits (fdatasync calls) of the topic", lb);
+        t->h_sync = lh_histogram_get(m, "loghaul_spool_sync_seconds",
+                                     "Duration of a group commit's fdatasync", lb,
+                                     lh_latency_buckets, lh_latency_nbuckets);
+    }
     apply_retention(t);
+    topic_gauges(t);
     *out = t;
     return 0;
 fail:
@@ -1185,13 +1221,12 @@ static int topic_full(struct spool_topic *t, uint64_t more, uint64_t *unconsumed
         now - t->groups_read_ms > GROUPS_REFRESH_MS)
         refresh_groups(t);
     *unconsumed = unconsumed_bytes(t->segs, t->nsegs, &t->groups);
-    if (max == 0 || *unconsumed + more <= max)
-        return 0;
-    if (now - t->groups_read_ms > 5) {
+    if (max && *unconsumed + more > max && now - t->groups_read_ms > 5) {
         refresh_groups(t);
         *unconsumed = unconsumed_bytes(t->segs, t->nsegs, &t->groups);
     }
-    return *unconsumed + more > max;
+    lh_gauge_set(t->g_unconsumed, (double)*unconsumed);
+    return max && *unconsumed + more > max;
 }
 
 /* Appends the sealed records in buf under mu; the partial write of a
@@ -1231,6 +1266,7 @@ static int append(struct spool_topic *t, uint8_t *buf, size_t total, size_t n, s
     t->segs[t->nsegs - 1].size = t->write_pos;
     t->segs[t->nsegs - 1].mtime_ms = wall_ms();   /* its age for retention */
     t->total_bytes += total;
+    topic_gauges(t);
     return 0;
 }
 
@@ -1390,6 +1426,7 @@ static int consumer_skip_damage(struct spool_consumer *c, uint32_t bad_len, stru
                  PRIu64 ", byte %" PRIu64 ") fail their checksum: skipped", c->topic, c->next,
                  no - 1, c->seg_base, c->pos);
         c->corrupt_skipped += no - c->next;
+        lh_counter_add(c->c_damaged, no - c->next);
         c->pos = np;
         c->next = no;
         return 0;
@@ -1415,6 +1452,7 @@ static int consumer_skip_damage(struct spool_consumer *c, uint32_t bad_len, stru
              ": offsets %" PRIu64 "..%" PRIu64 " skipped", c->topic, c->seg_base, c->pos,
              c->next, nb - 1);
     c->corrupt_skipped += nb - c->next;
+    lh_counter_add(c->c_damaged, nb - c->next);
     c->next = nb;
     if ((rc = consumer_open_seg(c, nb)) < 0)
         return lh_err_errno(err, LH_EIO, -rc, "spool %s: open segment %" PRIu64, c->topic, nb);
@@ -1643,6 +1681,7 @@ static int consumer_read(struct spool_consumer *c, size_t max, struct lh_bus_bat
                 lh_error("spool %s: offsets %" PRIu64 "..%" PRIu64 " are missing (deleted or "
                          "lost): skipped", c->topic, c->next, nb - 1);
                 c->corrupt_skipped += nb - c->next;
+                lh_counter_add(c->c_damaged, nb - c->next);
                 c->next = nb;
                 orc = consumer_open_seg(c, nb);
             }
@@ -1864,6 +1903,13 @@ static int spool_consumer_open(struct lh_bus *bus, const char *group, const char
         c->has_hint = 1;
     }
     c->next = c->committed;
+    if (bus->metrics) {
+        char lb[512], t[256], g[256];
+        snprintf(lb, sizeof(lb), "%s,%s", lh_metrics_label(t, sizeof(t), "topic", topic),
+                 lh_metrics_label(g, sizeof(g), "group", group));
+        c->c_damaged = lh_counter_get(bus->metrics, "loghaul_spool_damaged_records_total",
+                                      "Records skipped by consumers: failed checksums", lb);
+    }
     *out = &c->base;
     return 0;
 fail:

@@ -1,7 +1,10 @@
 /* Unit tests for the spool bus (bus_spool.c) through the lh/bus.h interface. */
 #include "../lh_test.h"
+#include "lh/buf.h"
 #include "lh/bus.h"
+#include "lh/conf.h"
 #include "lh/log.h"
+#include "lh/metrics.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -869,25 +872,103 @@ TEST(spool_bus_helpers)
     CHECK_INT(lh_bus_topic_expand("/{tenant}", "a", out, sizeof(out), &err), ==, LH_EINVAL);
 
     struct lh_bus_config cfg = {0};
-    cfg.topic = strdup("logs");
-    cfg.dlq_topic = strdup("logs.dlq");
-    cfg.spool.dir = strdup("/x");
-    cfg.kafka.brokers = strdup("b:9092");
-    cfg.kafka.properties.n = 1;
-    cfg.kafka.properties.keys = calloc(1, sizeof(char *));
-    cfg.kafka.properties.values = calloc(1, sizeof(char *));
-    cfg.kafka.properties.keys[0] = strdup("security.protocol");
-    cfg.kafka.properties.values[0] = strdup("ssl");
-    lh_bus_config_free(&cfg);
-    CHECK(cfg.topic == NULL && cfg.kafka.properties.n == 0);
-    lh_bus_config_free(&cfg);   /* twice is fine */
-
     struct lh_bus *bus;
     cfg.type = LH_BUS_SPOOL;
     CHECK_INT(lh_bus_open(&cfg, NULL, &bus, &err), ==, LH_EINVAL);
     CHECK_CONTAINS(err.msg, "bus.spool.dir");
     cfg.type = 7;
     CHECK_INT(lh_bus_open(&cfg, NULL, &bus, &err), ==, LH_EINVAL);
+}
+
+TEST(bus_config_binds_from_yaml_with_defaults)
+{
+    const char *yaml =
+        "type: kafka\n"
+        "topic: logs.{tenant}\n"
+        "spool:\n"
+        "  dir: /var/lib/loghaul/spool\n"
+        "  segment_size: 16MiB\n"
+        "  group_commit: 5ms\n"
+        "kafka:\n"
+        "  brokers: k1:9092,k2:9092\n"
+        "  linger: 20ms\n"
+        "  properties:\n"
+        "    security.protocol: ssl\n"
+        "    ssl.ca.location: /etc/ca.pem\n";
+    struct lh_bus_config cfg = {0};
+    struct lh_err err = {0};
+    REQUIRE_INT(lh_conf_load_string("bus.yaml", yaml, strlen(yaml), lh_bus_opts, &cfg, &err),
+                ==, 0);
+    CHECK_INT(cfg.type, ==, LH_BUS_KAFKA);
+    CHECK_STR(cfg.topic, "logs.{tenant}");
+    CHECK_STR(cfg.dlq_topic, "logs.dlq");
+    CHECK_STR(cfg.spool.dir, "/var/lib/loghaul/spool");
+    CHECK_INT(cfg.spool.segment_bytes, ==, 16u << 20);
+    CHECK_INT(cfg.spool.group_commit_ms, ==, 5);
+    CHECK_INT(cfg.spool.max_bytes, ==, 4ull << 30);
+    CHECK_INT(cfg.spool.retention_ms, ==, 24 * 3600 * 1000);
+    CHECK_INT(cfg.spool.fsync, ==, 1);
+    CHECK_STR(cfg.kafka.brokers, "k1:9092,k2:9092");
+    CHECK_STR(cfg.kafka.compression, "zstd");
+    CHECK_INT(cfg.kafka.linger_ms, ==, 20);
+    CHECK_INT(cfg.kafka.delivery_timeout_ms, ==, 30000);
+    REQUIRE_INT(cfg.kafka.properties.n, ==, 2);
+    CHECK_STR(lh_strmap_get(&cfg.kafka.properties, "ssl.ca.location"), "/etc/ca.pem");
+    lh_bus_config_free(&cfg);
+    CHECK(cfg.topic == NULL && cfg.kafka.properties.n == 0);
+    lh_bus_config_free(&cfg);   /* twice is fine */
+
+    const char *bad = "type: rabbitmq\n";
+    CHECK_INT(lh_conf_load_string("bus.yaml", bad, strlen(bad), lh_bus_opts, &cfg, &err), <, 0);
+    CHECK_CONTAINS(err.msg, "type");
+    const char *typo = "spool:\n  segment_bytes: 1MiB\n";
+    CHECK_INT(lh_conf_load_string("bus.yaml", typo, strlen(typo), lh_bus_opts, &cfg, &err), <,
+              0);
+    CHECK_CONTAINS(err.msg, "spool.segment_bytes");
+}
+
+TEST(spool_metrics_are_exported)
+{
+    struct lh_metrics *m = lh_metrics_create();
+    REQUIRE(m);
+    struct lh_bus_config cfg = {0};
+    cfg.type = LH_BUS_SPOOL;
+    cfg.spool.dir = spool_dir();
+    cfg.spool.segment_bytes = 1u << 20;
+    cfg.spool.fsync = 1;
+    struct lh_bus *bus;
+    struct lh_err err = {0};
+    REQUIRE_INT(lh_bus_open(&cfg, m, &bus, &err), ==, 0);
+    struct lh_bus_consumer *c;
+    REQUIRE_INT(lh_bus_consumer_open(bus, "idx", "t", &c, &err), ==, 0);
+    REQUIRE_INT(produce_seq(bus, "t", 0, 30, 10, 100, &err), ==, 0);
+    struct lh_bus_batch b;
+    REQUIRE_INT(lh_bus_poll(c, 10, 1000, &b, &err), ==, 10);
+    REQUIRE_INT(lh_bus_commit(c, &b, &err), ==, 0);
+    lh_bus_batch_release(c, &b);
+    CHECK_INT(lh_bus_produce(bus, "bad/name", NULL, 1, &err), ==, LH_EINVAL);
+    struct lh_buf out = LH_BUF_INIT;
+    REQUIRE_INT(lh_metrics_render(m, &out), ==, 0);
+    CHECK_CONTAINS(out.data, "loghaul_bus_produced_messages_total{bus=\"spool\"} 30");
+    CHECK_CONTAINS(out.data, "loghaul_bus_produced_bytes_total{bus=\"spool\"} 3000");
+    CHECK_CONTAINS(out.data, "loghaul_bus_produce_seconds_count{bus=\"spool\"} 3");
+    CHECK_CONTAINS(out.data,
+                   "loghaul_bus_consumed_messages_total{bus=\"spool\",topic=\"t\","
+                   "group=\"idx\"} 10");
+    CHECK_CONTAINS(out.data, "loghaul_bus_consumer_lag_messages{bus=\"spool\",topic=\"t\","
+                             "group=\"idx\"} 20");
+    CHECK_CONTAINS(out.data, "loghaul_spool_segments{topic=\"t\"} 1");
+    CHECK_CONTAINS(out.data, "loghaul_spool_sync_seconds_count{topic=\"t\"}");
+    char want[128];
+    struct lh_bus_stats st;
+    REQUIRE_INT(lh_bus_stats(bus, "t", &st, &err), ==, 0);
+    snprintf(want, sizeof(want), "loghaul_spool_disk_bytes{topic=\"t\"} %llu",
+             (unsigned long long)st.disk_bytes);
+    CHECK_CONTAINS(out.data, want);
+    lh_buf_free(&out);
+    lh_bus_consumer_close(c);
+    lh_bus_close(bus);
+    lh_metrics_destroy(m);
 }
 
 TEST(kafka_bad_configuration_is_refused_at_open)
@@ -908,4 +989,29 @@ TEST(kafka_bad_configuration_is_refused_at_open)
     cfg.kafka.compression = "brotli";
     CHECK_INT(lh_bus_open(&cfg, NULL, &bus, &err), ==, LH_EINVAL);
     CHECK_CONTAINS(err.msg, "compression.type");
+}
+
+TEST(kafka_produce_without_a_broker_fails_unavailable_after_the_delivery_timeout)
+{
+    struct lh_bus_config cfg = {0};
+    cfg.type = LH_BUS_KAFKA;
+    cfg.kafka.brokers = "127.0.0.1:1";   /* nothing listens there */
+    cfg.kafka.compression = "zstd";
+    cfg.kafka.delivery_timeout_ms = 800;
+    cfg.kafka.linger_ms = 1;
+    struct lh_bus *bus;
+    struct lh_err err = {0};
+    REQUIRE_INT(lh_bus_open(&cfg, NULL, &bus, &err), ==, 0);
+    struct lh_bus_msg m[2] = {
+        { .key = "h", .key_len = 1, .value = "a", .value_len = 1, .headers = tenant_hdr,
+          .nheaders = 1 },
+        { .key = "h", .key_len = 1, .value = "b", .value_len = 1 },
+    };
+    CHECK_INT(lh_bus_produce(bus, "logs", m, 2, &err), ==, LH_EUNAVAIL);
+    CHECK_CONTAINS(err.msg, "delivery to logs failed");
+    struct lh_bus_stats st;
+    CHECK_INT(lh_bus_stats(bus, NULL, &st, &err), ==, 0);
+    CHECK_INT(st.produce_errors, ==, 1);
+    CHECK_INT(st.produced_msgs, ==, 0);
+    lh_bus_close(bus);
 }

@@ -117,13 +117,24 @@ struct lh_bus_ops {
     int (*consumer_lag)(struct lh_bus_consumer *c, int64_t *lag, struct lh_err *err);
 };
 
+struct lh_bus_instruments;
+
 struct lh_bus {
     const struct lh_bus_ops *ops;
     void *ctx;                 /* owned by the implementation */
     struct lh_metrics *metrics;/* not owned; may be NULL */
+    struct lh_bus_instruments *inst; /* bus.c's metric handles; NULL without metrics */
 };
 
-/* Opens the implementation named by cfg->type. metrics may be NULL. */
+/* Opens the implementation named by cfg->type. metrics may be NULL; when
+ * given, it must outlive the bus. Metrics (label bus="spool|kafka"):
+ *   loghaul_bus_produce_seconds (histogram), loghaul_bus_produced_messages_total,
+ *   loghaul_bus_produced_bytes_total, loghaul_bus_produce_errors_total{reason=full|
+ *   unavailable|other}; per consumer {topic,group}: loghaul_bus_consumed_messages_total,
+ *   loghaul_bus_consumer_lag_messages (updated by poll at most once a second);
+ *   spool, per topic written here: loghaul_spool_disk_bytes, loghaul_spool_unconsumed_bytes,
+ *   loghaul_spool_segments, loghaul_spool_syncs_total, loghaul_spool_sync_seconds;
+ *   per consumer: loghaul_spool_damaged_records_total (skipped, failed checksums). */
 int lh_bus_open(const struct lh_bus_config *cfg, struct lh_metrics *metrics,
                 struct lh_bus **out, struct lh_err *err);
 
