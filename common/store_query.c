@@ -124,9 +124,8 @@ static int parse_num(const char *s, double *out)
     if (!s || !*s)
         return -1;
     char *end;
-    errno = 0;
     double v = strtod(s, &end);
-    if (*end || errno || isnan(v))
+    if (*end || isnan(v))
         return -1;
     *out = v;
     return 0;

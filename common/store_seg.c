@@ -180,7 +180,8 @@ int lhs_list_segs(const char *pdir, struct lhs_segname **out, size_t *n)
                 for (size_t j = 0; j < nv; j++)
                     if (j != i && v[j].seq == sups[i][k])
                         v[j].dead = 1;
-        qsort(v, nv, sizeof(*v), segname_cmp);
+        if (nv)
+            qsort(v, nv, sizeof(*v), segname_cmp);
     }
     for (size_t i = 0; i < nv; i++)
         free(sups ? sups[i] : NULL);
@@ -228,7 +229,8 @@ int lhs_list_days(const char *tdir, int64_t **out, size_t *n)
         v[nv++] = day;
     }
     closedir(d);
-    qsort(v, nv, sizeof(*v), i64_cmp);
+    if (nv)
+        qsort(v, nv, sizeof(*v), i64_cmp);
     *out = v;
     *n = nv;
     return 0;
@@ -335,8 +337,8 @@ int lhs_seg_open(const char *path, struct lhs_seg **out, struct lh_err *err)
     s->hdr_len = hlen;
     s->end = hlen;
     s->size = (uint64_t)st.st_size;
-    s->sealed = file_sealed(s->fd, s->size, hlen);
-    s->map_len = s->sealed ? (size_t)s->size : LHS_SEG_MAP_MAX;
+    /* a sealed file never grows: map just its size */
+    s->map_len = file_sealed(s->fd, s->size, hlen) ? (size_t)s->size : LHS_SEG_MAP_MAX;
     if (s->map_len < s->size)
         s->map_len = (size_t)s->size;
     if (s->map_len == 0)
