@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <zstd.h>
 
 #include "lh/log.h"
 
@@ -837,6 +838,7 @@ struct worker {
     /* top */
     struct smap top;
     uint64_t missing;
+    void *dctx;             /* ZSTD_DCtx reused across blocks */
 };
 
 struct job {
@@ -997,6 +999,7 @@ static int scan_block(struct worker *w, const struct lhs_block *b, uint8_t **mas
     struct qblk qb;
     memset(&qb, 0, sizeof(qb));
     lhs_bdec_init(&qb.d, b);
+    qb.d.dctx = w->dctx;    /* reused across blocks */
     w->scanned++;
     uint32_t lo, hi, hia;
     if ((rc = row_range(cq, &qb.d, &lo, &hi, &hia)) < 0)
@@ -1092,6 +1095,8 @@ out:
         w->corrupt++;
         rc = 0;
     }
+    w->dctx = qb.d.dctx;
+    qb.d.dctx = NULL;
     qblk_free(&qb);
     return rc;
 }
@@ -1194,6 +1199,7 @@ static void workers_free(struct worker *w, size_t n)
         free(w[i].heap);
         free(w[i].buckets);
         free(w[i].top.v);
+        ZSTD_freeDCtx(w[i].dctx);
         lh_arena_free(&w[i].arena);
     }
     free(w);

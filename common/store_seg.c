@@ -535,58 +535,115 @@ static struct lhs_tenant *tenant_get(struct lh_store *s, const char *name)
     return t;
 }
 
-/* Brings one partition's segment list up to date with the directory. */
+/* Segment names of a partition directory (no headers read). */
+static int list_seq(const char *pdir, uint64_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(pdir);
+    if (!d)
+        return errno == ENOENT ? 0 : LH_EIO;
+    uint64_t *v = NULL;
+    size_t nv = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        uint64_t seq;
+        if (lhs_seg_name_parse(de->d_name, &seq) < 0)
+            continue;
+        if (nv == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint64_t *nn = realloc(v, cap * sizeof(*v));
+            if (!nn) {
+                free(v);
+                closedir(d);
+                return LH_ENOMEM;
+            }
+            v = nn;
+        }
+        v[nv++] = seq;
+    }
+    closedir(d);
+    *out = v;
+    *n = nv;
+    return 0;
+}
+
+/* Brings one partition's segment list up to date with the directory:
+ * known segments are kept, new files opened, replaced ones dropped. */
 static int part_refresh(struct lhs_part *p, struct lh_err *err)
 {
-    struct lhs_segname *names = NULL;
+    uint64_t *seqs = NULL;
     size_t nn = 0;
-    int rc;
+    struct lhs_seg **nv = NULL;
+    size_t nnv = 0;
+    int rc = 0;
     for (int attempt = 0;; attempt++) {
-        rc = lhs_list_segs(p->path, &names, &nn);
-        if (rc != LH_EAGAIN || attempt >= 20)
+        free(seqs);
+        for (size_t i = 0; i < nnv; i++)
+            lhs_seg_unref(nv[i]);
+        free(nv);
+        nv = NULL;
+        nnv = 0;
+        if ((rc = list_seq(p->path, &seqs, &nn)) < 0) {
+            free(seqs);
+            return lh_err_set(err, rc, "list %s failed", p->path);
+        }
+        nv = calloc(nn ? nn : 1, sizeof(*nv));
+        if (!nv) {
+            free(seqs);
+            return lh_err_set(err, LH_ENOMEM, "out of memory");
+        }
+        int vanished = 0;
+        for (size_t i = 0; i < nn; i++) {
+            struct lhs_seg *seg = NULL;
+            for (size_t k = 0; k < p->nsegs; k++)
+                if (p->segs[k]->seq == seqs[i]) {
+                    seg = p->segs[k];
+                    lhs_seg_ref(seg);
+                    break;
+                }
+            if (!seg) {
+                char path[PATH_MAX];
+                struct lh_err e2;
+                snprintf(path, sizeof(path), "%s/%016llx.seg", p->path,
+                         (unsigned long long)seqs[i]);
+                int r = lhs_seg_open(path, &seg, &e2);
+                if (r == LH_ENOTFOUND) {
+                    vanished = 1;   /* merged away meanwhile: list again */
+                    continue;
+                }
+                if (r < 0) {
+                    lh_error("store: %s", e2.msg);
+                    continue;
+                }
+                if (seg->seq != seqs[i]) {
+                    lh_error("store: %s: sequence number does not match its name", path);
+                    lhs_seg_unref(seg);
+                    continue;
+                }
+            }
+            nv[nnv++] = seg;
+        }
+        if (!vanished || attempt >= 20)
             break;
     }
-    if (rc == LH_ENOTFOUND) {
-        names = NULL;
-        nn = 0;
-    } else if (rc < 0) {
-        return lh_err_set(err, rc, "list %s failed", p->path);
+    free(seqs);
+    /* drop the segments a merged one replaces */
+    size_t w = 0;
+    for (size_t i = 0; i < nnv; i++) {
+        int dead = 0;
+        for (size_t j = 0; j < nnv && !dead; j++)
+            for (uint32_t k = 0; j != i && k < nv[j]->nsuper && !dead; k++)
+                dead = nv[j]->supersedes[k] == nv[i]->seq;
+        if (dead)
+            lhs_seg_unref(nv[i]);
+        else
+            nv[w++] = nv[i];
     }
-    /* new set: keep known segments that are still live, open new ones */
-    struct lhs_seg **nv = calloc(nn ? nn : 1, sizeof(*nv));
-    size_t nnv = 0;
-    if (!nv) {
-        free(names);
-        return lh_err_set(err, LH_ENOMEM, "out of memory");
-    }
-    rc = 0;
-    for (size_t i = 0; i < nn; i++) {
-        if (names[i].dead || names[i].bad)
-            continue;
-        struct lhs_seg *seg = NULL;
-        for (size_t k = 0; k < p->nsegs; k++)
-            if (p->segs[k] && p->segs[k]->seq == names[i].seq) {
-                seg = p->segs[k];
-                p->segs[k] = NULL;
-                break;
-            }
-        if (!seg) {
-            char path[PATH_MAX];
-            struct lh_err e2;
-            snprintf(path, sizeof(path), "%s/%s", p->path, names[i].name);
-            int r = lhs_seg_open(path, &seg, &e2);
-            if (r < 0) {
-                if (r != LH_ENOTFOUND)
-                    lh_error("store: %s", e2.msg);
-                continue;
-            }
-        }
-        nv[nnv++] = seg;
-    }
+    nnv = w;
     for (size_t k = 0; k < p->nsegs; k++)
         lhs_seg_unref(p->segs[k]);
     free(p->segs);
-    free(names);
     p->segs = nv;
     p->nsegs = nnv;
     for (size_t i = 0; i < nnv && rc == 0; i++)

@@ -334,7 +334,7 @@ TEST(store_property_queries_match_reference)
     struct lh_err err = { 0 };
     REQUIRE_INT(lh_store_open(&s, &cfg, LH_STORE_WRITE, &err), ==, 0);
     struct tgen g = { 0x9e3779b97f4a7c15ull, &a, 0, { 0 }, 0 };
-    size_t n = 3000, stored = 0;
+    size_t n = 2000, stored = 0;
     struct lh_event *evs = lh_arena_alloc(&a, n * sizeof(*evs));
     /* batches of random size; some retried (duplicates); three days */
     for (size_t i = 0; i < n;) {
@@ -359,7 +359,7 @@ TEST(store_property_queries_match_reference)
     REQUIRE(r);
     const struct lh_event **m = malloc(n * sizeof(*m));
     int failures = 0;
-    for (int qi = 0; qi < 2500 && failures < 5; qi++) {
+    for (int qi = 0; qi < 2000 && failures < 5; qi++) {
         struct lh_arena qa = LH_ARENA_INIT;
         g.a = &qa;
         struct lh_store_query q;
@@ -398,9 +398,9 @@ TEST(store_property_queries_match_reference)
         }
         q.want_total = 0;
         /* full walk for some */
-        if (qi % 10 == 0) {
+        if (qi % 25 == 0) {
             struct lh_event *all;
-            size_t na = walk_all(h, &q, 1 + tg_below(&g, 40), &qa, &all);
+            size_t na = walk_all(h, &q, nm / 4 + 1 + tg_below(&g, 40), &qa, &all);
             int ok = na == nm;
             for (size_t i = 0; ok && i < na; i++)
                 ok = strcmp(all[i].id, m[i]->id) == 0;
@@ -444,13 +444,15 @@ TEST(store_property_queries_match_reference)
                 uint64_t sum = t->missing;
                 int ok = 1;
                 for (size_t e = 0; e < t->n; e++) {
-                    uint64_t want = 0;
-                    char buf[32];
-                    for (size_t i = 0; i < nm; i++) {
-                        const char *v = ref_field(m[i], f, buf);
-                        want += v && strcmp(v, t->entries[e].value) == 0;
+                    if (e < 8) {   /* the leaders, exactly */
+                        uint64_t want = 0;
+                        char buf[32];
+                        for (size_t i = 0; i < nm; i++) {
+                            const char *v = ref_field(m[i], f, buf);
+                            want += v && strcmp(v, t->entries[e].value) == 0;
+                        }
+                        ok &= want == t->entries[e].count;
                     }
-                    ok &= want == t->entries[e].count;
                     if (e > 0)
                         ok &= t->entries[e - 1].count >= t->entries[e].count;
                     sum += t->entries[e].count;
