@@ -392,8 +392,9 @@ static void work_search(struct job *j, struct lh_query *q, int64_t t0)
     struct lh_plan_part parts[LH_PLAN_MAX_TIERS];
     size_t nparts = lh_plan(qd->tiers, qd->ntiers, q->start_ns, q->end_ns, now, parts);
     struct lh_plan_page page;
+    /* Counting one past the cap tells "exactly cap" from "more than cap". */
     int rc = lh_plan_search(qd->tiers, parts, nparts, j->tenant, q, q->limit,
-                            have_after ? &after : NULL, j->total_cap,
+                            have_after ? &after : NULL, j->total_cap + 1,
                             t0 + j->timeout_ms * LH_NS_PER_MS, &page, &err);
     if (rc < 0) {
         job_backend_error(j, rc, &err);
@@ -430,8 +431,8 @@ static void work_search(struct job *j, struct lh_query *q, int64_t t0)
             cursor[0] = '\0';
     }
     uint64_t total = page.total;
-    int gte = page.total_lower_bound || total > j->total_cap;
-    if (total > j->total_cap)
+    int gte = total > j->total_cap;
+    if (gte)
         total = j->total_cap;
     struct lh_buf *a = &j->answer;
     lh_buf_reset(a);
