@@ -69,7 +69,7 @@ const struct lh_opt lh_http_tls_opts[] = {
 const struct lh_opt lh_http_server_opts[] = {
     { .type = LH_OPT_STR, .key = "address",
       .offset = offsetof(struct lh_http_server_config, listen),
-      .help = "host:port to listen on (\"0.0.0.0:7070\", \"[::]:7070\")" },
+      .help = "host:port to listen on (\"0.0.0.0:7070\", \"[::]:7070\"); default: the daemon's port" },
     { .type = LH_OPT_SIZE, .key = "max_body", .def = "10MiB",
       .offset = offsetof(struct lh_http_server_config, max_body),
       .help = "largest request body; larger ones get 413" },
@@ -524,7 +524,7 @@ static void on_write(uv_write_t *w, int status)
 /* Queues data (malloc'd, ownership taken) on the socket. */
 static int raw_write(struct conn *c, char *data, size_t len)
 {
-    struct write_req *wr = malloc(sizeof(*wr));
+    struct write_req *wr = len <= UINT32_MAX ? malloc(sizeof(*wr)) : NULL;
     if (!wr) {
         free(data);
         conn_close(c);
@@ -594,6 +594,10 @@ static void conn_resume(struct conn *c);
 
 static void conn_write_done(struct conn *c)
 {
+    if (c->state == CS_LINGER && c->eof) {
+        conn_close(c);   /* the last bytes are out and the client is done */
+        return;
+    }
     if (c->state != CS_WRITING)
         return;     /* e.g. a "100 Continue" went out while reading the body */
     if (c->close_after || c->srv->draining) {
@@ -624,11 +628,14 @@ static void count_status(struct lh_http_server *srv, int status)
     STAT_ADD(srv->st.requests[cls >= 1 && cls <= 5 ? cls : 0], 1);
 }
 
-/* Builds and queues a response on c. Returns the bytes queued (>= 0) or a
- * negative code (the connection is then closed). */
-static long conn_send(struct conn *c, int status, const struct lh_http_header *headers,
-                      const char *ctype, const void *body, size_t len, int keep_alive,
-                      int head_only, int http_minor)
+static void observe(struct lh_http_req *req, int status, uint64_t bytes_out);
+
+/* Builds and queues a response on c; req (may be NULL) is the request it
+ * answers, observed before the bytes leave. Returns the bytes queued (>= 0)
+ * or a negative code (the connection is then closed). */
+static long conn_send(struct conn *c, struct lh_http_req *req, int status,
+                      const struct lh_http_header *headers, const char *ctype, const void *body,
+                      size_t len, int keep_alive, int head_only, int http_minor)
 {
     struct lh_http_server *srv = c->srv;
     struct lh_buf out = LH_BUF_INIT;
@@ -683,6 +690,8 @@ static long conn_send(struct conn *c, int status, const struct lh_http_header *h
     }
     size_t n = out.len;
     count_status(srv, status);
+    if (req)
+        observe(req, status, n);
     c->state = CS_WRITING;
     c->close_after = !keep_alive;
     rc = conn_write(c, lh_buf_steal(&out), n);
@@ -721,7 +730,7 @@ static void conn_fail(struct conn *c, int status, const char *code, const char *
         return;
     }
     lh_debug("http: %s: %d %s", c->remote, status, msg);
-    conn_send(c, status, NULL, "application/json", b.data, b.len, 0, 0, 1);
+    conn_send(c, NULL, status, NULL, "application/json", b.data, b.len, 0, 0, 1);
     lh_buf_free(&b);
 }
 
@@ -1721,9 +1730,8 @@ static int respond(struct lh_http_req *req, int status, const struct lh_http_hea
         rc = LH_ECLOSED;
     } else {
         int keep = req->keep_alive && !c->srv->draining && !c->eof;
-        long n = conn_send(c, status, headers, ctype, body, len, keep,
+        long n = conn_send(c, req, status, headers, ctype, body, len, keep,
                            req->method == HTTP_HEAD, req->http_minor);
-        observe(req, status, n > 0 ? (uint64_t)n : 0);
         rc = n < 0 ? (int)n : 0;
     }
     req_free(req);

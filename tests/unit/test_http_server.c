@@ -3,10 +3,14 @@
 #include "../lh_test.h"
 #include "http_test_util.h"
 #include "lh/http.h"
+#undef lh_error
+#include "lh/log.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -101,6 +105,24 @@ static void h_prefix(struct lh_http_req *req, void *arg)
     lh_buf_free(&b);
 }
 
+static void h_big(struct lh_http_req *req, void *arg)
+{
+    (void)arg;
+    struct lh_buf v = LH_BUF_INIT;
+    size_t n = 1000;
+    if (lh_http_query_get(lh_http_req_query(req), "n", &v) == 0)
+        n = (size_t)strtoull(v.data, NULL, 10);
+    lh_buf_free(&v);
+    char *p = malloc(n);
+    if (!p) {
+        lh_http_respond_error(req, 500, NULL, "no_memory", "out of memory");
+        return;
+    }
+    memset(p, 'z', n);
+    lh_http_respond(req, 200, NULL, p, n);
+    free(p);
+}
+
 static int ready_cb(void *arg, struct lh_buf *reason)
 {
     (void)arg;
@@ -136,6 +158,7 @@ static void setup_routes(struct lh_http_server *srv, void *arg)
     lh_http_server_route(srv, "POST", "/echo", h_echo, NULL, NULL);
     lh_http_server_route(srv, "GET", "/fast", h_fast, NULL, NULL);
     lh_http_server_route(srv, "GET", "/slow", h_slow, NULL, NULL);
+    lh_http_server_route(srv, "GET", "/big", h_big, NULL, NULL);
     lh_http_server_route(srv, NULL, "/cn", h_cn, NULL, NULL);
     lh_http_server_route_prefix(srv, "GET", "/p/", h_prefix, "short", NULL);
     lh_http_server_route_prefix(srv, "GET", "/p/long/", h_prefix, "long", NULL);
@@ -672,6 +695,7 @@ TEST(http_bad_listen_address_and_port_in_use)
 {
     uv_loop_t loop;
     REQUIRE(uv_loop_init(&loop) == 0);
+    lh_log_set_level(LH_LOG_ERROR);
     struct lh_err err = { 0 };
     struct lh_http_server *srv = NULL, *srv2 = NULL;
     struct lh_http_server_config cfg = { .listen = "127.0.0.1:99999" };
@@ -872,14 +896,7 @@ TEST(http_tls_reload_certificate)
 {
     snprintf(g_dir, sizeof(g_dir), "%s", lh_test_tmpdir());
     REQUIRE(ht_make_certs(g_dir) == 0);
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-keyout s2.key -out s2.csr -subj '/O=reloaded/CN=localhost' 2>/dev/null && "
-             "openssl x509 -req -in s2.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-             "-out s2.pem -days 2 -extfile server.ext 2>/dev/null",
-             g_dir);
-    REQUIRE(system(cmd) == 0);
+    REQUIRE(ht_issue_cert(g_dir, "s2", "reloaded", "localhost", "ca", HT_CERT_SERVER) == 0);
     struct ht_server ts;
     struct lh_http_server_config cfg;
     tls_cfg(&cfg, LH_HTTP_CLIENT_AUTH_NONE);
@@ -936,6 +953,119 @@ TEST(http_tls_graceful_shutdown_and_client_gone)
     CHECK_STR(r.body.data, "slow");
     ht_resp_free(&r);
     CHECK_INT(ht_wait_closed(&c, 2000), ==, 1);
+    ht_close(&c);
+    finish(&ts);
+}
+
+static void big_body_roundtrip(struct ht_conn *c)
+{
+    size_t n = 3u << 20;
+    char *body = malloc(n);
+    REQUIRE(body);
+    for (size_t i = 0; i < n; i++)
+        body[i] = (char)('a' + (i * 7919) % 26);
+    char head[128];
+    for (int round = 0; round < 2; round++) {   /* twice: keep-alive after a big one */
+        snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n",
+                 n);
+        REQUIRE(ht_sends(c, head) == 0);
+        REQUIRE(ht_send(c, body, n) == 0);
+        struct ht_resp r;
+        CHECK_INT(ht_read(c, &r, 0), ==, 200);
+        CHECK_INT(r.body.len, ==, n);
+        CHECK(r.body.len == n && memcmp(r.body.data, body, n) == 0);
+        ht_resp_free(&r);
+    }
+    free(body);
+}
+
+TEST(http_big_bodies_plain_and_tls)
+{
+    snprintf(g_dir, sizeof(g_dir), "%s", lh_test_tmpdir());
+    REQUIRE(ht_make_certs(g_dir) == 0);
+    struct ht_server plain, tls;
+    struct lh_http_server_config cfg = { 0 };
+    REQUIRE(start(&plain, &cfg) == 0);
+    tls_cfg(&cfg, LH_HTTP_CLIENT_AUTH_NONE);
+    REQUIRE(start(&tls, &cfg) == 0);
+    struct ht_conn c;
+    REQUIRE(ht_connect(&c, plain.port) == 0);
+    big_body_roundtrip(&c);
+    ht_close(&c);
+    REQUIRE(ht_connect_tls(&c, tls.port, path_in("ca.pem"), NULL, NULL, 0) == 0);
+    big_body_roundtrip(&c);
+    /* pipelining over TLS */
+    REQUIRE(ht_sends(&c, "GET /slow?ms=50 HTTP/1.1\r\nHost: t\r\n\r\n"
+                         "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+    struct ht_resp r1, r2;
+    CHECK_INT(ht_read(&c, &r1, 0), ==, 200);
+    CHECK_INT(ht_read(&c, &r2, 0), ==, 200);
+    CHECK_STR(r1.body.data, "slow");
+    CHECK_STR(r2.body.data, "fast");
+    ht_resp_free(&r1);
+    ht_resp_free(&r2);
+    ht_close(&c);
+    finish(&plain);
+    finish(&tls);
+}
+
+TEST(http_garbage_input_never_crashes)
+{
+    struct ht_server ts;
+    struct lh_http_server_config cfg = { .header_timeout_ms = 300, .max_body = 4096 };
+    REQUIRE(start(&ts, &cfg) == 0);
+    static const char *pieces[] = {
+        "GET ", "POST ", "/echo", "/hello", "?a=%zz", " HTTP/1.1", " HTTP/1.0", "\r\n", "\n",
+        "Host: t", "Content-Length: 5", "Content-Length: -1", "Content-Length: 99999999999999",
+        "Transfer-Encoding: chunked", "ffffffffffffffff\r\n", "5\r\nhello\r\n", "0\r\n\r\n",
+        ":", " ", "\x01\x80\xff", "Expect: 100-continue", "Connection: close", "\r\n\r\n",
+    };
+    unsigned seed = 12345;
+    for (int i = 0; i < 150; i++) {
+        struct ht_conn c;
+        REQUIRE(ht_connect(&c, ts.port) == 0);
+        struct lh_buf b = LH_BUF_INIT;
+        int n = 1 + (int)(rand_r(&seed) % 12);
+        for (int k = 0; k < n; k++)
+            lh_buf_puts(&b, pieces[rand_r(&seed) % (sizeof(pieces) / sizeof(pieces[0]))]);
+        ht_send(&c, b.data, b.len);
+        if (rand_r(&seed) % 2)
+            shutdown(c.fd, SHUT_WR);
+        struct pollfd p = { .fd = c.fd, .events = POLLIN };
+        poll(&p, 1, 5);
+        ht_close(&c);
+        lh_buf_free(&b);
+    }
+    struct ht_resp r;
+    CHECK_INT(ht_request(ts.port, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r), ==, 200);
+    ht_resp_free(&r);
+    finish(&ts);
+}
+
+TEST(http_write_timeout_for_a_client_that_does_not_read)
+{
+    struct ht_server ts;
+    struct lh_http_server_config cfg = { .write_timeout_ms = 300 };
+    REQUIRE(start(&ts, &cfg) == 0);
+    struct ht_conn c;
+    memset(&c, 0, sizeof(c));
+    c.fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(c.fd >= 0);
+    int small = 4096;
+    setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)ts.port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(c.fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    REQUIRE(ht_sends(&c, "GET /big?n=33554432 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+    struct lh_http_stats st;
+    double t0 = ht_now();
+    do {
+        ht_sleep_ms(20);
+        lh_http_server_stats(ts.srv, &st);
+    } while (st.connections_open > 0 && ht_now() - t0 < 5);
+    CHECK_INT(st.connections_open, ==, 0);
+    CHECK_INT(st.timeouts, ==, 1);
+    CHECK(ht_now() - t0 >= 0.25);
     ht_close(&c);
     finish(&ts);
 }

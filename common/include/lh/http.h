@@ -181,8 +181,8 @@ int lh_http_server_reload_tls(struct lh_http_server *srv, const struct lh_http_t
  * connection after its last response, and after drain_timeout_ms closes
  * whatever is left. done(arg) (may be NULL) runs on the loop thread once
  * every connection and the listener are closed; deferred work of closed
- * connections may still be running then (it keeps the loop alive). Calling
- * it again only shortens nothing: the first call wins. */
+ * connections may still be running then (it keeps the loop alive). Later
+ * calls do nothing: the first call's timeout and callback stay. */
 void lh_http_server_shutdown(struct lh_http_server *srv, int64_t drain_timeout_ms,
                              void (*done)(void *arg), void *arg);
 
@@ -217,7 +217,8 @@ const char *lh_http_req_remote(const struct lh_http_req *req);
 const char *lh_http_req_client_cn(const struct lh_http_req *req);
 const char *lh_http_req_client_subject(const struct lh_http_req *req);
 int lh_http_req_is_tls(const struct lh_http_req *req);
-/* 1 when the client went away; a response would be discarded. */
+/* 1 when the client went away; a response would be discarded. Loop
+ * thread only (a work function must not call it). */
 int lh_http_req_closed(const struct lh_http_req *req);
 struct lh_http_server *lh_http_req_server(const struct lh_http_req *req);
 
