@@ -71,33 +71,32 @@ struct lh_agent_config {
     char *cluster_name;
     char *region;
     int64_t checkpoint_interval_ms;  /* [200 ms] */
-    /* Not from the file: the daemon's own log file, checked against the
-     * tail globs (owned, freed by lh_agent_config_free). */
-    char *own_log_file;
 };
 
 /* The agent's sections and keys: tail, batch, ship, buffer, mask {enabled,
  * rules}, host_id, cluster_name, region, checkpoint_interval. */
 extern const struct lh_opt lh_agent_opts[];
 
-/* Frees what lh_conf bound into cfg (and own_log_file). */
-void lh_agent_config_free(struct lh_agent_config *cfg);
-
 /* Every check lh_agent_create / lh_agent_reload make, without starting
- * anything (--check-config). */
-int lh_agent_config_check(const struct lh_agent_config *cfg, struct lh_err *err);
+ * anything (--check-config). own_log_file: the daemon's log file (NULL:
+ * none), which the tail globs must not match. */
+int lh_agent_config_check(const struct lh_agent_config *cfg, const char *own_log_file,
+                          struct lh_err *err);
 
 struct lh_agent;
 
-/* Creates the agent on loop and starts tailing and shipping. cfg is MOVED
- * into the agent (zeroed in the caller) on success; on failure it stays the
- * caller's. */
-int lh_agent_create(uv_loop_t *loop, struct lh_agent_config *cfg, struct lh_agent **out,
-                    struct lh_err *err);
+/* Creates the agent on loop and starts tailing and shipping. cfg is
+ * borrowed: it must stay valid until lh_agent_reload switched to another
+ * one, or lh_agent_destroy (the daemon skeleton's rule). metrics (not
+ * owned, may be NULL: the agent then keeps its own) gets the agent's series. */
+int lh_agent_create(uv_loop_t *loop, const struct lh_agent_config *cfg,
+                    struct lh_metrics *metrics, const char *own_log_file,
+                    struct lh_agent **out, struct lh_err *err);
 
-/* Validates cfg; on success moves it in (as above) and applies it. On
- * failure nothing changes and cfg stays the caller's. */
-int lh_agent_reload(struct lh_agent *a, struct lh_agent_config *cfg, struct lh_err *err);
+/* Validates cfg; on success applies it and keeps no pointer into the old
+ * one. On failure nothing changes. */
+int lh_agent_reload(struct lh_agent *a, const struct lh_agent_config *cfg,
+                    const char *own_log_file, struct lh_err *err);
 
 /* Graceful stop (SIGTERM): stops reading, seals the pending batch, lets the
  * shipper deliver what it holds in memory for up to timeout_ms, spills the
@@ -111,8 +110,9 @@ void lh_agent_drain(struct lh_agent *a, int64_t timeout_ms, void (*done)(void *a
  * ran their close callbacks: run the loop until uv_run returns. NULL-safe. */
 void lh_agent_destroy(struct lh_agent *a);
 
-/* /metrics: the agent's registry (ship, sampling, masking, tail) and the
- * ledger. /readyz: ready unless starting or draining. */
+/* /metrics: the agent's own registry when it keeps one, and the ledger
+ * (metrics given to lh_agent_create are rendered by their owner).
+ * /readyz: ready unless draining. */
 int lh_agent_render_metrics(void *agent, struct lh_buf *out);
 int lh_agent_ready(void *agent, struct lh_buf *reason);
 
