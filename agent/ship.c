@@ -346,9 +346,11 @@ size_t lh_ship_take_durable(struct lh_ship *s, uint64_t *out, size_t max)
 {
     pthread_mutex_lock(&s->mu);
     size_t n = s->ndone < max ? s->ndone : max;
-    memcpy(out, s->done, n * sizeof(*out));
-    memmove(s->done, s->done + n, (s->ndone - n) * sizeof(*out));
-    s->ndone -= n;
+    if (n) {
+        memcpy(out, s->done, n * sizeof(*out));
+        memmove(s->done, s->done + n, (s->ndone - n) * sizeof(*out));
+        s->ndone -= n;
+    }
     pthread_mutex_unlock(&s->mu);
     return n;
 }
@@ -953,6 +955,8 @@ static void take_inbox(struct lh_ship *s)
     pthread_mutex_unlock(&s->mu);
     for (size_t i = 0; i < n; i++) {
         struct sb *x = calloc(1, sizeof(*x));
+        if (x)
+            x->b = v[i];
         if (!x || vec_insert_sorted(&s->memq, &s->nmem, &s->memcap, x) < 0) {
             /* Not reported: its lines are read again after a restart. */
             lh_error("ship: out of memory; batch %llu not sent", (unsigned long long)v[i]->seq);
@@ -961,7 +965,6 @@ static void take_inbox(struct lh_ship *s)
             free(x);
             continue;
         }
-        x->b = v[i];
     }
     free(v);
     publish_memory(s);
