@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "level.h"
 #include "lh/log.h"
 #include "lh/time.h"
 
@@ -89,7 +88,6 @@ struct lh_agent {
     uint64_t next_seq;
     int64_t last_ckpt_ms;
     int ckpt_dirty;
-    uint64_t sample_n;
     int64_t wall_ns;
     int64_t now_ms;
 
@@ -98,7 +96,7 @@ struct lh_agent {
     void (*drain_done)(void *);
     void *drain_arg;
 
-    struct lh_counter *c_sampled, *c_batches;
+    struct lh_counter *c_batches;
     struct lh_agent_stats st;
 };
 
@@ -340,37 +338,10 @@ static void seal(struct lh_agent *a)
     a->st.pending = a->n - a->head;
 }
 
-/* The sampling rule of agent.h: 1 keeps the record. */
-static int keep(struct lh_agent *a, const struct lh_record *rec)
-{
-    if (lh_dbuf_count(a->dbuf) == 0)
-        return 1;
-    double fill = lh_ship_fill(a->ship);
-    const struct lh_dbuf_config *c = &a->cfg->buffer;
-    double at = c->sample_at ? c->sample_at : 0.5;
-    double max = c->low_levels_max ? c->low_levels_max : 0.8;
-    if (fill < at)
-        return 1;
-    if (!lh_level_sampleable(lh_level_sniff(rec->msg, rec->len)))
-        return 1;
-    if (fill >= max)
-        return 0;
-    uint64_t k = c->sample_keep > 0 ? (uint64_t)c->sample_keep : 10;
-    return a->sample_n++ % k == 0;
-}
-
 static void on_record(void *arg, const struct lh_record *rec)
 {
     struct lh_agent *a = arg;
     int64_t now = a->now_ms;
-    if (!keep(a, rec)) {
-        lh_ledger_drop(a->ledger, rec->path, LH_DROP_SAMPLED, rec->nlines, rec->len);
-        lh_counter_add(a->c_sampled, rec->nlines);
-        a->st.sampled += rec->nlines;
-        if (lh_batcher_skip(a->batcher, rec, now) < 0)
-            lh_error("agent: out of memory");
-        return;
-    }
     const char *msg = rec->msg;
     size_t len = rec->len;
     if (a->masker) {
@@ -676,9 +647,6 @@ int lh_agent_create(uv_loop_t *loop, const struct lh_agent_config *cfg,
         (rc = lh_tail_create(&cfg->tail, a->ledger, on_record, a, &a->tail, err)) < 0)
         goto fail;
     a->next_seq = lh_dbuf_next_seq(a->dbuf);
-    a->c_sampled = lh_counter_get(a->metrics, "loghaul_agent_lines_sampled_total",
-                                  "Lines of level INFO and below dropped by sampling while "
-                                  "the disk buffer fills.", NULL);
     a->c_batches = lh_counter_get(a->metrics, "loghaul_agent_batches_total",
                                   "Batches sealed.", NULL);
     lh_gauge_fn(a->metrics, "loghaul_agent_files_open", "Files the tail holds open.", NULL,
@@ -752,7 +720,7 @@ int lh_agent_reload(struct lh_agent *a, const struct lh_agent_config *cfg,
     a->cfg = cfg;
     set_meta(a, cfg);
     lh_batcher_set_config(a->batcher, &cfg->batch);
-    lh_dbuf_set_max(a->dbuf, cfg->buffer.max_bytes);
+    lh_dbuf_set_limits(a->dbuf, &cfg->buffer);
     if (!same_tail)
         a->retail = 1;
     a->st.reloads++;

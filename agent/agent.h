@@ -13,13 +13,12 @@
  * buffer, and a crash (kill -9) re-sends at most checkpoint_interval worth
  * of acknowledged lines (at-least-once; a clean stop re-sends nothing).
  *
- * Sampling. While the disk buffer holds batches and is filled past
- * buffer.sample_at, lines whose level (level.h) is TRACE, DEBUG or INFO are
- * kept one in buffer.sample_keep; past buffer.low_levels_max all of them are
- * dropped; WARN, ERROR, FATAL and lines of unknown level are always kept,
- * until the buffer has no room at all (then whole batches are dropped,
- * "buffer_full"). Every line dropped is counted per file and reason in the
- * ledger (/metrics, shipper_metadata).
+ * Sampling happens as batches are written to the disk buffer (ship.h):
+ * past buffer.sample_at, TRACE/DEBUG/INFO lines are kept one in
+ * buffer.sample_keep, past buffer.low_levels_max none of them; WARN and
+ * above and lines of unknown level are kept until the buffer has no room at
+ * all. Every line dropped is counted per file and reason in the ledger
+ * (/metrics, shipper_metadata).
  *
  * Backpressure. While a collector is up but the batches waiting reach
  * ship.memory_batches, the tail is not polled: the files on disk are the
@@ -122,7 +121,6 @@ struct lh_ship *lh_agent_ship(struct lh_agent *a);
 struct lh_agent_stats {
     uint64_t batches;              /* sealed */
     uint64_t records;              /* added to batches */
-    uint64_t sampled;              /* lines dropped by sampling */
     uint64_t masked;               /* replacements made */
     uint64_t acked_batches;        /* acknowledged to the tail (in order) */
     uint64_t pending;              /* sealed, not yet durable */

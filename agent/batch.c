@@ -93,6 +93,60 @@ int lh_batch_subset_json(const char *json, size_t json_len, const struct lh_batc
     return lh_buf_append(out, json + tail, json_len - tail) < 0 ? LH_ENOMEM : 0;
 }
 
+int lh_batch_filter(struct lh_batch *b, const char *json, size_t json_len, const uint8_t *keep,
+                    struct lh_codec_ctx *cx, struct lh_err *err)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < b->nrec; i++)
+        kept += keep[i] != 0;
+    if (kept == b->nrec)
+        return 0;
+    struct lh_buf js = LH_BUF_INIT, body = LH_BUF_INIT;
+    int rc = 0;
+    if (kept) {
+        size_t tail = (size_t)b->recs[b->nrec - 1].off + b->recs[b->nrec - 1].len;
+        if (tail > json_len)
+            return lh_err_set(err, LH_EINVAL, "batch: record index past the body");
+        rc = lh_buf_puts(&js, REC_PREFIX);
+        for (uint32_t i = 0, k = 0; rc == 0 && i < b->nrec; i++) {
+            if (!keep[i])
+                continue;
+            if (k++)
+                rc = lh_buf_putc(&js, ',');
+            uint32_t off = (uint32_t)js.len;
+            if (rc == 0)
+                rc = lh_buf_append(&js, json + b->recs[i].off, b->recs[i].len);
+            b->recs[i].off = off;
+        }
+        if (rc == 0)
+            rc = lh_buf_append(&js, json + tail, json_len - tail);
+        if (rc < 0) {
+            lh_buf_free(&js);
+            return lh_err_set(err, LH_ENOMEM, "batch: out of memory");
+        }
+        if ((rc = lh_codec_ctx_encode(cx, (enum lh_codec)b->codec, 1, js.data, js.len, &body,
+                                      err)) < 0) {
+            lh_buf_free(&js);
+            lh_buf_free(&body);
+            return rc;
+        }
+    }
+    for (uint32_t f = 0; f < b->nfiles; f++)
+        b->files[f].lines = 0;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < b->nrec; i++)
+        if (keep[i]) {
+            b->recs[k++] = b->recs[i];
+            b->files[b->recs[i].file].lines += b->recs[i].nlines;
+        }
+    b->nrec = k;
+    b->raw_len = js.len;
+    lh_buf_free(&b->body);
+    b->body = body;
+    lh_buf_free(&js);
+    return 0;
+}
+
 void lh_batch_derive_uuid(const struct lh_uuid *parent, const char *label, struct lh_uuid *out)
 {
     unsigned char md[EVP_MAX_MD_SIZE];

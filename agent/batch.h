@@ -111,6 +111,12 @@ void lh_batch_free(struct lh_batch *b);
 int lh_batch_subset_json(const char *json, size_t json_len, const struct lh_batch_rec *recs,
                          uint32_t nrec, const uint32_t *idx, uint32_t n, struct lh_buf *out);
 
+/* Keeps only the records with keep[i] != 0: rebuilds the body from json
+ * (the raw body), recompresses it, compacts recs and recounts files[].lines.
+ * The UUID stays. A batch left with no record has an empty body. */
+int lh_batch_filter(struct lh_batch *b, const char *json, size_t json_len, const uint8_t *keep,
+                    struct lh_codec_ctx *cx, struct lh_err *err);
+
 /* A UUID derived from parent and a label, the same every time (for the
  * parts of a split batch, so a replayed split reuses its Idempotency-Keys):
  * SHA-256 of both, shaped as a version 8 UUID. */

@@ -63,6 +63,8 @@ struct lh_dbuf {
     _Atomic uint64_t count;
     _Atomic uint64_t corrupt;
     uint64_t next_seq;
+    _Atomic double sample_at, low_max;
+    _Atomic uint64_t keep;
 };
 
 static void name_of(char *out, size_t n, uint64_t seq, const char *suffix)
@@ -170,7 +172,7 @@ int lh_dbuf_open(const struct lh_dbuf_config *cfg, struct lh_dbuf **out, struct 
         free(d);
         return lh_err_set(err, LH_ENOMEM, "buffer: out of memory");
     }
-    d->max = cfg->max_bytes ? cfg->max_bytes : (256ull << 20);
+    lh_dbuf_set_limits(d, cfg);
     d->next_seq = 1;
     d->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (d->dfd < 0) {
@@ -212,9 +214,20 @@ int lh_dbuf_open(const struct lh_dbuf_config *cfg, struct lh_dbuf **out, struct 
     return 0;
 }
 
-void lh_dbuf_set_max(struct lh_dbuf *d, uint64_t max_bytes)
+void lh_dbuf_set_limits(struct lh_dbuf *d, const struct lh_dbuf_config *c)
 {
-    atomic_store(&d->max, max_bytes ? max_bytes : (256ull << 20));
+    atomic_store(&d->max, c->max_bytes ? c->max_bytes : (256ull << 20));
+    atomic_store(&d->sample_at, c->sample_at ? c->sample_at : 0.5);
+    atomic_store(&d->low_max, c->low_levels_max ? c->low_levels_max : 0.8);
+    atomic_store(&d->keep, c->sample_keep > 0 ? (uint64_t)c->sample_keep : 10);
+}
+
+void lh_dbuf_sampling(const struct lh_dbuf *d, double *sample_at, double *low_levels_max,
+                      uint64_t *keep)
+{
+    *sample_at = atomic_load(&d->sample_at);
+    *low_levels_max = atomic_load(&d->low_max);
+    *keep = atomic_load(&d->keep);
 }
 
 uint64_t lh_dbuf_next_seq(const struct lh_dbuf *d)

@@ -58,8 +58,13 @@ struct lh_dbuf;
 int lh_dbuf_open(const struct lh_dbuf_config *cfg, struct lh_dbuf **out, struct lh_err *err);
 void lh_dbuf_close(struct lh_dbuf *d);   /* NULL-safe; files stay */
 
-/* Changes the byte bound (SIGHUP). Batches already stored stay. */
-void lh_dbuf_set_max(struct lh_dbuf *d, uint64_t max_bytes);
+/* Takes the bound and sampling settings of cfg (SIGHUP; dir is not
+ * changed). Batches already stored stay. Any thread. */
+void lh_dbuf_set_limits(struct lh_dbuf *d, const struct lh_dbuf_config *cfg);
+
+/* The sampling settings, defaults resolved. Any thread. */
+void lh_dbuf_sampling(const struct lh_dbuf *d, double *sample_at, double *low_levels_max,
+                      uint64_t *keep);
 
 /* One more than the highest seq stored (1 when empty). */
 uint64_t lh_dbuf_next_seq(const struct lh_dbuf *d);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "level.h"
 #include "lh/backoff.h"
 #include "lh/http_client.h"
 #include "lh/time.h"
@@ -281,7 +282,7 @@ struct lh_ship {
     _Atomic uint64_t outstanding;      /* submitted, not yet reported */
     _Atomic uint64_t st_submitted, st_delivered, st_replayed, st_spilled, st_dropped,
         st_requests, st_failures, st_splits, st_rejected, st_bytes, st_raw, st_in_flight,
-        st_memory;
+        st_memory, st_sampled;
 
     /* shipper thread only */
     pthread_t thread;
@@ -300,6 +301,8 @@ struct lh_ship {
     int64_t unhealthy_since;            /* 0 while healthy */
     int64_t spill_retry_at;
     int64_t disk_retry_at;
+    uint64_t sample_n;
+    struct lh_counter *c_sampled;
 
     struct lh_histogram *h_latency;
     struct lh_codec_ctx *codec;
@@ -446,15 +449,73 @@ static void batch_done(struct lh_ship *s, struct sb *x)
     sb_free(x);
 }
 
+static int load_json(struct lh_ship *s, struct sb *x, struct lh_err *err);
+
+/* Sampling for the disk buffer (ship.h): drops TRACE/DEBUG/INFO records of
+ * x by the buffer's fill, or all of them with drop_low. Counts them. */
+static void sample_for_disk(struct lh_ship *s, struct sb *x, int drop_low)
+{
+    double at, max;
+    uint64_t keep_n;
+    lh_dbuf_sampling(s->dbuf, &at, &max, &keep_n);
+    double fill = lh_ship_fill(s);
+    int mode = drop_low || fill >= max ? 2 : fill >= at ? 1 : 0;
+    if (!mode || !x->b->nrec)
+        return;
+    struct lh_err err = { 0 };
+    if (load_json(s, x, &err) < 0) {
+        lh_error("ship: sampling: %s", err.msg);
+        return;
+    }
+    uint8_t *keep = malloc(x->b->nrec);
+    if (!keep)
+        return;
+    static const char key[] = "\"raw_message\":\"";
+    uint32_t dropped = 0;
+    for (uint32_t i = 0; i < x->b->nrec; i++) {
+        const struct lh_batch_rec *r = &x->b->recs[i];
+        const char *p = memmem(x->json.data + r->off, r->len, key, sizeof(key) - 1);
+        keep[i] = 1;
+        if (!p)
+            continue;
+        p += sizeof(key) - 1;
+        const char *end = x->json.data + r->off + r->len, *q = p;
+        while (q < end && *q != '"')   /* the end of the JSON string */
+            q += *q == '\\' ? 2 : 1;
+        if (q > end)
+            q = end;
+        if (!lh_level_sampleable(lh_level_sniff(p, (size_t)(q - p))))
+            continue;
+        keep[i] = mode == 1 && s->sample_n++ % keep_n == 0;
+        if (!keep[i]) {
+            dropped++;
+            lh_ledger_drop(s->ledger, x->b->files[r->file].path, LH_DROP_SAMPLED, r->nlines,
+                           r->len);
+            st_add(&s->st_sampled, r->nlines);
+            lh_counter_add(s->c_sampled, r->nlines);
+        }
+    }
+    if (dropped && lh_batch_filter(x->b, x->json.data, x->json.len, keep, s->codec, &err) < 0)
+        lh_error("ship: sampling: %s", err.msg);   /* sent whole; counted as sampled */
+    lh_buf_free(&x->json);
+    free(keep);
+}
+
 /* Writes a memory batch to the disk buffer. shutdown: a batch that does
  * not fit is only let go (not reported: its lines are read again after a
  * restart) instead of dropped and counted. Returns 0 when x was freed. */
 static int spill(struct lh_ship *s, struct sb *x, int shutdown)
 {
     struct lh_err err = { 0 };
-    int rc = lh_dbuf_put(s->dbuf, x->b, &err);
+    if (!shutdown)
+        sample_for_disk(s, x, 0);
+    int rc = x->b->nrec ? lh_dbuf_put(s->dbuf, x->b, &err) : 0;
+    if (rc == LH_EFULL && !shutdown) {
+        sample_for_disk(s, x, 1);   /* no room: keep only what may be WARN or worse */
+        rc = x->b->nrec ? lh_dbuf_put(s->dbuf, x->b, &err) : 0;
+    }
     if (rc == 0) {
-        st_add(&s->st_spilled, 1);
+        st_add(&s->st_spilled, x->b->nrec ? 1 : 0);
         report(s, x);
     } else if (rc == LH_EFULL && !shutdown) {
         char id[LH_UUID_STR_SIZE];
@@ -1314,6 +1375,9 @@ static void register_metrics(struct lh_ship *s)
                 fill_ratio, s);
     lh_gauge_fn(m, "loghaul_agent_collector_up", "1 when at least one collector endpoint is up.",
                 NULL, g_healthy, s);
+    s->c_sampled = lh_counter_get(m, "loghaul_agent_lines_sampled_total",
+                                  "Lines of level INFO and below dropped by sampling as the "
+                                  "disk buffer fills.", NULL);
     s->h_latency = lh_histogram_get(m, "loghaul_agent_request_seconds",
                                     "Time of one request to a collector.", NULL,
                                     lh_latency_buckets, lh_latency_nbuckets);
@@ -1500,5 +1564,6 @@ void lh_ship_get_stats(const struct lh_ship *s, struct lh_ship_stats *o)
     o->bytes_sent = atomic_load(&m->st_bytes);
     o->raw_bytes_sent = atomic_load(&m->st_raw);
     o->in_flight = atomic_load(&m->st_in_flight);
+    o->sampled = atomic_load(&m->st_sampled);
     o->memory = atomic_load(&m->st_memory);
 }

@@ -45,8 +45,15 @@
  * Disk buffer. A batch goes to the disk buffer when no endpoint has been up
  * for spill_after, or at once when memory_batches batches are already
  * waiting in memory while no endpoint is up. Waiting batches, in memory and
- * on disk, are sent lowest seq first. When the buffer has no room for a
- * batch, the batch is dropped and its lines counted as "buffer_full".
+ * on disk, are sent lowest seq first.
+ *
+ * Sampling, as a batch is written to the buffer (the fill is known then):
+ * past buffer.sample_at its TRACE/DEBUG/INFO records (level.h) are kept one
+ * in sample_keep, past low_levels_max none; WARN and above and records of
+ * unknown level are kept. If the batch still does not fit, its low-level
+ * records are all dropped; if it still does not fit, the whole batch is
+ * dropped ("buffer_full"). Dropped lines are counted per file and reason
+ * ("sampled", "buffer_full") in the ledger. The batch keeps its UUID.
  *
  * Backpressure. While an endpoint is up and memory_batches or more batches
  * are waiting (in memory or on disk), lh_ship_busy() is 1: the agent stops
@@ -163,6 +170,7 @@ struct lh_ship_stats {
     uint64_t rejected;         /* records dropped because the collector refused them */
     uint64_t bytes_sent;       /* compressed body bytes acknowledged */
     uint64_t raw_bytes_sent;   /* their JSON bytes */
+    uint64_t sampled;          /* lines dropped by sampling on the way to disk */
     uint64_t in_flight;        /* now */
     uint64_t memory;           /* batches in memory now */
 };
