@@ -52,6 +52,7 @@ struct kbus {
     pthread_t poller;
     int poller_started;
     int stop;                        /* atomic */
+    pthread_rwlock_t rw;             /* read: using the producer; write: replacing it */
     pthread_mutex_t mu;              /* topics */
     struct ktopic *topics;
     int fatal;                       /* atomic: the producer hit a fatal error */
@@ -90,6 +91,8 @@ struct kbatch {
     struct kpos *snap;     /* positions to commit for this batch */
     size_t nsnap;
 };
+
+static int producer_restart(struct kbus *kb, struct lh_err *err);
 
 static int64_t mono_ms(void)
 {
@@ -247,18 +250,34 @@ static int produce_err_code(rd_kafka_resp_err_t e)
     }
 }
 
+static int kafka_produce_locked(struct kbus *kb, const char *topic,
+                                const struct lh_bus_msg *msgs, size_t n, struct lh_err *err);
+
 static int kafka_produce(struct lh_bus *bus, const char *topic, const struct lh_bus_msg *msgs,
                          size_t n, struct lh_err *err)
 {
     struct kbus *kb = bus->ctx;
-    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE)) {
+    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE) && producer_restart(kb, err) < 0) {
         __atomic_add_fetch(&kb->produce_errors, 1, __ATOMIC_RELAXED);
-        return lh_err_set(err, LH_EUNAVAIL, "kafka: producer failed fatally: %s",
-                          kb->fatal_msg);
+        return lh_err_set(err, LH_EUNAVAIL, "kafka: the producer failed fatally (%s) and "
+                          "could not be replaced", kb->fatal_msg);
     }
+    pthread_rwlock_rdlock(&kb->rw);
+    int rc = kafka_produce_locked(kb, topic, msgs, n, err);
+    pthread_rwlock_unlock(&kb->rw);
+    if (rc < 0)
+        __atomic_add_fetch(&kb->produce_errors, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+static int kafka_produce_locked(struct kbus *kb, const char *topic,
+                                const struct lh_bus_msg *msgs, size_t n, struct lh_err *err)
+{
+    if (!kb->producer)
+        return lh_err_set(err, LH_EUNAVAIL, "kafka: no producer (it failed fatally: %s)",
+                          kb->fatal_msg);
     rd_kafka_topic_t *rkt = topic_get(kb, topic, err);
     if (!rkt) {
-        __atomic_add_fetch(&kb->produce_errors, 1, __ATOMIC_RELAXED);
         return err ? err->code : LH_ERR;
     }
     struct kcall call = { .pending = 0 };
@@ -268,6 +287,8 @@ static int kafka_produce(struct lh_bus *bus, const char *topic, const struct lh_
     int64_t deadline = mono_ms() + (kb->cfg.delivery_timeout_ms > 0 ?
                                     kb->cfg.delivery_timeout_ms : 30000);
     int rc = 0;
+    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE))
+        rc = lh_err_set(err, LH_EUNAVAIL, "kafka: producer failed fatally: %s", kb->fatal_msg);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct lh_bus_msg *m = &msgs[i];
         rd_kafka_headers_t *hdrs = NULL;
@@ -322,8 +343,6 @@ static int kafka_produce(struct lh_bus *bus, const char *topic, const struct lh_
             bytes += msgs[i].value_len;
         __atomic_add_fetch(&kb->produced_msgs, n, __ATOMIC_RELAXED);
         __atomic_add_fetch(&kb->produced_bytes, bytes, __ATOMIC_RELAXED);
-    } else {
-        __atomic_add_fetch(&kb->produce_errors, 1, __ATOMIC_RELAXED);
     }
     return rc;
 }
@@ -675,11 +694,14 @@ static int kafka_consumer_lag(struct lh_bus_consumer *base, int64_t *lag, struct
 static int kafka_ready(struct lh_bus *bus, struct lh_err *err)
 {
     struct kbus *kb = bus->ctx;
-    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE))
-        return lh_err_set(err, LH_EUNAVAIL, "kafka: producer failed fatally: %s",
-                          kb->fatal_msg);
+    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE) && producer_restart(kb, err) < 0)
+        return lh_err_set(err, LH_EUNAVAIL, "kafka: the producer failed fatally (%s) and "
+                          "could not be replaced", kb->fatal_msg);
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(kb->producer, 0, NULL, &md, READY_TIMEOUT_MS);
+    pthread_rwlock_rdlock(&kb->rw);
+    rd_kafka_resp_err_t e = kb->producer ?
+        rd_kafka_metadata(kb->producer, 0, NULL, &md, READY_TIMEOUT_MS) : RD_KAFKA_RESP_ERR__FATAL;
+    pthread_rwlock_unlock(&kb->rw);
     if (e)
         return lh_err_set(err, LH_EUNAVAIL, "kafka: brokers %s: metadata: %s", kb->cfg.brokers,
                           rd_kafka_err2str(e));
@@ -703,11 +725,14 @@ static int kafka_stats(struct lh_bus *bus, const char *topic, struct lh_bus_stat
     return 0;
 }
 
-static void kbus_free(struct kbus *kb)
+/* Stops the poll thread, drops the topic handles and the producer. */
+static void producer_stop(struct kbus *kb)
 {
     if (kb->poller_started) {
         __atomic_store_n(&kb->stop, 1, __ATOMIC_RELEASE);
         pthread_join(kb->poller, NULL);
+        kb->poller_started = 0;
+        __atomic_store_n(&kb->stop, 0, __ATOMIC_RELEASE);
     }
     while (kb->topics) {
         struct ktopic *t = kb->topics;
@@ -721,7 +746,65 @@ static void kbus_free(struct kbus *kb)
          * what a failed call left queued. */
         rd_kafka_flush(kb->producer, 5000);
         rd_kafka_destroy(kb->producer);
+        kb->producer = NULL;
     }
+}
+
+static int producer_start(struct kbus *kb, struct lh_err *err)
+{
+    rd_kafka_conf_t *conf = base_conf(kb, err);
+    if (!conf)
+        return err ? err->code : LH_EINVAL;
+    if (kset(conf, "compression.type", kb->cfg.compression, err) < 0 ||
+        kset_int(conf, "linger.ms", kb->cfg.linger_ms, err) < 0 ||
+        (kb->cfg.batch_bytes && kset_int(conf, "batch.size", (int64_t)kb->cfg.batch_bytes,
+                                         err) < 0) ||
+        kset_int(conf, "message.timeout.ms", kb->cfg.delivery_timeout_ms, err) < 0 ||
+        kset(conf, "partitioner", "murmur2_random", err) < 0 ||
+        kset(conf, "enable.idempotence", "true", err) < 0 ||
+        kset(conf, "acks", "all", err) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return err ? err->code : LH_EINVAL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    char es[512];
+    kb->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof(es));
+    if (!kb->producer) {
+        rd_kafka_conf_destroy(conf);
+        return lh_err_set(err, LH_EINVAL, "kafka: producer: %s", es);
+    }
+    if (pthread_create(&kb->poller, NULL, poller_main, kb) != 0) {
+        rd_kafka_destroy(kb->producer);
+        kb->producer = NULL;
+        return lh_err_set(err, LH_ERR, "kafka: cannot start the poll thread");
+    }
+    kb->poller_started = 1;
+    return 0;
+}
+
+/* An idempotent producer that failed fatally stays failed: replace it once
+ * the calls still using it have had their (failed) delivery reports. */
+static int producer_restart(struct kbus *kb, struct lh_err *err)
+{
+    int rc = 0;
+    pthread_rwlock_wrlock(&kb->rw);
+    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE)) {
+        lh_warn("kafka: replacing the producer after a fatal error: %s", kb->fatal_msg);
+        producer_stop(kb);
+        rc = producer_start(kb, err);
+        if (rc == 0)
+            __atomic_store_n(&kb->fatal, 0, __ATOMIC_RELEASE);
+        else
+            lh_error("kafka: cannot replace the producer: %s", err ? err->msg : "");
+    }
+    pthread_rwlock_unlock(&kb->rw);
+    return rc;
+}
+
+static void kbus_free(struct kbus *kb)
+{
+    producer_stop(kb);
+    pthread_rwlock_destroy(&kb->rw);
     pthread_mutex_destroy(&kb->mu);
     free(kb->cfg.brokers);
     free(kb->cfg.client_id);
@@ -733,6 +816,17 @@ static void kbus_free(struct kbus *kb)
     free(kb->cfg.properties.keys);
     free(kb->cfg.properties.values);
     free(kb);
+}
+
+/* For tests: makes the producer fail as if the broker had fenced it. */
+int lh_bus_kafka_test_fatal(struct lh_bus *bus)
+{
+    struct kbus *kb = bus->ctx;
+    pthread_rwlock_rdlock(&kb->rw);
+    rd_kafka_resp_err_t e = rd_kafka_test_fatal_error(
+        kb->producer, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "test-induced");
+    pthread_rwlock_unlock(&kb->rw);
+    return e ? LH_ERR : 0;
 }
 
 static void kafka_destroy(struct lh_bus *bus)
@@ -789,6 +883,7 @@ int lh_bus_kafka_open(const struct lh_bus_config *cfg, struct lh_bus *bus, struc
     if (!kb)
         return lh_err_set(err, LH_ENOMEM, "kafka: out of memory");
     pthread_mutex_init(&kb->mu, NULL);
+    pthread_rwlock_init(&kb->rw, NULL);
     kb->bus = bus;
     if (copy_config(kb, c) < 0) {
         kbus_free(kb);
@@ -800,36 +895,11 @@ int lh_bus_kafka_open(const struct lh_bus_config *cfg, struct lh_bus *bus, struc
         kb->cfg.session_timeout_ms = 45000;
     if (kb->cfg.max_poll_interval_ms <= 0)
         kb->cfg.max_poll_interval_ms = 300000;
-    rd_kafka_conf_t *conf = base_conf(kb, err);
-    if (!conf) {
+    int rc = producer_start(kb, err);
+    if (rc < 0) {
         kbus_free(kb);
-        return err ? err->code : LH_EINVAL;
+        return rc;
     }
-    if (kset(conf, "compression.type", kb->cfg.compression, err) < 0 ||
-        kset_int(conf, "linger.ms", kb->cfg.linger_ms, err) < 0 ||
-        (kb->cfg.batch_bytes && kset_int(conf, "batch.size", (int64_t)kb->cfg.batch_bytes,
-                                         err) < 0) ||
-        kset_int(conf, "message.timeout.ms", kb->cfg.delivery_timeout_ms, err) < 0 ||
-        kset(conf, "partitioner", "murmur2_random", err) < 0 ||
-        kset(conf, "enable.idempotence", "true", err) < 0 ||
-        kset(conf, "acks", "all", err) < 0) {
-        rd_kafka_conf_destroy(conf);
-        kbus_free(kb);
-        return err ? err->code : LH_EINVAL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    char es[512];
-    kb->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof(es));
-    if (!kb->producer) {
-        rd_kafka_conf_destroy(conf);
-        kbus_free(kb);
-        return lh_err_set(err, LH_EINVAL, "kafka: producer: %s", es);
-    }
-    if (pthread_create(&kb->poller, NULL, poller_main, kb) != 0) {
-        kbus_free(kb);
-        return lh_err_set(err, LH_ERR, "kafka: cannot start the poll thread");
-    }
-    kb->poller_started = 1;
     bus->ops = &kafka_ops;
     bus->ctx = kb;
     return 0;

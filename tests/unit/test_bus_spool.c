@@ -1099,3 +1099,27 @@ TEST(kafka_produce_without_a_broker_fails_unavailable_after_the_delivery_timeout
     CHECK_INT(st.produced_msgs, ==, 0);
     lh_bus_close(bus);
 }
+
+int lh_bus_kafka_test_fatal(struct lh_bus *bus);   /* bus_kafka.c, for tests */
+
+TEST(kafka_producer_is_replaced_after_a_fatal_error)
+{
+    const char *logf = log_to_file();
+    struct lh_bus_config cfg = {0};
+    cfg.type = LH_BUS_KAFKA;
+    cfg.kafka.brokers = "127.0.0.1:1";
+    cfg.kafka.compression = "zstd";
+    cfg.kafka.delivery_timeout_ms = 300;
+    struct lh_bus *bus;
+    struct lh_err err = {0};
+    REQUIRE_INT(lh_bus_open(&cfg, NULL, &bus, &err), ==, 0);
+    REQUIRE_INT(lh_bus_kafka_test_fatal(bus), ==, 0);
+    usleep(300000);   /* the error callback runs on the poll thread */
+    struct lh_bus_msg m = { .key = "h", .key_len = 1, .value = "a", .value_len = 1 };
+    /* A new producer takes the call: it fails for want of a broker, not fatally. */
+    CHECK_INT(lh_bus_produce(bus, "logs", &m, 1, &err), ==, LH_EUNAVAIL);
+    CHECK_CONTAINS(err.msg, "delivery to logs failed");
+    lh_bus_close(bus);
+    lh_log_shutdown();
+    CHECK_CONTAINS(read_file(logf), "replacing the producer after a fatal error");
+}
