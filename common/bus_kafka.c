@@ -37,7 +37,7 @@
 #include "lh/arena.h"
 #include "lh/log.h"
 
-#define READY_TIMEOUT_MS 2000
+#define READY_TIMEOUT_MS 1000  /* per health check; bounds how long close waits */
 
 struct ktopic {
     char *name;
@@ -57,6 +57,13 @@ struct kbus {
     struct ktopic *topics;
     int fatal;                       /* atomic: the producer hit a fatal error */
     char fatal_msg[256];
+    /* Broker reachability, refreshed by the health thread for ready(). */
+    pthread_t health;
+    int health_started;
+    pthread_mutex_t hmu;
+    pthread_cond_t hcv;
+    int reachable;                   /* under hmu: 0 not yet known, 1 yes, -1 no */
+    char reach_msg[256];
     uint64_t produced_msgs, produced_bytes, produce_errors;  /* atomic */
 };
 
@@ -198,6 +205,34 @@ static void *poller_main(void *arg)
     struct kbus *kb = arg;
     while (!__atomic_load_n(&kb->stop, __ATOMIC_ACQUIRE))
         rd_kafka_poll(kb->producer, 100);
+    return NULL;
+}
+
+/* Asks the brokers for metadata every few seconds, so that ready() answers
+ * at once (it serves /readyz on an event loop). */
+static void *health_main(void *arg)
+{
+    struct kbus *kb = arg;
+    while (!__atomic_load_n(&kb->stop, __ATOMIC_ACQUIRE)) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(kb->producer, 0, NULL, &md, READY_TIMEOUT_MS);
+        int ok = e == RD_KAFKA_RESP_ERR_NO_ERROR && md->broker_cnt > 0;
+        pthread_mutex_lock(&kb->hmu);
+        kb->reachable = ok ? 1 : -1;
+        if (e)
+            snprintf(kb->reach_msg, sizeof(kb->reach_msg), "metadata: %s", rd_kafka_err2str(e));
+        else if (!ok)
+            snprintf(kb->reach_msg, sizeof(kb->reach_msg), "no broker in metadata");
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += ok ? 3 : 1;
+        while (!__atomic_load_n(&kb->stop, __ATOMIC_ACQUIRE))
+            if (pthread_cond_timedwait(&kb->hcv, &kb->hmu, &dl) == ETIMEDOUT)
+                break;
+        pthread_mutex_unlock(&kb->hmu);
+    }
     return NULL;
 }
 
@@ -691,26 +726,22 @@ static int kafka_consumer_lag(struct lh_bus_consumer *base, int64_t *lag, struct
 
 /* ---- bus ---- */
 
+/* Non-blocking: the health thread's last answer. */
 static int kafka_ready(struct lh_bus *bus, struct lh_err *err)
 {
     struct kbus *kb = bus->ctx;
-    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE) && producer_restart(kb, err) < 0)
-        return lh_err_set(err, LH_EUNAVAIL, "kafka: the producer failed fatally (%s) and "
-                          "could not be replaced", kb->fatal_msg);
-    const struct rd_kafka_metadata *md = NULL;
-    pthread_rwlock_rdlock(&kb->rw);
-    rd_kafka_resp_err_t e = kb->producer ?
-        rd_kafka_metadata(kb->producer, 0, NULL, &md, READY_TIMEOUT_MS) : RD_KAFKA_RESP_ERR__FATAL;
-    pthread_rwlock_unlock(&kb->rw);
-    if (e)
-        return lh_err_set(err, LH_EUNAVAIL, "kafka: brokers %s: metadata: %s", kb->cfg.brokers,
-                          rd_kafka_err2str(e));
-    int nbrokers = md->broker_cnt;
-    rd_kafka_metadata_destroy(md);
-    if (nbrokers == 0)
-        return lh_err_set(err, LH_EUNAVAIL, "kafka: brokers %s: no broker in metadata",
-                          kb->cfg.brokers);
-    return 0;
+    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE))
+        return lh_err_set(err, LH_EUNAVAIL, "kafka: the producer failed fatally (%s); the next "
+                          "produce replaces it", kb->fatal_msg);
+    int rc = 0;
+    pthread_mutex_lock(&kb->hmu);
+    if (kb->reachable == 0)
+        rc = lh_err_set(err, LH_EUNAVAIL, "kafka: brokers %s: connecting", kb->cfg.brokers);
+    else if (kb->reachable < 0)
+        rc = lh_err_set(err, LH_EUNAVAIL, "kafka: brokers %s: %s", kb->cfg.brokers,
+                        kb->reach_msg);
+    pthread_mutex_unlock(&kb->hmu);
+    return rc;
 }
 
 static int kafka_stats(struct lh_bus *bus, const char *topic, struct lh_bus_stats *out,
@@ -728,12 +759,19 @@ static int kafka_stats(struct lh_bus *bus, const char *topic, struct lh_bus_stat
 /* Stops the poll thread, drops the topic handles and the producer. */
 static void producer_stop(struct kbus *kb)
 {
+    __atomic_store_n(&kb->stop, 1, __ATOMIC_RELEASE);
+    if (kb->health_started) {
+        pthread_mutex_lock(&kb->hmu);
+        pthread_cond_broadcast(&kb->hcv);
+        pthread_mutex_unlock(&kb->hmu);
+        pthread_join(kb->health, NULL);
+        kb->health_started = 0;
+    }
     if (kb->poller_started) {
-        __atomic_store_n(&kb->stop, 1, __ATOMIC_RELEASE);
         pthread_join(kb->poller, NULL);
         kb->poller_started = 0;
-        __atomic_store_n(&kb->stop, 0, __ATOMIC_RELEASE);
     }
+    __atomic_store_n(&kb->stop, 0, __ATOMIC_RELEASE);
     while (kb->topics) {
         struct ktopic *t = kb->topics;
         kb->topics = t->next;
@@ -779,6 +817,11 @@ static int producer_start(struct kbus *kb, struct lh_err *err)
         return lh_err_set(err, LH_ERR, "kafka: cannot start the poll thread");
     }
     kb->poller_started = 1;
+    if (pthread_create(&kb->health, NULL, health_main, kb) != 0) {
+        producer_stop(kb);
+        return lh_err_set(err, LH_ERR, "kafka: cannot start the health thread");
+    }
+    kb->health_started = 1;
     return 0;
 }
 
@@ -806,6 +849,8 @@ static void kbus_free(struct kbus *kb)
     producer_stop(kb);
     pthread_rwlock_destroy(&kb->rw);
     pthread_mutex_destroy(&kb->mu);
+    pthread_mutex_destroy(&kb->hmu);
+    pthread_cond_destroy(&kb->hcv);
     free(kb->cfg.brokers);
     free(kb->cfg.client_id);
     free(kb->cfg.compression);
@@ -884,6 +929,8 @@ int lh_bus_kafka_open(const struct lh_bus_config *cfg, struct lh_bus *bus, struc
         return lh_err_set(err, LH_ENOMEM, "kafka: out of memory");
     pthread_mutex_init(&kb->mu, NULL);
     pthread_rwlock_init(&kb->rw, NULL);
+    pthread_mutex_init(&kb->hmu, NULL);
+    pthread_cond_init(&kb->hcv, NULL);
     kb->bus = bus;
     if (copy_config(kb, c) < 0) {
         kbus_free(kb);

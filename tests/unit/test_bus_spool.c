@@ -1086,6 +1086,13 @@ TEST(kafka_produce_without_a_broker_fails_unavailable_after_the_delivery_timeout
     struct lh_bus *bus;
     struct lh_err err = {0};
     REQUIRE_INT(lh_bus_open(&cfg, NULL, &bus, &err), ==, 0);
+    /* ready() answers at once (it serves /readyz), from the health thread's view. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_INT(lh_bus_ready(bus, &err), ==, LH_EUNAVAIL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK_INT((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, <, 500);
+    CHECK_CONTAINS(err.msg, "127.0.0.1:1");
     struct lh_bus_msg m[2] = {
         { .key = "h", .key_len = 1, .value = "a", .value_len = 1, .headers = tenant_hdr,
           .nheaders = 1 },
