@@ -174,14 +174,18 @@ int lh_codec_ctx_gunzip(struct lh_codec_ctx *ctx, const void *in, size_t n, size
     if (!ctx->inflater && !(ctx->inflater = libdeflate_alloc_decompressor()))
         return lh_err_set(err, LH_ENOMEM, "gunzip: out of memory");
 
-    /* First reservation: the trailer's ISIZE is exact for a single member
-     * (the common case) unless it is implausible for deflate; else a guess. */
+    /* First reservation: 4x the input, or the trailer's ISIZE when larger
+     * and plausible for deflate. ISIZE is exact for a single member (the
+     * common case), only the last member's size for several. Reserving
+     * more than is written costs address space, not work; too little costs
+     * a restart (grow() is capped by the limit either way). */
     size_t want = n < SIZE_MAX / 4 ? n * 4 : SIZE_MAX;
     if (n >= 18) {
         const unsigned char *t = p + n - 4;
         size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 |
                        (size_t)t[3] << 24;
-        if (n <= SIZE_MAX / DEFLATE_MAX_RATIO && isize <= n * DEFLATE_MAX_RATIO)
+        if (isize > want && n <= SIZE_MAX / DEFLATE_MAX_RATIO &&
+            isize <= n * DEFLATE_MAX_RATIO)
             want = isize;
     }
     if (want < GROW_MIN)

@@ -222,7 +222,19 @@ static void reload(struct lh_daemon *d)
         return;
     }
     struct lh_daemon_common *oc = common_of(d->ops, d->cfg), *nc = common_of(d->ops, ncfg);
-    if (d->ops->reload && (rc = d->ops->reload(d, d->state, ncfg, &err)) != 0) {
+    if (!d->ops->reload) {
+        /* The daemon may point into its config: keep it, apply our parts. */
+        if (nc->listen.tls.cert_file && oc->listen.tls.cert_file &&
+            lh_http_server_reload_tls(d->http, &nc->listen.tls, &err) != 0)
+            lh_error("reload: TLS certificates not reloaded: %s", err.msg);
+        apply_log(d, &nc->log);
+        config_release(d, ncfg);
+        lh_counter_add(d->reloads_ok, 1);
+        lh_info("reloaded TLS certificates and log settings from %s; other changes need a "
+                "restart", path);
+        return;
+    }
+    if ((rc = d->ops->reload(d, d->state, ncfg, &err)) != 0) {
         config_release(d, ncfg);
         lh_error("reload of %s refused, keeping the running config: %s", path, err.msg);
         lh_counter_add(d->reloads_failed, 1);
@@ -314,10 +326,9 @@ static int run(struct lh_daemon *d)
     if (rc != 0) {
         lh_error("start failed: %s", err.msg);
         d->exit_code = 1;
-        if (d->http) {
-            lh_http_server_destroy(d->http);
-            d->http = NULL;
-        }
+        d->stopping = 1;
+        if (d->state && ops->shutdown)
+            ops->shutdown(d, d->state);   /* lets a half-started daemon close its handles */
     } else {
         uv_timer_init(&d->loop, &d->hard_stop);
         d->hard_stop.data = d;
@@ -334,15 +345,19 @@ static int run(struct lh_daemon *d)
                 lh_http_server_port(d->http), d->config_path ? "" : " (built-in defaults)");
         uv_run(&d->loop, UV_RUN_DEFAULT);
         lh_info("stopped");
-        if (ops->destroy)
-            ops->destroy(d->state);
-        d->state = NULL;
+    }
+    /* Tear down: the listener, then every handle still open (ours: the
+     * signals and the stop timer; the daemon's, if it left any), then the
+     * daemon's state once nothing can call into it any more. */
+    if (d->http) {
         lh_http_server_destroy(d->http);
         d->http = NULL;
     }
-    /* Close whatever is left (signals, timers) and let the closes run. */
     uv_walk(&d->loop, on_walk_close, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
+    if (d->state && ops->destroy)
+        ops->destroy(d->state);
+    d->state = NULL;
     if (uv_loop_close(&d->loop) != 0)
         lh_warn("loop closed with handles still open");
     lh_metrics_destroy(d->metrics);

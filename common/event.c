@@ -17,6 +17,7 @@
  * provides them. */
 #include "lh/event.h"
 #include "lh/json.h"
+#include "lh/time.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -101,152 +102,6 @@ void lh_event_id(char *out, const uint8_t batch[16], uint32_t index)
     *o = '\0';
 }
 
-/* ---- RFC 3339 ------------------------------------------------------------ */
-
-#define NS_PER_SEC 1000000000LL
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static void put_digits(char *o, int64_t v, int width)
-{
-    for (int i = width - 1; i >= 0; i--) {
-        o[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-}
-
-/* "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" (30 bytes) into out; int64 ns always
- * falls in years 1677..2262. */
-#define RFC3339_LEN 30
-static void format_rfc3339(int64_t ns, char out[RFC3339_LEN])
-{
-    int64_t secs = ns / NS_PER_SEC, frac = ns % NS_PER_SEC;
-    if (frac < 0) {
-        frac += NS_PER_SEC;
-        secs--;
-    }
-    int64_t days = secs / 86400, sod = secs % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days--;
-    }
-    int64_t y;
-    int m, d;
-    civil_from_days(days, &y, &m, &d);
-    put_digits(out, y, 4);
-    out[4] = '-';
-    put_digits(out + 5, m, 2);
-    out[7] = '-';
-    put_digits(out + 8, d, 2);
-    out[10] = 'T';
-    put_digits(out + 11, sod / 3600, 2);
-    out[13] = ':';
-    put_digits(out + 14, sod / 60 % 60, 2);
-    out[16] = ':';
-    put_digits(out + 17, sod % 60, 2);
-    out[19] = '.';
-    put_digits(out + 20, frac, 9);
-    out[29] = 'Z';
-}
-
-static int digits_at(const char *s, size_t n, size_t at, int width, int *out)
-{
-    if (at + (size_t)width > n)
-        return -1;
-    int v = 0;
-    for (int i = 0; i < width; i++) {
-        unsigned char c = (unsigned char)s[at + (size_t)i];
-        if (c < '0' || c > '9')
-            return -1;
-        v = v * 10 + (c - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* Parses an RFC 3339 date-time ("T", "t" or " " between date and time;
- * any number of fractional digits, kept to ns; "Z", "z" or +-HH:MM). */
-static int parse_rfc3339(const char *s, size_t n, int64_t *out)
-{
-    int y, mo, d, h, mi, sec;
-    if (digits_at(s, n, 0, 4, &y) || n < 20 || s[4] != '-' || digits_at(s, n, 5, 2, &mo) ||
-        s[7] != '-' || digits_at(s, n, 8, 2, &d) ||
-        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || digits_at(s, n, 11, 2, &h) ||
-        s[13] != ':' || digits_at(s, n, 14, 2, &mi) || s[16] != ':' ||
-        digits_at(s, n, 17, 2, &sec))
-        return -1;
-    static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-        return -1;
-    size_t i = 19;
-    int64_t frac = 0;
-    if (i < n && s[i] == '.') {
-        int nd = 0;
-        i++;
-        while (i < n && s[i] >= '0' && s[i] <= '9') {
-            if (nd < 9) {
-                frac = frac * 10 + (s[i] - '0');
-                nd++;
-            }
-            i++;
-        }
-        if (nd == 0)
-            return -1;
-        for (; nd < 9; nd++)
-            frac *= 10;
-    }
-    int64_t offset = 0;
-    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-        i++;
-    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
-        int oh, om;
-        if (digits_at(s, n, i + 1, 2, &oh) || i + 3 >= n || s[i + 3] != ':' ||
-            digits_at(s, n, i + 4, 2, &om) || oh > 23 || om > 59)
-            return -1;
-        offset = (oh * 3600 + om * 60) * (s[i] == '-' ? -1 : 1);
-        i += 6;
-    } else {
-        return -1;
-    }
-    if (i != n)
-        return -1;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
-    int64_t ns;
-    if (secs < 0 && frac > 0) {
-        /* Near INT64_MIN, secs * 1e9 alone may not fit where the sum does. */
-        secs++;
-        frac -= NS_PER_SEC;
-    }
-    if (__builtin_mul_overflow(secs, NS_PER_SEC, &ns) || __builtin_add_overflow(ns, frac, &ns))
-        return -1;
-    *out = ns;
-    return 0;
-}
-
 /* ---- encoding ---------------------------------------------------------- */
 
 /* Appends ,"key": (no comma before the first member). */
@@ -273,11 +128,13 @@ static int put_time(struct lh_buf *out, int *first, const char *key, int64_t ns)
 {
     if (ns == 0)
         return 0;
-    char t[RFC3339_LEN + 2];
+    char t[LH_TIME_RFC3339_SIZE + 2];
     t[0] = '"';
-    format_rfc3339(ns, t + 1);
-    t[RFC3339_LEN + 1] = '"';
-    return put_key(out, first, key) | lh_buf_append(out, t, sizeof(t));
+    int n = lh_time_format_rfc3339(ns, 9, t + 1, sizeof(t) - 1);
+    if (n < 0)
+        return n;
+    t[n + 1] = '"';
+    return put_key(out, first, key) | lh_buf_append(out, t, (size_t)n + 2);
 }
 
 int lh_event_encode(const struct lh_event *ev, struct lh_buf *out)
@@ -453,7 +310,7 @@ static int read_time(struct decoder *d, const char *field, int64_t *out)
     }
     if (rc != LH_JSON_STRING)
         return wrong_type(d, field, &t, "an RFC 3339 time string");
-    if (t.flags & (LH_JSON_ESCAPED | LH_JSON_BADUTF8) || parse_rfc3339(t.p, t.len, out) < 0)
+    if (t.flags & (LH_JSON_ESCAPED | LH_JSON_BADUTF8) || lh_time_parse_rfc3339(t.p, t.len, out, NULL) < 0)
         return lh_err_set(d->err, LH_EINVAL, "event field '%s': \"%.*s\" is not an RFC 3339 "
                           "time (or is out of range)", field, t.len > 64 ? 64 : (int)t.len, t.p);
     return 0;

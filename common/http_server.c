@@ -69,7 +69,7 @@ const struct lh_opt lh_http_tls_opts[] = {
 const struct lh_opt lh_http_server_opts[] = {
     { .type = LH_OPT_STR, .key = "address",
       .offset = offsetof(struct lh_http_server_config, listen),
-      .help = "host:port to listen on (\"0.0.0.0:7070\", \"[::]:7070\")" },
+      .help = "host:port to listen on (\"0.0.0.0:7070\", \"[::]:7070\"); default: the daemon's port" },
     { .type = LH_OPT_SIZE, .key = "max_body", .def = "10MiB",
       .offset = offsetof(struct lh_http_server_config, max_body),
       .help = "largest request body; larger ones get 413" },
@@ -524,7 +524,7 @@ static void on_write(uv_write_t *w, int status)
 /* Queues data (malloc'd, ownership taken) on the socket. */
 static int raw_write(struct conn *c, char *data, size_t len)
 {
-    struct write_req *wr = malloc(sizeof(*wr));
+    struct write_req *wr = len <= UINT32_MAX ? malloc(sizeof(*wr)) : NULL;
     if (!wr) {
         free(data);
         conn_close(c);
@@ -594,6 +594,10 @@ static void conn_resume(struct conn *c);
 
 static void conn_write_done(struct conn *c)
 {
+    if (c->state == CS_LINGER && c->eof) {
+        conn_close(c);   /* the last bytes are out and the client is done */
+        return;
+    }
     if (c->state != CS_WRITING)
         return;     /* e.g. a "100 Continue" went out while reading the body */
     if (c->close_after || c->srv->draining) {

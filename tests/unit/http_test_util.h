@@ -72,9 +72,15 @@ int ht_wait_closed(struct ht_conn *c, int timeout_ms);
 int ht_request(int port, const char *raw, struct ht_resp *r);
 
 /* Writes ca.pem/ca.key, server.pem/server.key (CN localhost, SAN
- * 127.0.0.1), client.pem/client.key (CN agent-7), other-ca.pem and
- * rogue.pem/rogue.key (CN agent-7, signed by other-ca) into dir. 0 or -1. */
+ * 127.0.0.1), client.pem/client.key (O loghaul, CN agent-7), other-ca.pem
+ * and rogue.pem/rogue.key (CN agent-7, signed by other-ca) into dir, with
+ * the OpenSSL API. 0 or -1. */
 int ht_make_certs(const char *dir);
+/* One certificate + P-256 key as dir/name.pem and dir/name.key, signed by
+ * dir/ca.pem + dir/ca.key (ca NULL: self-signed). org may be NULL. */
+enum { HT_CERT_CA, HT_CERT_SERVER, HT_CERT_CLIENT };
+int ht_issue_cert(const char *dir, const char *name, const char *org, const char *cn,
+                  const char *ca, int kind);
 
 /* 0 when LeakSanitizer finds no leak now (always 0 without ASan). */
 int ht_leak_check(void);

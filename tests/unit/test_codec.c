@@ -223,6 +223,25 @@ TEST(codec_gunzip_multi_member)
               LH_ETOOBIG);
     CHECK_INT(out.len, ==, 0);
     CHECK_INT(lh_codec_ctx_gunzip(ctx, cat.data, cat.len, n1 + n2 + n3, 0, &out, &e), ==, 0);
+    /* A very compressible first member and a small last one: neither 4x the
+     * input nor the trailer's size is enough room, so the output buffer has
+     * to grow and the member be decoded again. */
+    struct lh_buf cat2 = LH_BUF_INIT;
+    char *zeros = calloc(1, 2 * MIB);
+    REQUIRE(lh_codec_ctx_gzip(ctx, 6, zeros, 2 * MIB, &cat2, &e) == 0);
+    REQUIRE(lh_codec_ctx_gzip(ctx, 1, c, n3, &cat2, &e) == 0);
+    REQUIRE(cat2.len * 4 < MIB);
+    lh_buf_reset(&out);
+    REQUIRE(lh_codec_ctx_gunzip(ctx, cat2.data, cat2.len, SIZE_MAX, 0, &out, &e) == 0);
+    REQUIRE_INT(out.len, ==, 2 * MIB + n3);
+    CHECK(memcmp(out.data, zeros, 2 * MIB) == 0);
+    CHECK(memcmp(out.data + 2 * MIB, c, n3) == 0);
+    lh_buf_reset(&out);
+    CHECK_INT(lh_codec_ctx_gunzip(ctx, cat2.data, cat2.len, 2 * MIB + n3 - 1, 0, &out, &e), ==,
+              LH_ETOOBIG);
+    CHECK_INT(out.len, ==, 0);
+    lh_buf_free(&cat2);
+    free(zeros);
     /* Garbage after the last member is refused, not ignored. */
     lh_buf_append(&cat, "junk", 4);
     lh_buf_reset(&out);

@@ -72,6 +72,8 @@ static void h_slow(struct lh_http_req *req, void *arg)
         lh_http_respond(req, 500, NULL, NULL, 0);
 }
 
+static void on_flush(uv_timer_t *tm);
+
 static int testd_init(struct lh_daemon *d, const void *cfg, void **state, struct lh_err *err)
 {
     struct testd *t = calloc(1, sizeof(*t));
@@ -87,6 +89,10 @@ static int testd_init(struct lh_daemon *d, const void *cfg, void **state, struct
     lh_counter_add(lh_counter_get(lh_daemon_metrics(d), "testd_started_total", "Starts.", NULL),
                    1);
     *state = t;
+    if (strcmp(t->cfg->greeting, "failinit") == 0) {
+        uv_timer_start(&t->flush, on_flush, 60000, 0);   /* a handle left running */
+        return lh_err_set(err, LH_EUNAVAIL, "cannot start: told to fail");
+    }
     char port[16];
     int n = snprintf(port, sizeof(port), "%d\n", lh_http_server_port(lh_daemon_http(d)));
     if (write(g_port_fd, port, (size_t)n) != n)
@@ -108,11 +114,15 @@ static int testd_reload(struct lh_daemon *d, void *state, const void *ncfg, stru
 static void on_flush_closed(uv_handle_t *h)
 {
     struct testd *t = h->data;
-    if (write(t->marker_fd, "shutdown\n", 9) != 9)
+    if (t->marker_fd >= 0 && write(t->marker_fd, "shutdown\n", 9) != 9)
         abort();
 }
 
-static void on_flush(uv_timer_t *tm) { uv_close((uv_handle_t *)tm, on_flush_closed); }
+static void on_flush(uv_timer_t *tm)
+{
+    if (!uv_is_closing((uv_handle_t *)tm))
+        uv_close((uv_handle_t *)tm, on_flush_closed);
+}
 
 static void testd_shutdown(struct lh_daemon *d, void *state)
 {
@@ -124,7 +134,7 @@ static void testd_shutdown(struct lh_daemon *d, void *state)
 static void testd_destroy(void *state)
 {
     struct testd *t = state;
-    if (write(t->marker_fd, "destroyed\n", 10) != 10)
+    if (t->marker_fd >= 0 && write(t->marker_fd, "destroyed\n", 10) != 10)
         abort();
     free(t);
 }
@@ -452,6 +462,12 @@ TEST(daemon_start_failure_exits_1)
     CHECK_INT(run_main(a, &out, &err), ==, 1);
     CHECK_CONTAINS(err, "start failed");
     CHECK_CONTAINS(err, "in use");
+    free(out);
+    free(err);
+    /* init fails with a handle running: shut down, freed, exit 1. */
+    write_file(conf, "listen:\n  address: 127.0.0.1:0\ngreeting: failinit\n");
+    CHECK_INT(run_main(a, &out, &err), ==, 1);
+    CHECK_CONTAINS(err, "start failed: cannot start: told to fail");
     free(out);
     free(err);
     CHECK_INT(ht_stop(&ts), ==, 0);

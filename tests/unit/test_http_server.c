@@ -3,10 +3,14 @@
 #include "../lh_test.h"
 #include "http_test_util.h"
 #include "lh/http.h"
+#undef lh_error
+#include "lh/log.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -101,6 +105,24 @@ static void h_prefix(struct lh_http_req *req, void *arg)
     lh_buf_free(&b);
 }
 
+static void h_big(struct lh_http_req *req, void *arg)
+{
+    (void)arg;
+    struct lh_buf v = LH_BUF_INIT;
+    size_t n = 1000;
+    if (lh_http_query_get(lh_http_req_query(req), "n", &v) == 0)
+        n = (size_t)strtoull(v.data, NULL, 10);
+    lh_buf_free(&v);
+    char *p = malloc(n);
+    if (!p) {
+        lh_http_respond_error(req, 500, NULL, "no_memory", "out of memory");
+        return;
+    }
+    memset(p, 'z', n);
+    lh_http_respond(req, 200, NULL, p, n);
+    free(p);
+}
+
 static int ready_cb(void *arg, struct lh_buf *reason)
 {
     (void)arg;
@@ -136,6 +158,7 @@ static void setup_routes(struct lh_http_server *srv, void *arg)
     lh_http_server_route(srv, "POST", "/echo", h_echo, NULL, NULL);
     lh_http_server_route(srv, "GET", "/fast", h_fast, NULL, NULL);
     lh_http_server_route(srv, "GET", "/slow", h_slow, NULL, NULL);
+    lh_http_server_route(srv, "GET", "/big", h_big, NULL, NULL);
     lh_http_server_route(srv, NULL, "/cn", h_cn, NULL, NULL);
     lh_http_server_route_prefix(srv, "GET", "/p/", h_prefix, "short", NULL);
     lh_http_server_route_prefix(srv, "GET", "/p/long/", h_prefix, "long", NULL);
@@ -672,6 +695,7 @@ TEST(http_bad_listen_address_and_port_in_use)
 {
     uv_loop_t loop;
     REQUIRE(uv_loop_init(&loop) == 0);
+    lh_log_set_level(LH_LOG_ERROR);
     struct lh_err err = { 0 };
     struct lh_http_server *srv = NULL, *srv2 = NULL;
     struct lh_http_server_config cfg = { .listen = "127.0.0.1:99999" };
@@ -872,14 +896,7 @@ TEST(http_tls_reload_certificate)
 {
     snprintf(g_dir, sizeof(g_dir), "%s", lh_test_tmpdir());
     REQUIRE(ht_make_certs(g_dir) == 0);
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-keyout s2.key -out s2.csr -subj '/O=reloaded/CN=localhost' 2>/dev/null && "
-             "openssl x509 -req -in s2.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-             "-out s2.pem -days 2 -extfile server.ext 2>/dev/null",
-             g_dir);
-    REQUIRE(system(cmd) == 0);
+    REQUIRE(ht_issue_cert(g_dir, "s2", "reloaded", "localhost", "ca", HT_CERT_SERVER) == 0);
     struct ht_server ts;
     struct lh_http_server_config cfg;
     tls_cfg(&cfg, LH_HTTP_CLIENT_AUTH_NONE);
@@ -1022,5 +1039,33 @@ TEST(http_garbage_input_never_crashes)
     struct ht_resp r;
     CHECK_INT(ht_request(ts.port, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r), ==, 200);
     ht_resp_free(&r);
+    finish(&ts);
+}
+
+TEST(http_write_timeout_for_a_client_that_does_not_read)
+{
+    struct ht_server ts;
+    struct lh_http_server_config cfg = { .write_timeout_ms = 300 };
+    REQUIRE(start(&ts, &cfg) == 0);
+    struct ht_conn c;
+    memset(&c, 0, sizeof(c));
+    c.fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(c.fd >= 0);
+    int small = 4096;
+    setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)ts.port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(c.fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    REQUIRE(ht_sends(&c, "GET /big?n=33554432 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+    struct lh_http_stats st;
+    double t0 = ht_now();
+    do {
+        ht_sleep_ms(20);
+        lh_http_server_stats(ts.srv, &st);
+    } while (st.connections_open > 0 && ht_now() - t0 < 5);
+    CHECK_INT(st.connections_open, ==, 0);
+    CHECK_INT(st.timeouts, ==, 1);
+    CHECK(ht_now() - t0 >= 0.25);
+    ht_close(&c);
     finish(&ts);
 }

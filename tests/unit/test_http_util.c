@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #undef lh_error
 #include "lh/log.h"
 
@@ -343,34 +345,128 @@ int ht_request(int port, const char *raw, struct ht_resp *r)
 }
 
 /* ------------------------------------------------------------------ */
-/* certificates */
+/* certificates, made with the OpenSSL API (P-256 keys: fast) */
+
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (!ext)
+        return -1;
+    int ok = X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok ? 0 : -1;
+}
+
+static int write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s.pem", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int ok = PEM_write_X509(f, cert);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/%s.key", dir, name);
+    f = fopen(path, "w");
+    if (!f)
+        return -1;
+    ok = ok && PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
+static X509 *read_cert(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s.pem", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    return x;
+}
+
+static EVP_PKEY *read_key(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s.key", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    return k;
+}
+
+int ht_issue_cert(const char *dir, const char *name, const char *org, const char *cn,
+                  const char *ca, int kind)
+{
+    static long serial = 1000;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new(), *issuer = NULL;
+    EVP_PKEY *ikey = NULL;
+    int rc = -1;
+    if (!key || !x)
+        goto out;
+    if (ca) {
+        issuer = read_cert(dir, ca);
+        ikey = read_key(dir, ca);
+        if (!issuer || !ikey)
+            goto out;
+    }
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++ + (long)getpid() * 100);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 2 * 86400);
+    X509_set_pubkey(x, key);
+    X509_NAME *n = X509_get_subject_name(x);
+    if (org)
+        X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)org, -1, -1, 0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
+    X509 *iss = issuer ? issuer : x;
+    if (add_ext(x, iss, NID_subject_key_identifier, "hash") != 0)
+        goto out;
+    if (kind == HT_CERT_CA) {
+        if (add_ext(x, iss, NID_basic_constraints, "critical,CA:TRUE") != 0 ||
+            add_ext(x, iss, NID_key_usage, "critical,keyCertSign,cRLSign") != 0)
+            goto out;
+    } else {
+        if (add_ext(x, iss, NID_authority_key_identifier, "keyid") != 0 ||
+            add_ext(x, iss, NID_basic_constraints, "CA:FALSE") != 0)
+            goto out;
+        if (kind == HT_CERT_SERVER &&
+            (add_ext(x, iss, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") != 0 ||
+             add_ext(x, iss, NID_ext_key_usage, "serverAuth") != 0))
+            goto out;
+        if (kind == HT_CERT_CLIENT && add_ext(x, iss, NID_ext_key_usage, "clientAuth") != 0)
+            goto out;
+    }
+    if (!X509_sign(x, ikey ? ikey : key, EVP_sha256()))
+        goto out;
+    rc = write_pem(dir, name, x, key);
+out:
+    if (rc != 0)
+        fprintf(stderr, "    ht_issue_cert(%s) failed\n", name);
+    ERR_clear_error();
+    X509_free(x);
+    X509_free(issuer);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(ikey);
+    return rc;
+}
 
 int ht_make_certs(const char *dir)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof(cmd),
-             "set -e; cd '%s'; exec 2>openssl.log >/dev/null; "
-             "EC='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
-             "printf 'basicConstraints=CA:FALSE\\nsubjectAltName=DNS:localhost,IP:127.0.0.1\\n"
-             "extendedKeyUsage=serverAuth\\n' > server.ext; "
-             "printf 'basicConstraints=CA:FALSE\\nextendedKeyUsage=clientAuth\\n' > client.ext; "
-             "openssl req -x509 $EC -keyout ca.key -out ca.pem -days 2 -subj /CN=lh-test-ca; "
-             "openssl req -x509 $EC -keyout other-ca.key -out other-ca.pem -days 2 "
-             "  -subj /CN=lh-other-ca; "
-             "openssl req $EC -keyout server.key -out server.csr -subj /CN=localhost; "
-             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-             "  -out server.pem -days 2 -extfile server.ext; "
-             "openssl req $EC -keyout client.key -out client.csr -subj '/O=loghaul/CN=agent-7'; "
-             "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-             "  -out client.pem -days 2 -extfile client.ext; "
-             "openssl req $EC -keyout rogue.key -out rogue.csr -subj /CN=agent-7; "
-             "openssl x509 -req -in rogue.csr -CA other-ca.pem -CAkey other-ca.key "
-             "  -CAcreateserial -out rogue.pem -days 2 -extfile client.ext",
-             dir);
-    int rc = system(cmd);
-    if (rc != 0) {
-        fprintf(stderr, "    ht_make_certs failed (%d), see %s/openssl.log\n", rc, dir);
+    if (ht_issue_cert(dir, "ca", NULL, "lh-test-ca", NULL, HT_CERT_CA) ||
+        ht_issue_cert(dir, "other-ca", NULL, "lh-other-ca", NULL, HT_CERT_CA) ||
+        ht_issue_cert(dir, "server", NULL, "localhost", "ca", HT_CERT_SERVER) ||
+        ht_issue_cert(dir, "client", "loghaul", "agent-7", "ca", HT_CERT_CLIENT) ||
+        ht_issue_cert(dir, "rogue", NULL, "agent-7", "other-ca", HT_CERT_CLIENT))
         return -1;
-    }
     return 0;
 }

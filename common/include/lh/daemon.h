@@ -99,7 +99,10 @@ struct lh_daemon_ops {
      * and before a reload). No side effects. */
     int (*validate)(const void *cfg, struct lh_err *err);
     /* Starts the daemon. cfg stays valid until a reload succeeded (then the
-     * new one is valid) or the daemon ended. *state is handed back below. */
+     * new one is valid) or the daemon ended. *state is handed back below.
+     * On failure, a *state already set still gets shutdown and destroy (so
+     * set it early and make both cope with a half-started daemon); handles
+     * left open are closed by the skeleton before destroy. */
     int (*init)(struct lh_daemon *d, const void *cfg, void **state, struct lh_err *err);
     /* SIGHUP with a config that loaded and validated. Return 0 once it is
      * in use (the old config is freed right after: keep no pointer into
@@ -109,7 +112,7 @@ struct lh_daemon_ops {
     /* The graceful stop began: stop taking work, finish what is in flight,
      * close the daemon's handles (the loop ends when all are closed). */
     void (*shutdown)(struct lh_daemon *d, void *state);
-    /* After the loop ended: free state. */
+    /* After the loop ended and every handle was closed: free state. */
     void (*destroy)(void *state);
     /* /readyz: 0 when ready, else append why to reason. Must be quick. */
     int (*ready)(void *state, struct lh_buf *reason);

@@ -217,7 +217,8 @@ const char *lh_http_req_remote(const struct lh_http_req *req);
 const char *lh_http_req_client_cn(const struct lh_http_req *req);
 const char *lh_http_req_client_subject(const struct lh_http_req *req);
 int lh_http_req_is_tls(const struct lh_http_req *req);
-/* 1 when the client went away; a response would be discarded. */
+/* 1 when the client went away; a response would be discarded. Loop
+ * thread only (a work function must not call it). */
 int lh_http_req_closed(const struct lh_http_req *req);
 struct lh_http_server *lh_http_req_server(const struct lh_http_req *req);
 

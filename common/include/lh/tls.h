@@ -4,7 +4,11 @@
  *
  * Threads: the functions are reentrant; an SSL_CTX may be shared by
  * threads, an SSL belongs to one thread at a time. OpenSSL reports
- * failures in a per-thread error queue, which these helpers empty. */
+ * failures in a per-thread error queue, which these helpers empty.
+ *
+ * Note: openssl/lhash.h (pulled in by openssl/ssl.h) defines a macro named
+ * lh_error, as lh/log.h does. A file that needs both includes this header
+ * first, then `#undef lh_error`, then lh/log.h. */
 #ifndef LH_TLS_H
 #define LH_TLS_H
 
