@@ -77,6 +77,9 @@ const struct lh_opt lh_sink_opensearch_opts[] = {
 };
 
 /* filter_path keeps bulk responses small: only what we act on. */
+/* Bodies halved after a whole-request 429 stay at least this large. */
+#define MIN_SPLIT_BYTES (64 * 1024)
+
 #define BULK_QUERY "/_bulk?filter_path=errors,items.*.status,items.*.error.type," \
                    "items.*.error.reason,items.*.error.caused_by.type," \
                    "items.*.error.caused_by.reason"
@@ -839,7 +842,8 @@ static int form_bodies(struct os_ctx *c, size_t npend, struct lh_err *err)
 struct round {
     size_t retry_items;        /* refused items to resend after a delay */
     size_t split;              /* bodies cut in halves, to resend at once */
-    int fail;                  /* 0, or LH_EUNAVAIL / LH_EFULL: stop the write */
+    int full;                  /* a whole request was refused with 429 */
+    int fail;                  /* 0, or LH_EUNAVAIL: stop the write */
     uint64_t retry_after_ms;   /* largest Retry-After seen */
     char why[300];             /* the last reason for a retry or a failure */
 };
@@ -859,7 +863,7 @@ static int handle_body(struct os_ctx *c, const struct body *b, struct lh_http_ex
     if (x->rc < 0) {
         lh_counter_add(c->m_req_failed, 1);
         snprintf(r->why, sizeof(r->why), "%s", x->err.msg);
-        r->fail = r->fail == LH_EFULL ? LH_EFULL : LH_EUNAVAIL;
+        r->fail = LH_EUNAVAIL;
         keep_pending(c, b, npend2);
         return 0;
     }
@@ -874,7 +878,7 @@ static int handle_body(struct os_ctx *c, const struct body *b, struct lh_http_ex
         if (lh_os_bulk_parse(rb, x->resp.body.len, c->items, b->count, &perr) < 0) {
             lh_counter_add(c->m_req_failed, 1);
             snprintf(r->why, sizeof(r->why), "%s", perr.msg);
-            r->fail = r->fail == LH_EFULL ? LH_EFULL : LH_EUNAVAIL;
+            r->fail = LH_EUNAVAIL;
             keep_pending(c, b, npend2);
             return 0;
         }
@@ -944,17 +948,28 @@ static int handle_body(struct os_ctx *c, const struct body *b, struct lh_http_ex
     /* 429 / 5xx / auth / anything else for the whole request. */
     snprintf(r->why, sizeof(r->why), "POST %s: HTTP %ld: %.200s", x->req.url, st,
              excerpt(&x->resp));
+    keep_pending(c, b, npend2);
     if (st == 429) {
-        r->fail = LH_EFULL;
+        /* The node is saturated (queues, indexing pressure): wait, and send
+         * smaller bodies, which also gets a body larger than the node's
+         * indexing-pressure limit through. */
+        r->full = 1;
+        r->retry_items += b->count;
+        lh_counter_add(c->m_retried, b->count);
+        uint64_t half = b->len / 2 > MIN_SPLIT_BYTES ? b->len / 2 : MIN_SPLIT_BYTES;
+        for (size_t k = 0; b->count > 1 && k < b->count; k++) {
+            size_t i = c->pend[b->first + k];
+            if (c->lim[i] > half)
+                c->lim[i] = half;
+        }
         const char *ra = lh_http_response_header(&x->resp, "Retry-After");
         uint64_t ms;
         if (ra && lh_backoff_parse_retry_after(ra, strlen(ra), lh_time_now_ns(), &ms, NULL) == 0 &&
             ms > r->retry_after_ms)
             r->retry_after_ms = ms;
-    } else if (r->fail != LH_EFULL) {
+    } else {
         r->fail = LH_EUNAVAIL;
     }
-    keep_pending(c, b, npend2);
     return 0;
 }
 
@@ -1023,7 +1038,7 @@ static int os_write(struct lh_sink *s, const struct lh_event *evs, size_t n,
             delay = r.retry_after_ms;
         int64_t now = lh_time_mono_ns();
         if (now + (int64_t)delay * LH_NS_PER_MS > deadline)
-            return lh_err_set(err, LH_EUNAVAIL,
+            return lh_err_set(err, r.full ? LH_EFULL : LH_EUNAVAIL,
                               "%s: %zu of %zu documents still refused after %lld ms: %s",
                               s->name, npend, n, (long long)c->cfg.retry_timeout_ms, r.why);
         lh_debug("%s: resending %zu refused documents in %llu ms: %s", s->name, npend,

@@ -20,9 +20,14 @@
  *     into the report with the server's reason. A whole request refused as
  *     too large (413) or unparsable (400) is cut in halves and resent, down
  *     to single documents, so one bad document never holds the others back.
- *     A connection failure, or a 5xx / 429 for the whole request, returns
- *     LH_EUNAVAIL / LH_EFULL at once: whatever was not acknowledged is
- *     written again when the pipeline hands the batch again.
+ *     A whole request refused with 429 (a saturated node) is resent in
+ *     halves after a backoff, until retry_timeout, then LH_EFULL. A
+ *     connection failure or a 5xx for the whole request returns LH_EUNAVAIL
+ *     at once (after the other requests of that round finished): whatever
+ *     was not acknowledged is written again when the pipeline hands the
+ *     batch again, and what was is then counted as a duplicate.
+ *   - write adds to the report it is given (it does not reset it). It
+ *     blocks: at most retry_timeout plus one request timeout.
  *
  * Threads: write, flush and destroy from the one pipeline thread. ready and
  * lh_sink_opensearch_setup may be called from any thread (they use their
