@@ -1037,7 +1037,9 @@ static int os_write(struct lh_sink *s, const struct lh_event *evs, size_t n,
         if (r.retry_after_ms > delay)
             delay = r.retry_after_ms;
         int64_t now = lh_time_mono_ns();
-        if (now + (int64_t)delay * LH_NS_PER_MS > deadline)
+        if (now + (int64_t)delay * LH_NS_PER_MS > deadline)   /* a last try at the deadline */
+            delay = now < deadline ? (uint64_t)((deadline - now) / LH_NS_PER_MS) : 0;
+        if (delay == 0 && now >= deadline)
             return lh_err_set(err, r.full ? LH_EFULL : LH_EUNAVAIL,
                               "%s: %zu of %zu documents still refused after %lld ms: %s",
                               s->name, npend, n, (long long)c->cfg.retry_timeout_ms, r.why);
