@@ -183,7 +183,7 @@ int main(int argc, char **argv)
         off[count] = b.len;
         size_t nfiles = 0;
         for (size_t i = 0; i < count;) {
-            size_t e = lh_os_bulk_cut(off, i, count, bulk_bytes);
+            size_t e = lh_os_bulk_cut(off, NULL, NULL, i, count, bulk_bytes, bulk_bytes);
             char path[4096];
             snprintf(path, sizeof(path), "%s/%05zu.ndjson", out, nfiles++);
             FILE *f = fopen(path, "w");

@@ -261,12 +261,34 @@ int lh_os_bulk_item(struct lh_buf *out, const char *prefix, const struct lh_even
     return 0;
 }
 
-size_t lh_os_bulk_cut(const size_t *off, size_t a, size_t n, uint64_t max_bytes)
+size_t lh_os_bulk_cut(const size_t *off, const size_t *idx, const uint64_t *lim, size_t a,
+                      size_t n, uint64_t max_bytes, uint64_t target_bytes)
 {
-    size_t b = a + 1;
-    while (b < n && (uint64_t)(off[b + 1] - off[a]) <= max_bytes)
-        b++;
-    return b;
+    uint64_t l = max_bytes, total = 0;
+    size_t j = a;
+    do {
+        size_t i = idx ? idx[j] : j;
+        uint64_t len = off[i + 1] - off[i];
+        if (lim && lim[i] < l)
+            l = lim[i];
+        if (j > a && (total + len > l || total >= target_bytes))
+            break;
+        total += len;
+        j++;
+    } while (j < n);
+    return j;
+}
+
+uint64_t lh_os_bulk_target(uint64_t total, uint64_t max_bytes, unsigned concurrency)
+{
+    if (max_bytes == 0 || concurrency == 0)
+        return max_bytes;
+    uint64_t nbodies = (total + max_bytes - 1) / max_bytes;
+    nbodies = (nbodies + concurrency - 1) / concurrency * concurrency;
+    uint64_t target = (total + nbodies - 1) / nbodies;
+    if (target < LH_OS_MIN_BODY)
+        target = LH_OS_MIN_BODY;
+    return target < max_bytes ? target : max_bytes;
 }
 
 static int span_is(const char *s, size_t n, const char *lit)
@@ -779,20 +801,18 @@ static int reserve_parsed(struct os_ctx *c, size_t n)
 /* Cuts the pending items into bodies; returns how many (or LH_ENOMEM). */
 static int form_bodies(struct os_ctx *c, size_t npend, struct lh_err *err)
 {
+    uint64_t all = 0;
+    for (size_t j = 0; j < npend; j++)
+        all += c->off[c->pend[j] + 1] - c->off[c->pend[j]];
+    uint64_t target = lh_os_bulk_target(all, c->cfg.bulk_max_bytes,
+                                        (unsigned)c->cfg.concurrency);
     size_t nb = 0, k = 0;
     while (k < npend) {
         size_t first = k;
-        uint64_t lim = c->lim[c->pend[k]], total = 0;
-        do {
-            size_t i = c->pend[k];
-            uint64_t len = c->off[i + 1] - c->off[i];
-            uint64_t l = c->lim[i] < lim ? c->lim[i] : lim;
-            if (k > first && total + len > l)
-                break;
-            lim = l;
-            total += len;
-            k++;
-        } while (k < npend);
+        k = lh_os_bulk_cut(c->off, c->pend, c->lim, first, npend, c->cfg.bulk_max_bytes, target);
+        uint64_t total = 0;
+        for (size_t j = first; j < k; j++)
+            total += c->off[c->pend[j] + 1] - c->off[c->pend[j]];
         if (reserve_bodies(c, nb + 1) < 0)
             return lh_err_set(err, LH_ENOMEM, "opensearch sink: out of memory");
         struct body *b = &c->bodies[nb++];
