@@ -112,6 +112,7 @@ struct os_ctx {
     /* control connection: setup, ready; any thread, under ctl_mu */
     pthread_mutex_t ctl_mu;
     struct lh_http_client *ctl;
+    size_t ctl_url;                           /* the node control requests go to */
     int setup_done;
     struct lh_os_server srv;
 
@@ -643,7 +644,8 @@ static int do_setup(struct os_ctx *c, int64_t timeout_ms, struct lh_err *err)
     char url[2048];
     int rc = LH_EUNAVAIL;
     for (size_t k = 0; k < c->nurls; k++) {
-        const char *base = c->base_urls[(c->next_url + k) % c->nurls];
+        c->ctl_url = (c->ctl_url + (k > 0)) % c->nurls;   /* the next node on failure */
+        const char *base = c->base_urls[c->ctl_url];
         snprintf(url, sizeof(url), "%s/", base);
         struct lh_http_request req = { .method = "GET", .url = url,
                                        .headers = c->hdr_json, .timeout_ms = timeout_ms };
@@ -715,7 +717,7 @@ static int os_ready(struct lh_sink *s, struct lh_err *err)
     if (!c->setup_done)
         rc = do_setup(c, c->cfg.ready_timeout_ms, err);
     if (rc == 0) {
-        snprintf(url, sizeof(url), "%s/_cluster/health", c->base_urls[c->next_url % c->nurls]);
+        snprintf(url, sizeof(url), "%s/_cluster/health", c->base_urls[c->ctl_url]);
         struct lh_http_request req = { .method = "GET", .url = url, .headers = c->hdr_json,
                                        .timeout_ms = c->cfg.ready_timeout_ms };
         rc = lh_http_client_do(c->ctl, &req, &resp, err);
@@ -729,6 +731,8 @@ static int os_ready(struct lh_sink *s, struct lh_err *err)
             json_decref(root);
         }
     }
+    if (rc < 0)
+        c->ctl_url = (c->ctl_url + 1) % c->nurls;   /* ask another node next time */
     pthread_mutex_unlock(&c->ctl_mu);
     lh_http_response_free(&resp);
     if (rc < 0) {
