@@ -61,6 +61,7 @@
 #include "lh/event.h"
 
 enum lh_archive_type { LH_ARCHIVE_DIR = 0, LH_ARCHIVE_S3 = 1 };
+enum lh_archive_addressing { LH_S3_AUTO = 0, LH_S3_PATH = 1, LH_S3_VIRTUAL = 2 };
 
 struct lh_archive_dir_config {
     char *path;               /* root directory ("./var/archive") */
@@ -74,7 +75,9 @@ struct lh_archive_s3_config {
     char *access_key;         /* empty: $AWS_ACCESS_KEY_ID */
     char *secret_key;         /* empty: $AWS_SECRET_ACCESS_KEY */
     char *session_token;      /* empty: $AWS_SESSION_TOKEN (may stay empty) */
-    int path_style;           /* 1: <endpoint>/<bucket>/<key>; 0: <bucket>.<host>/<key> */
+    int addressing;           /* "auto|path|virtual": path: <endpoint>/<bucket>/<key>,
+                                 virtual: <bucket>.<host>/<key>; auto: virtual on AWS
+                                 (no endpoint set), path for a custom endpoint */
     int sse;                  /* 0 none, 1 AES256 ("none|AES256") */
     uint64_t multipart_threshold; /* objects above this use multipart upload */
     uint64_t part_size;       /* bytes per part (>= 5 MiB) */
@@ -90,7 +93,7 @@ struct lh_archive_s3_config {
 struct lh_archive_config {
     int type;                 /* enum lh_archive_type ("dir|s3") */
     int format;               /* enum lh_archive_format ("parquet|ndjson") */
-    int zstd_level;           /* compression level of new objects */
+    int64_t zstd_level;       /* compression level of new objects */
     char *encryption_key;     /* client-side AES-256-GCM key (hex or base64), or NULL */
     struct lh_archive_dir_config dir;
     struct lh_archive_s3_config s3;
