@@ -6,13 +6,13 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "archive_impl.h"
+#include "lh/uuid.h"
 
 static const struct lh_opt dir_opts[] = {
     { LH_OPT_STR, "path", "./var/archive", offsetof(struct lh_archive_dir_config, path),
@@ -208,22 +208,16 @@ int lh_archive_key(char *out, size_t out_size, const char *tenant, int64_t ts_ns
                    const char *region, const char *host, const uint8_t *uuid,
                    enum lh_archive_format fmt, int encrypted)
 {
-    char r[64], h[128], u[37];
-    uint8_t b[16];
+    char r[64], h[128], u[LH_UUID_STR_SIZE];
+    struct lh_uuid id;
     int rc = lh_archive_hour_prefix(out, out_size, tenant, ts_ns);
     if (rc < 0)
         return rc;
-    if (uuid) {
-        memcpy(b, uuid, 16);
-    } else {
-        if (getrandom(b, 16, 0) != 16 && RAND_bytes(b, 16) != 1)
-            return LH_EIO;
-        b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);   /* version 4 */
-        b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);   /* RFC 9562 variant */
-    }
-    snprintf(u, sizeof(u), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    if (uuid)
+        memcpy(id.b, uuid, 16);
+    else if (lh_uuid_v7(&id, NULL) < 0)
+        return LH_EIO;
+    lh_uuid_format(&id, u);
     clean_name(r, sizeof(r), region, 1);
     clean_name(h, sizeof(h), host, 0);
     size_t used = strlen(out);

@@ -6,23 +6,6 @@
 
 #include "archive_impl.h"
 
-static const char *const level_names[LH_LEVEL_COUNT] = {
-    "UNKNOWN", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL",
-};
-
-const char *lh_archive_level_name(enum lh_level l)
-{
-    return (unsigned)l < LH_LEVEL_COUNT ? level_names[l] : "UNKNOWN";
-}
-
-enum lh_level lh_archive_level_parse(const char *s, size_t n)
-{
-    for (int i = 1; i < LH_LEVEL_COUNT; i++)
-        if (strlen(level_names[i]) == n && memcmp(level_names[i], s, n) == 0)
-            return (enum lh_level)i;
-    return LH_LEVEL_UNKNOWN;
-}
-
 const char *lh_archive_format_ext(enum lh_archive_format f)
 {
     return f == LH_ARCHIVE_NDJSON ? "ndjson.zst" : "parquet";

@@ -53,12 +53,4 @@ int lh_archive_s3_parse_list(const char *xml, size_t len, struct lh_archive_list
  * NULL when absent (or out of memory). */
 char *lh_archive_xml_text(const char *xml, size_t len, const char *tag);
 
-/* ---- formats ---- */
-
-/* "TRACE".."FATAL", "UNKNOWN" (the archive's own table, the names of the
- * search API). */
-const char *lh_archive_level_name(enum lh_level l);
-/* Exact upper-case names only; anything else is UNKNOWN. */
-enum lh_level lh_archive_level_parse(const char *s, size_t n);
-
 #endif

@@ -136,7 +136,7 @@ int lh_ndjson_encode_event(const struct lh_event *ev, struct lh_buf *out)
     char ts[48];
     format_ts(ev->ts_ns, ts, sizeof(ts));
     if (lh_buf_printf(out, "{\"timestamp\":\"%s\",\"level\":\"%s\"", ts,
-                      lh_archive_level_name(ev->level)) < 0)
+                      lh_level_name(ev->level)) < 0)
         return LH_ENOMEM;
     for (size_t i = 0; i < NSTR; i++) {
         const char *s = field_of(ev, i);
@@ -279,7 +279,7 @@ static int parse_line(const char *s, size_t n, size_t lineno, struct lh_arena *a
             }
         } else if (strcmp(key, "level") == 0) {
             if (json_is_string(v))
-                ev->level = lh_archive_level_parse(json_string_value(v), json_string_length(v));
+                ev->level = lh_level_parse(json_string_value(v), json_string_length(v));
         } else if (strcmp(key, "custom_metadata") == 0 && json_is_object(v) &&
                    json_object_size(v)) {
             size_t m = json_object_size(v), j = 0;

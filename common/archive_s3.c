@@ -17,12 +17,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <curl/curl.h>
 
 #include "archive_impl.h"
+#include "lh/backoff.h"
 #include "lh/sigv4.h"
 
 #define MIN_PART (5u << 20)
@@ -409,27 +409,6 @@ out:
     return rc;
 }
 
-static uint64_t rnd64(void)
-{
-    uint64_t v;
-    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
-        v = (uint64_t)time(NULL) * 6364136223846793005ull;
-    return v;
-}
-
-static void backoff_sleep(const struct s3ctx *s, int n)
-{
-    uint64_t ceil = (uint64_t)s->retry_base_ms;
-    for (int i = 0; i < n && ceil < (uint64_t)s->retry_max_ms; i++)
-        ceil *= 2;
-    if (ceil > (uint64_t)s->retry_max_ms)
-        ceil = (uint64_t)s->retry_max_ms;
-    uint64_t ms = ceil ? rnd64() % (ceil + 1) : 0;   /* full jitter */
-    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
 /* Fills r->amz_code / amz_msg from an error body. */
 static void error_details(struct req *r, const char *body, size_t len)
 {
@@ -451,6 +430,8 @@ static int call(struct s3ctx *s, struct req *r, struct lh_err *err)
     struct lh_buf *user_resp = r->resp;
     int rc = 0;
 
+    struct lh_backoff bo;
+    lh_backoff_init(&bo, (uint32_t)s->retry_base_ms, (uint32_t)s->retry_max_ms);
     lh_sigv4_sha256_hex(r->body ? r->body : "", r->body_len, hash);
     for (int n = 0;; n++) {
         /* error bodies are read into errbody; good ones into the caller's */
@@ -503,7 +484,10 @@ static int call(struct s3ctx *s, struct req *r, struct lh_err *err)
         }
         if (!retry || n >= s->retries)
             break;
-        backoff_sleep(s, n);
+        uint32_t ms = lh_backoff_next_ms(&bo);   /* exponential, full jitter */
+        struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+        }
     }
     r->resp = user_resp;
     lh_buf_free(&errbody);
@@ -860,6 +844,10 @@ int lh_archive_s3_create(void **ctx, const struct lh_archive_s3_config *cfg,
     s->retries = cfg->retries >= 0 && cfg->retries < 100 ? (int)cfg->retries : 5;
     s->retry_base_ms = cfg->retry_base_ms > 0 ? (long)cfg->retry_base_ms : 200;
     s->retry_max_ms = cfg->retry_max_ms > 0 ? (long)cfg->retry_max_ms : 10000;
+    if (s->retry_max_ms > 3600000)
+        s->retry_max_ms = 3600000;
+    if (s->retry_base_ms > s->retry_max_ms)
+        s->retry_base_ms = s->retry_max_ms;
 
     /* endpoint: scheme://authority, nothing after it */
     const char *ep = cfg->endpoint && *cfg->endpoint ? cfg->endpoint : NULL;

@@ -83,7 +83,7 @@ static const struct coldef cols[] = {
 static const char *ev_str(const struct lh_event *ev, size_t c)
 {
     if (cols[c].kind == K_LEVEL)
-        return lh_archive_level_name(ev->level);
+        return lh_level_name(ev->level);
     return *(const char *const *)((const char *)ev + cols[c].off);
 }
 
@@ -1785,7 +1785,7 @@ static int assemble(struct reader *rd, const struct pq_rg *rg, struct coldata *c
                 evs[r].ts_ns = defined ? cd->iv[vi] : 0;
             } else if (cols[c].kind == K_LEVEL) {
                 const char *s = defined ? cd->sv[vi] : NULL;
-                evs[r].level = s ? lh_archive_level_parse(s, strlen(s)) : LH_LEVEL_UNKNOWN;
+                evs[r].level = s ? lh_level_parse(s, strlen(s)) : LH_LEVEL_UNKNOWN;
             } else {
                 *(const char **)((char *)&evs[r] + cols[c].off) = defined ? cd->sv[vi] : NULL;
             }

@@ -582,7 +582,4 @@ TEST(archive_format_keys)
     CHECK(lh_archive_format_of_key("a/b_c.parquet.enc", &f) == 0 && f == LH_ARCHIVE_PARQUET);
     CHECK(lh_archive_format_of_key("a/b.ndjson.zst.enc", &f) == 0 && f == LH_ARCHIVE_NDJSON);
     CHECK_INT(lh_archive_format_of_key("a/b.json", &f), ==, LH_EINVAL);
-    CHECK_INT(lh_archive_level_parse("WARN", 4), ==, LH_LEVEL_WARN);
-    CHECK_INT(lh_archive_level_parse("warn", 4), ==, LH_LEVEL_UNKNOWN);
-    CHECK_STR(lh_archive_level_name(LH_LEVEL_FATAL), "FATAL");
 }

@@ -161,7 +161,8 @@ int lh_archive_read_events(struct lh_archive *a, const char *key, struct lh_aren
 /* Writes the object key for an object of tenant whose events start at ts_ns
  * (UTC hour partition), written by host in region:
  *   acme/year=2026/month=05/day=23/hour=08/eu-west-1_web-1_<uuid>.parquet[.enc]
- * uuid: 16 bytes, or NULL for a fresh random (version 4) one. Characters
+ * uuid: 16 bytes, or NULL for a fresh time-ordered one (version 7, lh_uuid_v7:
+ * the objects of one writer list in creation order). Characters
  * outside [A-Za-z0-9._-] in tenant, region and host become '-' (region also
  * has '_' replaced, so the name splits at its first '_'); empty ones become
  * "unknown". Returns 0, or LH_EINVAL when out_size is too small. */
