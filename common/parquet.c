@@ -1640,6 +1640,7 @@ static int read_chunk(struct reader *rd, const struct pq_leaf *lf, const struct 
     struct lh_parquet_file *f = rd->f;
     int ts = cols[lf->col].kind == K_TS;
     const char **dict = NULL;
+    int64_t *idict = NULL;
     size_t ndict = 0;
     int64_t pos = ck->dict_off >= 4 && ck->dict_off < ck->data_off ? ck->dict_off : ck->data_off;
     int64_t limit = (int64_t)f->len - 8;
@@ -1662,13 +1663,24 @@ static int read_chunk(struct reader *rd, const struct pq_leaf *lf, const struct 
         pos += h.csize;
 
         if (h.type == PAGE_DICT) {
-            if (ts || dict)
-                return bad(rd, "unexpected dictionary page");
+            if (dict || idict)
+                return bad(rd, "second dictionary page");
             if ((rc = page_body(rd, ck->codec, body, (size_t)h.csize, (size_t)h.usize, 0)) < 0)
                 return rc;
             if ((size_t)h.num_values > (size_t)h.usize / 4 + 1)
                 return bad(rd, "dictionary count larger than its page");
             ndict = (size_t)h.num_values;
+            if (ts) {
+                /* other writers dictionary-encode INT64 columns too */
+                if (ndict > (size_t)h.usize / 8)
+                    return bad(rd, "truncated timestamp dictionary");
+                idict = lh_arena_alloc(rd->arena, (ndict ? ndict : 1) * sizeof(*idict));
+                if (!idict)
+                    return lh_err_set(rd->err, LH_ENOMEM, "parquet: out of memory");
+                for (size_t i = 0; i < ndict; i++)
+                    idict[i] = get_i64le(rd->ubuf + 8 * i) * lf->ts_div;
+                continue;
+            }
             dict = lh_arena_alloc(rd->arena, (ndict ? ndict : 1) * sizeof(*dict));
             if (!dict)
                 return lh_err_set(rd->err, LH_ENOMEM, "parquet: out of memory");
@@ -1731,7 +1743,26 @@ static int read_chunk(struct reader *rd, const struct pq_leaf *lf, const struct 
         for (size_t i = 0; i < nv; i++)
             ndefined += def[i] == (uint32_t)lf->max_def;
 
-        if (ts) {
+        int dict_enc = h.encoding == ENC_RLE_DICTIONARY || h.encoding == ENC_PLAIN_DICTIONARY;
+        if (dict_enc && ndefined) {
+            if (!dict && !idict)
+                return bad(rd, "dictionary-encoded page without a dictionary");
+            if (left < 1)
+                return bad(rd, "truncated dictionary indices");
+            if ((rc = ensure_tmp(rd, ndefined)) < 0)
+                return rc;
+            if (hybrid_decode(p + 1, left - 1, p[0], rd->tmp, ndefined) < 0)
+                return bad(rd, "bad dictionary index encoding");
+            for (size_t i = 0; i < ndefined; i++)
+                if (rd->tmp[i] >= ndict)
+                    return bad(rd, "dictionary index out of range");
+        }
+        if (ts && dict_enc) {
+            if (!idict && ndefined)
+                return bad(rd, "timestamp page without its dictionary");
+            for (size_t i = 0; i < ndefined; i++)
+                cd->iv[cd->nval + i] = idict[rd->tmp[i]];
+        } else if (ts) {
             if (h.encoding != ENC_PLAIN)
                 return bad(rd, "unsupported timestamp encoding");
             if (left / 8 < ndefined)
@@ -1741,22 +1772,11 @@ static int read_chunk(struct reader *rd, const struct pq_leaf *lf, const struct 
         } else if (h.encoding == ENC_PLAIN) {
             if ((rc = read_plain_strings(rd, p, left, ndefined, cd->sv + cd->nval)) < 0)
                 return rc;
-        } else if (h.encoding == ENC_RLE_DICTIONARY || h.encoding == ENC_PLAIN_DICTIONARY) {
-            if (!dict)
-                return bad(rd, "dictionary-encoded page without a dictionary");
-            if (ndefined) {
-                if (left < 1)
-                    return bad(rd, "truncated dictionary indices");
-                if ((rc = ensure_tmp(rd, ndefined)) < 0)
-                    return rc;
-                if (hybrid_decode(p + 1, left - 1, p[0], rd->tmp, ndefined) < 0)
-                    return bad(rd, "bad dictionary index encoding");
-                for (size_t i = 0; i < ndefined; i++) {
-                    if (rd->tmp[i] >= ndict)
-                        return bad(rd, "dictionary index out of range");
-                    cd->sv[cd->nval + i] = dict[rd->tmp[i]];
-                }
-            }
+        } else if (dict_enc) {
+            if (!dict && ndefined)
+                return bad(rd, "string page without its dictionary");
+            for (size_t i = 0; i < ndefined; i++)
+                cd->sv[cd->nval + i] = dict[rd->tmp[i]];
         } else {
             return lh_err_set(rd->err, LH_ECORRUPT, "parquet: unsupported encoding %d",
                               h.encoding);

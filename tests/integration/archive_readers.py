@@ -8,6 +8,12 @@ same events.
 
 Exits 0 when both readers agree with the expectation on every file, else 1
 with the first differences. Run it with the venv's python (venv.sh).
+
+    archive_readers.py --write-pyarrow 1.0|2.0 EXPECTED.jsonl OUT.parquet
+
+writes the expected rows as Parquet with pyarrow (our schema, zstd,
+dictionaries, data pages of the given version), so that our own reader can
+be checked on files of an independent writer.
 """
 import json
 import sys
@@ -90,7 +96,26 @@ def compare(name, got, want, scale, limit=10):
     return errors
 
 
+def write_pyarrow(version, exp_path, out_path):
+    rows = load_expected(exp_path)
+    cols = {"timestamp": pa.array([r["timestamp_ns"] for r in rows], pa.int64())
+            .cast(pa.timestamp("ns", tz="UTC"))}
+    for f in STR_FIELDS:
+        cols[f] = pa.array([r[f] for r in rows], pa.string())
+    cols["custom_metadata"] = pa.array([r["custom_metadata"] for r in rows],
+                                       pa.map_(pa.string(), pa.string()))
+    schema = pa.schema([pa.field("timestamp", pa.timestamp("ns", tz="UTC"), nullable=False)] +
+                       [pa.field(f, pa.string()) for f in STR_FIELDS] +
+                       [pa.field("custom_metadata", pa.map_(pa.string(), pa.string()))])
+    table = pa.table(cols, schema=schema)
+    pq.write_table(table, out_path, compression="zstd", use_dictionary=True,
+                   data_page_version=version, row_group_size=1500, data_page_size=16384)
+    return 0
+
+
 def main(argv):
+    if len(argv) == 5 and argv[1] == "--write-pyarrow":
+        return write_pyarrow(argv[2], argv[3], argv[4])
     if len(argv) < 3 or len(argv) % 2 == 0:
         print(__doc__, file=sys.stderr)
         return 2

@@ -13,7 +13,8 @@
  *       reads FILE (.parquet or .ndjson.zst) with our reader and prints the
  *       events in the EXPECTED.jsonl form (to check other writers' files).
  * opts: --seed S, --realistic (no edge cases), --micros (TIMESTAMP_MICROS), --rows-per-group R,
- *       --page-bytes B, --plain (no dictionary), --level L (zstd). */
+ *       --page-bytes B, --plain (no dictionary), --level L (zstd, default 6 as the
+ *       archive's zstd_level). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -344,7 +345,7 @@ out:
 int main(int argc, char **argv)
 {
     struct lh_parquet_opts o = { 0 };
-    int ratio = 0, realistic = 0, level = 0, i = 1;
+    int ratio = 0, realistic = 0, level = 6, i = 1;   /* 6: the archive default */
     for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
             rng = strtoull(argv[++i], NULL, 10) * 2654435761u + 1;

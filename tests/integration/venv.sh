@@ -4,7 +4,8 @@
 # Creates ${LOGHAUL_CACHE:-$HOME/.cache/loghaul}/venv when missing and
 # installs tests/integration/requirements.txt into it (again whenever that
 # file changes). Prints the venv's python on stdout, so callers do
-#   PY=$(tests/integration/venv.sh) && "$PY" script.py
+#   PY=$(bash tests/integration/venv.sh) && "$PY" script.py
+# (not executable on purpose: tests/integration/run runs every executable *.sh)
 # Everything else goes to stderr. Needs python3 with the venv module
 # (deploy/deps.sh installs python3-venv) and access to PyPI.
 set -euo pipefail
