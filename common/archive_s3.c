@@ -426,8 +426,10 @@ static void error_details(struct req *r, const char *body, size_t len)
 static int call(struct s3ctx *s, struct req *r, struct lh_err *err)
 {
     char hash[65];
-    struct lh_buf errbody = LH_BUF_INIT;
-    struct lh_buf *user_resp = r->resp;
+    struct lh_buf errbody = LH_BUF_INIT, scratch = LH_BUF_INIT;
+    struct lh_buf *orig_resp = r->resp;
+    /* a body-less call still gets the error document of a refusal */
+    struct lh_buf *user_resp = orig_resp ? orig_resp : &scratch;
     int rc = 0;
 
     struct lh_backoff bo;
@@ -489,8 +491,9 @@ static int call(struct s3ctx *s, struct req *r, struct lh_err *err)
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
         }
     }
-    r->resp = user_resp;
+    r->resp = orig_resp;
     lh_buf_free(&errbody);
+    lh_buf_free(&scratch);
     return rc;
 }
 

@@ -81,6 +81,35 @@ def read_duckdb(path):
     return rows
 
 
+def filtered_counts(path, want, scale):
+    """DuckDB prunes row groups with our statistics (timestamp and string
+    min/max): filtered counts must still match the expectation."""
+    errors = []
+    ts = sorted(expected_ts(r["timestamp_ns"], scale) for r in want)
+    if not ts:
+        return errors
+    lo, hi = ts[len(ts) // 3], ts[2 * len(ts) // 3]
+    con = duckdb.connect()
+    for service in ("payment-service", "checkout", ""):
+        exp = sum(1 for r in want if r["service"] == service
+                  and lo <= expected_ts(r["timestamp_ns"], scale) <= hi)
+        got = con.execute("SELECT count(*) FROM read_parquet(?) WHERE service = ? AND "
+                          "epoch_ns(timestamp) BETWEEN ? AND ?",
+                          [path, service, lo, hi]).fetchone()[0]
+        if got != exp:
+            errors.append("duckdb %s: %d rows of service %r in the time window, expected %d"
+                          % (path, got, service, exp))
+    exp = sum(1 for r in want if r["custom_metadata"] and
+              any(k == "key_0" and v is not None for k, v in r["custom_metadata"]))
+    got = con.execute("SELECT count(*) FROM read_parquet(?) WHERE "
+                      "custom_metadata['key_0'] IS NOT NULL", [path]).fetchone()[0]
+    if got != exp:
+        errors.append("duckdb %s: %d rows with custom_metadata['key_0'], expected %d"
+                      % (path, got, exp))
+    con.close()
+    return errors
+
+
 def compare(name, got, want, scale, limit=10):
     errors = []
     if len(got) != len(want):
@@ -131,6 +160,12 @@ def main(argv):
                 print("\n".join(errors))
             else:
                 print("ok   %s: %d rows match (%s)" % (reader, len(want), path))
+        errors = filtered_counts(path, want, scale)
+        if errors:
+            failed = True
+            print("\n".join(errors))
+        else:
+            print("ok   duckdb filtered counts match (%s)" % path)
     return 1 if failed else 0
 
 
