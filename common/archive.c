@@ -559,3 +559,99 @@ int lh_archive_read_events(struct lh_archive *a, const char *key, struct lh_aren
     lh_buf_free(&body);
     return rc;
 }
+
+/* Appends the events of src[0..n) with ts in [from, to] to the growing
+ * array *all (arena memory; the old array is simply abandoned). */
+static int keep_in_range(struct lh_arena *arena, struct lh_event **all, size_t *nall,
+                         size_t *cap, const struct lh_event *src, size_t n, int64_t from,
+                         int64_t to)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (src[i].ts_ns < from || src[i].ts_ns > to)
+            continue;
+        if (*nall == *cap) {
+            size_t nc = *cap ? *cap * 2 : 256;
+            struct lh_event *p = lh_arena_alloc(arena, nc * sizeof(*p));
+            if (!p)
+                return LH_ENOMEM;
+            if (*nall)
+                memcpy(p, *all, *nall * sizeof(*p));
+            *all = p;
+            *cap = nc;
+        }
+        (*all)[(*nall)++] = src[i];
+    }
+    return 0;
+}
+
+int lh_archive_read_events_range(struct lh_archive *a, const char *key, int64_t from,
+                                 int64_t to, struct lh_arena *arena, struct lh_event **evs,
+                                 size_t *n, struct lh_err *err)
+{
+    enum lh_archive_format fmt;
+    struct lh_event *all = NULL, *part;
+    size_t nall = 0, cap = 0, np;
+    int rc;
+
+    if (!key || lh_archive_format_of_key(key, &fmt) < 0)
+        return lh_err_set(err, LH_EINVAL, "archive: %.200s: not an archive object key",
+                          key ? key : "");
+    if (fmt != LH_ARCHIVE_PARQUET || ends_with(key, ".enc")) {
+        /* NDJSON has no index, GCM needs the whole object: read it all */
+        rc = lh_archive_read_events(a, key, arena, &part, &np, err);
+        if (rc == 0 && keep_in_range(arena, &all, &nall, &cap, part, np, from, to) < 0)
+            rc = lh_err_set(err, LH_ENOMEM, "archive: out of memory");
+        goto done;
+    }
+
+    /* Parquet: the footer from the tail, then only the row groups whose
+     * timestamp statistics overlap [from, to] */
+    struct lh_buf tail = LH_BUF_INIT, body = LH_BUF_INIT;
+    struct lh_parquet_file *f = NULL;
+    uint64_t size;
+    size_t need = 0;
+    if ((rc = lh_archive_head(a, key, &size, err)) < 0)
+        goto done;
+    uint64_t want = size < 65536 ? size : 65536;
+    for (int round = 0; round < 2; round++) {
+        lh_buf_reset(&tail);
+        if ((rc = lh_archive_get(a, key, size - want, want, &tail, err)) < 0)
+            break;
+        rc = lh_parquet_open_tail(&f, tail.data, tail.len, size, &need, err);
+        if (rc != LH_EAGAIN || need <= want || need > size)
+            break;
+        want = need;
+    }
+    for (size_t g = 0; rc == 0 && g < lh_parquet_num_row_groups(f); g++) {
+        int64_t rows, mn, mx;
+        uint64_t off, len;
+        if (lh_parquet_row_group_ts(f, g, &rows, &mn, &mx) == 0 && (mx < from || mn > to))
+            continue;
+        if (lh_parquet_row_group_range(f, g, &off, &len) < 0) {
+            rc = lh_err_set(err, LH_ECORRUPT, "parquet: bad row group offsets");
+            break;
+        }
+        lh_buf_reset(&body);
+        if ((rc = lh_archive_get(a, key, off, len, &body, err)) < 0)
+            break;
+        if (body.len != len) {
+            rc = lh_err_set(err, LH_ECORRUPT, "archive: short read of a row group");
+            break;
+        }
+        rc = lh_parquet_read_row_group_at(f, g, body.data, off, body.len, arena, &part, &np,
+                                          err);
+        if (rc == 0 && keep_in_range(arena, &all, &nall, &cap, part, np, from, to) < 0)
+            rc = lh_err_set(err, LH_ENOMEM, "archive: out of memory");
+    }
+    lh_parquet_close(f);
+    lh_buf_free(&tail);
+    lh_buf_free(&body);
+    if (rc < 0)
+        lh_err_wrap(err, "%.200s", key);
+done:
+    if (rc == 0) {
+        *evs = all;
+        *n = nall;
+    }
+    return rc;
+}

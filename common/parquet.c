@@ -1056,8 +1056,10 @@ struct pq_rg {
 };
 
 struct lh_parquet_file {
-    const uint8_t *data;
-    size_t len;
+    uint64_t file_len;
+    const uint8_t *data;       /* the bytes [data_off, data_off + data_len) of the file */
+    uint64_t data_off;
+    size_t data_len;
     int64_t num_rows;
     struct pq_leaf *leaves;
     size_t nleaves;
@@ -1338,28 +1340,13 @@ static int read_row_groups(struct lh_thrift_reader *r, struct lh_parquet_file *f
     return r->err ? LH_ECORRUPT : 0;
 }
 
-int lh_parquet_open(struct lh_parquet_file **out, const void *data, size_t len,
-                    struct lh_err *err)
+/* Parses the footer bytes into f. */
+static int parse_footer(struct lh_parquet_file *f, const uint8_t *footer, size_t flen)
 {
-    const uint8_t *d = data;
-    struct lh_parquet_file *f;
-    int rc;
-    *out = NULL;
-    if (len < 12 || memcmp(d, "PAR1", 4) != 0 || memcmp(d + len - 4, "PAR1", 4) != 0)
-        return lh_err_set(err, LH_ECORRUPT, "parquet: not a Parquet file (no PAR1 magic)");
-    uint32_t flen = get_le32(d + len - 8);
-    if (flen > len - 12)
-        return lh_err_set(err, LH_ECORRUPT, "parquet: footer length %u past the file", flen);
-    f = calloc(1, sizeof(*f));
-    if (!f)
-        return lh_err_set(err, LH_ENOMEM, "parquet: out of memory");
-    f->data = d;
-    f->len = len;
     struct lh_thrift_reader r;
-    lh_thrift_reader_init(&r, d + len - 8 - flen, flen);
     int16_t id;
-    int t, have_schema = 0, have_rows = 0;
-    rc = 0;
+    int t, have_schema = 0, have_rows = 0, rc = 0;
+    lh_thrift_reader_init(&r, footer, flen);
     lh_thrift_read_struct_begin(&r);
     while (rc == 0 && lh_thrift_read_field(&r, &id, &t)) {
         if (id == 2 && t == LH_THRIFT_LIST && !have_schema) {
@@ -1387,6 +1374,37 @@ int lh_parquet_open(struct lh_parquet_file **out, const void *data, size_t len,
         if (total != f->num_rows)
             rc = LH_ECORRUPT;
     }
+    return rc;
+}
+
+int lh_parquet_open_tail(struct lh_parquet_file **out, const void *tail, size_t tail_len,
+                         uint64_t file_len, size_t *need, struct lh_err *err)
+{
+    const uint8_t *d = tail;
+    struct lh_parquet_file *f;
+    *out = NULL;
+    if (need)
+        *need = 0;
+    if (file_len < 12 || tail_len < 8 || tail_len > file_len ||
+        memcmp(d + tail_len - 4, "PAR1", 4) != 0)
+        return lh_err_set(err, LH_ECORRUPT, "parquet: not a Parquet file (no PAR1 magic)");
+    uint32_t flen = get_le32(d + tail_len - 8);
+    if (flen > file_len - 12)
+        return lh_err_set(err, LH_ECORRUPT, "parquet: footer length %u past the file", flen);
+    if ((size_t)flen + 8 > tail_len) {
+        if (need)
+            *need = (size_t)flen + 8;
+        return lh_err_set(err, LH_EAGAIN, "parquet: the footer needs the last %u bytes",
+                          flen + 8);
+    }
+    f = calloc(1, sizeof(*f));
+    if (!f)
+        return lh_err_set(err, LH_ENOMEM, "parquet: out of memory");
+    f->file_len = file_len;
+    f->data = d;
+    f->data_off = file_len - tail_len;
+    f->data_len = tail_len;
+    int rc = parse_footer(f, d + tail_len - 8 - flen, flen);
     if (rc < 0) {
         lh_parquet_close(f);
         return lh_err_set(err, rc, rc == LH_ENOMEM ? "parquet: out of memory"
@@ -1394,6 +1412,61 @@ int lh_parquet_open(struct lh_parquet_file **out, const void *data, size_t len,
     }
     *out = f;
     return 0;
+}
+
+int lh_parquet_open(struct lh_parquet_file **out, const void *data, size_t len,
+                    struct lh_err *err)
+{
+    const uint8_t *d = data;
+    *out = NULL;
+    if (len < 12 || memcmp(d, "PAR1", 4) != 0)
+        return lh_err_set(err, LH_ECORRUPT, "parquet: not a Parquet file (no PAR1 magic)");
+    return lh_parquet_open_tail(out, data, len, len, NULL, err);
+}
+
+int lh_parquet_row_group_range(const struct lh_parquet_file *f, size_t g, uint64_t *off,
+                               uint64_t *len)
+{
+    if (g >= f->nrg)
+        return LH_ENOTFOUND;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    const struct pq_rg *rg = &f->rgs[g];
+    for (size_t c = 0; c < rg->nchunks; c++) {
+        const struct pq_chunk *ck = &rg->chunks[c];
+        if (f->leaves[c].col < 0)
+            continue;   /* columns we do not read need not be fetched */
+        int64_t start = ck->dict_off >= 4 && ck->dict_off < ck->data_off ? ck->dict_off
+                                                                         : ck->data_off;
+        if (start < 4 || ck->total_compressed < 0 ||
+            (uint64_t)start + (uint64_t)ck->total_compressed > f->file_len - 8)
+            return LH_ECORRUPT;
+        if ((uint64_t)start < lo)
+            lo = (uint64_t)start;
+        if ((uint64_t)start + (uint64_t)ck->total_compressed > hi)
+            hi = (uint64_t)start + (uint64_t)ck->total_compressed;
+    }
+    if (lo == UINT64_MAX)
+        lo = hi = 4;
+    *off = lo;
+    *len = hi - lo;
+    return 0;
+}
+
+int lh_parquet_read_row_group_at(struct lh_parquet_file *f, size_t g, const void *data,
+                                 uint64_t off, size_t len, struct lh_arena *arena,
+                                 struct lh_event **evs, size_t *n, struct lh_err *err)
+{
+    const uint8_t *saved = f->data;
+    uint64_t saved_off = f->data_off;
+    size_t saved_len = f->data_len;
+    f->data = data;
+    f->data_off = off;
+    f->data_len = len;
+    int rc = lh_parquet_read_row_group(f, g, arena, evs, n, err);
+    f->data = saved;
+    f->data_off = saved_off;
+    f->data_len = saved_len;
+    return rc;
 }
 
 int lh_parquet_row_group_ts(const struct lh_parquet_file *f, size_t i, int64_t *rows,
@@ -1643,23 +1716,27 @@ static int read_chunk(struct reader *rd, const struct pq_leaf *lf, const struct 
     int64_t *idict = NULL;
     size_t ndict = 0;
     int64_t pos = ck->dict_off >= 4 && ck->dict_off < ck->data_off ? ck->dict_off : ck->data_off;
-    int64_t limit = (int64_t)f->len - 8;
+    /* offsets are file offsets; f->data holds [data_off, data_off + data_len) */
+    int64_t limit = (int64_t)f->file_len - 8;
+    int64_t base = (int64_t)f->data_off;
+    if (base + (int64_t)f->data_len < limit)
+        limit = base + (int64_t)f->data_len;
     int64_t seen = 0;
     int rc = 0;
 
-    if (pos < 4 || pos >= limit || ck->num_values < 0)
-        return bad(rd, "column chunk offset outside the file");
+    if (pos < 4 || pos < base || pos >= limit || ck->num_values < 0)
+        return bad(rd, "column chunk outside the bytes read");
     while (seen < ck->num_values) {
         struct page_hdr h;
         size_t hlen;
         if (pos >= limit)
             return bad(rd, "column chunk runs past the data");
-        if (read_page_header(f->data + pos, (size_t)(limit - pos), &h, &hlen) < 0)
+        if (read_page_header(f->data + (pos - base), (size_t)(limit - pos), &h, &hlen) < 0)
             return bad(rd, "malformed page header");
         pos += (int64_t)hlen;
         if (h.csize > limit - pos)
             return bad(rd, "page past the data");
-        const uint8_t *body = f->data + pos;
+        const uint8_t *body = f->data + (pos - base);
         pos += h.csize;
 
         if (h.type == PAGE_DICT) {

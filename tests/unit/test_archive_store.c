@@ -503,3 +503,100 @@ TEST(archive_s3_list_xml)
     CHECK(lh_archive_xml_text(error, strlen(error), "Missing") == NULL);
     lh_archive_list_free(&l);
 }
+
+/* ---- reading a time range ---- */
+
+static void put_parquet(struct lh_archive *a, const char *key, const struct lh_event *evs,
+                        size_t n, size_t rows_per_group, struct lh_buf *out)
+{
+    struct lh_parquet_opts o = { .row_group_rows = rows_per_group };
+    lh_buf_reset(out);
+    REQUIRE_INT(lh_parquet_write(evs, n, &o, out, NULL), ==, 0);
+    REQUIRE_INT(lh_archive_put(a, key, out->data, out->len, NULL), ==, 0);
+}
+
+static size_t count_in(const struct lh_event *evs, size_t n, int64_t from, int64_t to)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += evs[i].ts_ns >= from && evs[i].ts_ns <= to;
+    return c;
+}
+
+TEST(archive_read_events_range)
+{
+    struct lh_archive *a = open_dir("arch", NULL);
+    REQUIRE(a != NULL);
+    enum { N = 2000 };
+    static struct lh_event evs[N];
+    static char msgs[N][16];
+    int64_t t0 = 1779523574000000000ll;
+    for (int i = 0; i < N; i++) {
+        memset(&evs[i], 0, sizeof(evs[i]));
+        evs[i].ts_ns = t0 + (int64_t)i * 1000000;   /* 1 ms apart, in order */
+        snprintf(msgs[i], sizeof(msgs[i]), "m%d", i);
+        evs[i].message = msgs[i];
+    }
+    struct lh_buf file = LH_BUF_INIT;
+    const char *key = "acme/year=2026/month=05/day=23/hour=08/r_h_x.parquet";
+    put_parquet(a, key, evs, N, 250, &file);   /* 8 row groups */
+
+    struct lh_arena arena = LH_ARENA_INIT;
+    struct lh_event *got;
+    size_t n;
+    struct lh_err err = { 0 };
+    int64_t from = t0 + 600 * 1000000ll, to = t0 + 1100 * 1000000ll;
+    REQUIRE_INT(lh_archive_read_events_range(a, key, from, to, &arena, &got, &n, &err), ==, 0);
+    REQUIRE_INT(n, ==, 501);
+    CHECK_STR(got[0].message, "m600");
+    CHECK_STR(got[500].message, "m1100");
+    REQUIRE_INT(lh_archive_read_events_range(a, key, t0 - 10, t0 - 1, &arena, &got, &n, &err),
+                ==, 0);
+    CHECK_INT(n, ==, 0);
+
+    /* row groups outside the range are not even read: damage the first
+     * one on disk, a range in the later ones still reads, a full read not */
+    struct lh_parquet_file *f;
+    uint64_t off, len;
+    REQUIRE_INT(lh_parquet_open(&f, file.data, file.len, NULL), ==, 0);
+    REQUIRE_INT(lh_parquet_row_group_range(f, 0, &off, &len), ==, 0);
+    lh_parquet_close(f);
+    for (uint64_t i = off; i < off + len; i++)
+        file.data[i] = (char)0xff;
+    REQUIRE_INT(lh_archive_put(a, key, file.data, file.len, NULL), ==, 0);
+    REQUIRE_INT(lh_archive_read_events_range(a, key, from, to, &arena, &got, &n, &err), ==, 0);
+    CHECK_INT(n, ==, 501);
+    CHECK(lh_archive_read_events_range(a, key, t0, to, &arena, &got, &n, &err) < 0);
+    CHECK(lh_archive_read_events(a, key, &arena, &got, &n, &err) < 0);
+
+    /* a footer larger than the first tail read (many row groups) */
+    put_parquet(a, key, evs, N, 20, &file);
+    REQUIRE_INT(lh_parquet_open(&f, file.data, file.len, NULL), ==, 0);
+    CHECK_INT(lh_parquet_num_row_groups(f), ==, 100);
+    lh_parquet_close(f);
+    size_t need = 0;
+    REQUIRE(file.len > 65536);
+    CHECK_INT(lh_parquet_open_tail(&f, file.data + file.len - 65536, 65536, file.len, &need,
+                                   NULL), ==, LH_EAGAIN);
+    CHECK(need > 65536 && need < file.len);
+    REQUIRE_INT(lh_archive_read_events_range(a, key, from, to, &arena, &got, &n, &err), ==, 0);
+    CHECK_INT(n, ==, count_in(evs, N, from, to));
+
+    /* NDJSON and encrypted objects: read whole, filtered all the same */
+    struct lh_buf nd = LH_BUF_INIT;
+    REQUIRE_INT(lh_ndjson_write(evs, N, 3, &nd, NULL), ==, 0);
+    REQUIRE_INT(lh_archive_put(a, "acme/x.ndjson.zst", nd.data, nd.len, NULL), ==, 0);
+    REQUIRE_INT(lh_archive_read_events_range(a, "acme/x.ndjson.zst", from, to, &arena, &got, &n,
+                                             &err), ==, 0);
+    CHECK_INT(n, ==, 501);
+    struct lh_archive *e = open_dir("arch", hexkey);
+    REQUIRE_INT(lh_archive_put(e, "acme/y.parquet.enc", file.data, file.len, NULL), ==, 0);
+    REQUIRE_INT(lh_archive_read_events_range(e, "acme/y.parquet.enc", from, to, &arena, &got, &n,
+                                             &err), ==, 0);
+    CHECK_INT(n, ==, 501);
+    lh_archive_close(e);
+    lh_buf_free(&nd);
+    lh_buf_free(&file);
+    lh_arena_free(&arena);
+    lh_archive_close(a);
+}

@@ -154,6 +154,15 @@ int lh_archive_write_events(struct lh_archive *a, const char *tenant, int64_t ts
 int lh_archive_read_events(struct lh_archive *a, const char *key, struct lh_arena *arena,
                            struct lh_event **evs, size_t *n, struct lh_err *err);
 
+/* The events of one object with a timestamp in [from, to] (ns, inclusive),
+ * for searches of a time range. For plain Parquet objects only the footer
+ * (a ranged GET of the tail) and the row groups whose timestamp statistics
+ * overlap the range are fetched; NDJSON and encrypted objects are read
+ * whole. Events are allocated from arena; *evs may be NULL when *n is 0. */
+int lh_archive_read_events_range(struct lh_archive *a, const char *key, int64_t from,
+                                 int64_t to, struct lh_arena *arena, struct lh_event **evs,
+                                 size_t *n, struct lh_err *err);
+
 /* ---- keys ---- */
 
 #define LH_ARCHIVE_KEY_MAX 1024

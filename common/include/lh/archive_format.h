@@ -108,6 +108,22 @@ size_t lh_parquet_num_row_groups(const struct lh_parquet_file *f);
 int lh_parquet_row_group_ts(const struct lh_parquet_file *f, size_t i, int64_t *rows,
                             int64_t *ts_min, int64_t *ts_max);
 
+/* The same from the tail of a file that is not in memory (an object in the
+ * archive): tail holds the last tail_len bytes of a file of file_len bytes.
+ * When the footer is longer than the tail, returns LH_EAGAIN with *need =
+ * the tail length required. Row groups are then read with
+ * lh_parquet_read_row_group_at from the byte range lh_parquet_row_group_range
+ * names. tail must stay valid until lh_parquet_close. */
+int lh_parquet_open_tail(struct lh_parquet_file **out, const void *tail, size_t tail_len,
+                         uint64_t file_len, size_t *need, struct lh_err *err);
+/* The byte range of the file holding row group i's columns. */
+int lh_parquet_row_group_range(const struct lh_parquet_file *f, size_t i, uint64_t *off,
+                               uint64_t *len);
+/* Decodes row group i from data, the file's bytes [off, off + len). */
+int lh_parquet_read_row_group_at(struct lh_parquet_file *f, size_t i, const void *data,
+                                 uint64_t off, size_t len, struct lh_arena *arena,
+                                 struct lh_event **evs, size_t *n, struct lh_err *err);
+
 /* Decodes row group i: *evs (array in arena) gets *n events. */
 int lh_parquet_read_row_group(struct lh_parquet_file *f, size_t i, struct lh_arena *arena,
                               struct lh_event **evs, size_t *n, struct lh_err *err);
