@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "lh/archive.h"
+#include "lh/archive_format.h"
 #include "lh/err.h"
 #include "lh/sigv4.h"
 
@@ -381,6 +382,35 @@ static void test_client_side_encryption_and_events(void)
     lh_archive_close(a);
 }
 
+static void test_time_range_read(struct lh_archive *a)
+{
+    enum { N = 1000 };
+    static struct lh_event evs[N];
+    int64_t t0 = 1779523574000000000ll;
+    for (int i = 0; i < N; i++) {
+        memset(&evs[i], 0, sizeof(evs[i]));
+        evs[i].ts_ns = t0 + (int64_t)i * 1000000;
+        evs[i].message = "Payment authorized";
+    }
+    struct lh_parquet_opts o = { .row_group_rows = 100 };
+    struct lh_buf file = LH_BUF_INIT;
+    struct lh_err err = { 0 };
+    char k[512];
+    key_of(k, sizeof(k), "range/x.parquet");
+    CHECK(lh_parquet_write(evs, N, &o, &file, &err) == 0, "write: %s", err.msg);
+    CHECK(lh_archive_put(a, k, file.data, file.len, &err) == 0, "put: %s", err.msg);
+    struct lh_arena arena = LH_ARENA_INIT;
+    struct lh_event *got;
+    size_t n = 0;
+    /* ranged GETs: the footer, then 3 of the 10 row groups */
+    CHECK(lh_archive_read_events_range(a, k, t0 + 250 * 1000000ll, t0 + 449 * 1000000ll, &arena,
+                                       &got, &n, &err) == 0 && n == 200 &&
+              got[0].ts_ns == t0 + 250 * 1000000ll, "range read: %zu events %s", n, err.msg);
+    CHECK(lh_archive_delete(a, k, &err) == 0, "delete: %s", err.msg);
+    lh_arena_free(&arena);
+    lh_buf_free(&file);
+}
+
 static void test_errors(void)
 {
     struct lh_archive_config c;
@@ -430,6 +460,7 @@ int main(void)
     test_multipart();
     test_sse();
     test_client_side_encryption_and_events();
+    test_time_range_read(a);
     test_errors();
     /* nothing of this run is left behind */
     CHECK(lh_archive_list(a, prefix, &l, &err) == 0 && l.n == 0, "%zu objects left", l.n);
