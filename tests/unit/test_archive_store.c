@@ -450,6 +450,17 @@ TEST(archive_option_table)
     CHECK_INT(lh_archive_open(&a, &c, &err), ==, LH_EINVAL);
     lh_conf_free(lh_archive_opts, &c);
 
+    /* the table renders as commented YAML (--help-config) */
+    char *text = NULL;
+    size_t tl = 0;
+    FILE *hf = open_memstream(&text, &tl);
+    REQUIRE(hf != NULL);
+    lh_conf_print_help(hf, lh_archive_opts);
+    fclose(hf);
+    CHECK_CONTAINS(text, "multipart_threshold");
+    CHECK_CONTAINS(text, "encryption_key");
+    free(text);
+
     const char *bad = "type: gcs\n";
     memset(&c, 0, sizeof(c));
     CHECK(lh_conf_load_string("archive.yaml", bad, strlen(bad), lh_archive_opts, &c, &err) < 0);
