@@ -932,3 +932,39 @@ TEST(queryd_tail_ends_when_queryd_stops)
     CHECK(read_until(&c, "0\r\n\r\n", 1000));   /* the stream's last chunk */
     ht_close(&c);
 }
+
+/* ---- HTTPS -------------------------------------------------------------- */
+
+TEST(queryd_search_over_tls)
+{
+    const char *dir = lh_test_tmpdir();
+    int64_t now = lh_time_now_ns();
+    char store[600];
+    snprintf(store, sizeof(store), "%s/store", dir);
+    two_tenants(store, now, 5);
+    REQUIRE(ht_make_certs(dir) == 0);
+    struct lh_buf y = LH_BUF_INIT;
+    lh_buf_printf(&y, "%slisten:\n  tls:\n    cert: %s/server.pem\n    key: %s/server.key\n",
+                  base_yaml, dir, dir);
+    struct qt t;
+    REQUIRE(qt_start(&t, y.data, store) == 0);
+    lh_buf_free(&y);
+    char ca[600];
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    struct ht_conn c;
+    REQUIRE(ht_connect_tls(&c, t.port, ca, NULL, NULL, 0) == 0);
+    const char *body = "{\"query\":{\"full_text\":\"invoice\"}}";
+    char req[600];
+    snprintf(req, sizeof(req), "POST /v1/logs/search HTTP/1.1\r\nHost: t\r\nAuthorization: "
+             "Bearer " TOKEN "\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+    REQUIRE(ht_sends(&c, req) == 0);
+    struct ht_resp r;
+    CHECK_INT(ht_read(&c, &r, 0), ==, 200);
+    CHECK_CONTAINS(r.body.data, "\"total_hits\":5");
+    ht_resp_free(&r);
+    ht_close(&c);
+    /* plain HTTP to the TLS port gets nothing */
+    CHECK_INT(qt_post(&t, "/v1/logs/search", TOKEN, body, &r), ==, -1);
+    ht_resp_free(&r);
+    CHECK_INT(qt_stop(&t), ==, 0);
+}
