@@ -485,7 +485,9 @@ static void text_clause(struct clauses *c, const char *t, int phrase)
     static const char *const kw_fields[] = { "trace_id", "user_id", "host", "custom_metadata" };
     c->oom |= lh_buf_puts(b, "{\"bool\":{\"minimum_should_match\":1,\"should\":[");
     for (size_t i = 0; i < 2; i++) {
-        if (as_phrase) {
+        /* raw is indexed without positions (the indexer's template): there
+         * a phrase can only ask for all of its words */
+        if (as_phrase && i == 0) {
             c->oom |= lh_buf_printf(b, "{\"match_phrase\":{\"%s\":{\"query\":", text_fields[i]);
             put_str(c, b, t);
             c->oom |= lh_buf_puts(b, "}}},");

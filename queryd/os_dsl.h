@@ -23,7 +23,10 @@
  *   order      sort timestamp desc, id desc; search_after [ts ns, id].
  *   totals     track_total_hits capped at total_cap.
  *
- * Differences from the store that remain: tokens follow OpenSearch's
+ * Differences from the store that remain: a phrase (or a word of several
+ * tokens) must occur in order in message, but only needs all its words in
+ * raw (the indexer maps raw without positions, so phrase queries cannot
+ * run there); tokens follow OpenSearch's
  * standard analyzer (words joined by '_' or '.' between letters stay one
  * token; non-ASCII letters are lower-cased too); full-text terms on
  * trace_id, user_id, host and metadata match whole values, case-sensitive;

@@ -54,7 +54,8 @@ int lh_cliq_filter_expr(const char *expr, struct lh_buf *out, struct lh_err *err
         int neg = expr[0] == '!';
         const char *f = expr + neg;
         size_t fl = n - 1 - (size_t)neg;
-        if (fl == 0 || strpbrk(f, "=<>~^!") - f < (long)fl)
+        const char *opch = strpbrk(f, "=<>~^!");
+        if (fl == 0 || (opch && opch < f + fl))
             return lh_err_set(err, LH_EINVAL, "bad filter '%s'", expr);
         rc |= lh_buf_puts(out, "{\"field\":");
         rc |= lh_buf_json_str(out, f, fl);

@@ -112,7 +112,8 @@ TEST(queryd_dsl_user_text_stays_data)
     CHECK_STR(str_at(must, "2/bool/should/0/match_phrase/message/query"), "field:value");
     CHECK_STR(str_at(must, "3/bool/should/0/match/message/query"), "zz");
     CHECK_STR(str_at(must, "4/bool/should/0/match_phrase/message/query"), "x \" y");
-    CHECK_STR(str_at(must, "4/bool/should/1/match_phrase/raw/query"), "x \" y");
+    CHECK_STR(str_at(must, "4/bool/should/1/match/raw/query"), "x \" y");   /* no positions */
+    CHECK_STR(str_at(must, "4/bool/should/1/match/raw/operator"), "and");
     json_decref(j);
 }
 
