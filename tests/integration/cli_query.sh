@@ -2,7 +2,6 @@
 # cli_query.sh - `loghaul search|aggregate|tail` against a real loghaul-queryd
 # on a store filled by build/tests/store_fill, and `loghaul store
 # inspect|verify` (including a corrupted segment: exit status 1).
-# services: -
 . "$(dirname "$0")/lib.sh"
 
 LH="$BUILD/loghaul"
