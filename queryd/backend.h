@@ -4,7 +4,7 @@
  *
  *   store       the embedded log store (lh/store.h), read-only   backend_store.c
  *   opensearch  daily indices logs-<tenant>-YYYY.MM.DD           backend_opensearch.c
- *   (archive)   Parquet objects of the archive: slots in here the same way
+ *   archive     hourly Parquet / NDJSON objects (lh/archive.h)    backend_archive.c
  *
  * A backend answers for one tenant and one time range at a time: newest-
  * first pages resumed after a position, match counts up to a cap, time
@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lh/archive.h"
 #include "lh/arena.h"
 #include "lh/conf.h"
 #include "lh/err.h"
@@ -126,5 +127,10 @@ extern const struct lh_opt lh_backend_os_opts[];
  * query or ready). cfg is copied. */
 int lh_backend_opensearch_open(const struct lh_backend_os_config *cfg, struct lh_backend **out,
                                struct lh_err *err);
+
+/* The archive (a directory or S3, as the indexer writes it); cfg is copied.
+ * Queries read the objects of each hour of their range (backend_archive.c). */
+int lh_backend_archive_open(const struct lh_archive_config *cfg, struct lh_backend **out,
+                            struct lh_err *err);
 
 #endif

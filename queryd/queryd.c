@@ -70,14 +70,16 @@ static const struct lh_opt limits_opts[] = {
 #define TOFF(f) offsetof(struct lh_queryd_tier, f)
 static const struct lh_opt tier_opts[] = {
     { LH_OPT_STR, "name", NULL, TOFF(name), "name in answers' \"tiers\" (default: the type)" },
-    { LH_OPT_ENUM, "type", "store", TOFF(type), "store or opensearch", 0, NULL, 0,
-      "store|opensearch" },
+    { LH_OPT_ENUM, "type", "store", TOFF(type), "store, opensearch or archive", 0, NULL, 0,
+      "store|opensearch|archive" },
     { LH_OPT_DURATION, "max_age", "0", TOFF(max_age_ms),
       "this tier answers for events up to this old (0: all older ones; the last tier)" },
     { LH_OPT_SECTION, "store", NULL, TOFF(store), "type store: the store directory (read only)",
       0, lh_store_opts },
     { LH_OPT_SECTION, "opensearch", NULL, TOFF(opensearch), "type opensearch: the cluster", 0,
       lh_backend_os_opts },
+    { LH_OPT_SECTION, "archive", NULL, TOFF(archive),
+      "type archive: the bucket or directory the indexer archives to", 0, lh_archive_opts },
     { 0 }
 };
 
@@ -768,6 +770,8 @@ static int open_tiers(struct lh_queryd *qd, const struct lh_queryd_config *cfg,
         int rc;
         if (t[i].type == LH_TIER_OPENSEARCH) {
             rc = lh_backend_opensearch_open(&t[i].opensearch, &b, err);
+        } else if (t[i].type == LH_TIER_ARCHIVE) {
+            rc = lh_backend_archive_open(&t[i].archive, &b, err);
         } else {
             struct lh_store_config sc = t[i].store;
             sc.retention_ms = 0;      /* readers never drop or merge */
@@ -783,6 +787,9 @@ static int open_tiers(struct lh_queryd *qd, const struct lh_queryd_config *cfg,
         if (t[i].type == LH_TIER_STORE)
             lh_info("tier %s: store %s (read only)%s", qd->tiers[i].name, t[i].store.dir,
                     t[i].max_age_ms ? "" : ", all ages");
+        else if (t[i].type == LH_TIER_ARCHIVE)
+            lh_info("tier %s: archive (%s)", qd->tiers[i].name,
+                    t[i].archive.type == LH_ARCHIVE_S3 ? "s3" : "dir");
         else
             lh_info("tier %s: opensearch %s, indices %s-<tenant>-*", qd->tiers[i].name,
                     t[i].opensearch.urls.v[0], t[i].opensearch.index_prefix);

@@ -1,5 +1,6 @@
 /* queryd.h - loghaul-queryd: the search API over the hot store (the
- * embedded store or OpenSearch) and, later, the archive.
+ * embedded store or OpenSearch) and the archive, each answering the part of
+ * a query's time range its tier holds.
  *
  *   POST /v1/logs/search      query.h's body -> {"total_hits", "total_hits_relation",
  *                             "next_cursor", "logs": [...], "tiers", "took_ms"}
@@ -58,7 +59,7 @@ struct lh_queryd_limits {
     int64_t total_hits_cap;          /* total_hits exact up to this, then "gte" */
 };
 
-enum lh_queryd_tier_type { LH_TIER_STORE = 0, LH_TIER_OPENSEARCH = 1 };
+enum lh_queryd_tier_type { LH_TIER_STORE = 0, LH_TIER_OPENSEARCH = 1, LH_TIER_ARCHIVE = 2 };
 
 struct lh_queryd_tier {
     char *name;                      /* default: the type */
@@ -66,6 +67,7 @@ struct lh_queryd_tier {
     int64_t max_age_ms;              /* data of this age or newer; 0: all older */
     struct lh_store_config store;
     struct lh_backend_os_config opensearch;
+    struct lh_archive_config archive;
 };
 
 struct lh_queryd_config {
