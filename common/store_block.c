@@ -710,6 +710,16 @@ int lhs_block_check_body(const struct lhs_block *b)
     return lhs_crc(b->body, b->body_len) == b->body_crc ? 0 : LH_ECORRUPT;
 }
 
+int lhs_block_body_ok(struct lhs_block *b)
+{
+    int st = __atomic_load_n(&b->body_state, __ATOMIC_ACQUIRE);
+    if (st == 0) {
+        st = lhs_block_check_body(b) == 0 ? 1 : 2;
+        __atomic_store_n(&b->body_state, st, __ATOMIC_RELEASE);
+    }
+    return st == 1;
+}
+
 void lhs_block_free_meta(struct lhs_block *b)
 {
     for (int c = 0; c < LHS_NCOLS; c++) {
@@ -745,7 +755,7 @@ static int decompress(struct lhs_bdec *d, int c, uint8_t **out)
 {
     const struct lhs_coldir *cd = &d->b->m.col[c];
     if (!(d->loaded & BODY_CHECKED)) {
-        if (lhs_block_check_body(d->b) < 0)
+        if (!lhs_block_body_ok((struct lhs_block *)d->b))
             return LH_ECORRUPT;
         d->loaded |= BODY_CHECKED;
     }

@@ -186,6 +186,7 @@ struct lhs_block {
     const uint8_t *body;
     uint32_t body_len;
     uint32_t body_crc;
+    int body_state;         /* atomic: 0 unchecked, 1 checksum ok, 2 damaged */
     struct lhs_meta m;      /* dictionaries allocated (freed with the segment) */
 };
 
@@ -208,6 +209,8 @@ int lhs_block_header(const uint8_t *p, uint64_t avail, struct lhs_block *b);
 /* Verifies the meta checksum and parses it into b->m. */
 int lhs_block_parse_meta(struct lhs_block *b, struct lh_err *err);
 int lhs_block_check_body(const struct lhs_block *b);
+/* The same, remembered in the block: checksums each body once. */
+int lhs_block_body_ok(struct lhs_block *b);
 void lhs_block_free_meta(struct lhs_block *b);
 
 /* A decoded block: columns decompressed on demand. */

@@ -958,6 +958,12 @@ static int scan_block(struct worker *w, const struct lhs_block *b, uint8_t **mas
     const struct cq *cq = j->cq;
     int rc = 0;
     int lo_only;
+    if (!lhs_block_body_ok((struct lhs_block *)b)) {
+        lh_error("store: tenant %s: block at offset %llu skipped: body checksum mismatch",
+                 cq->tenant, (unsigned long long)b->off);
+        w->corrupt++;
+        return 0;
+    }
     if (j->mode == QM_COUNT && fast_countable(cq, b, &lo_only)) {
         w->count += fast_count(cq, b, lo_only);
         return 0;
@@ -1159,6 +1165,13 @@ static int run_job(struct lh_store *s, struct job *j, struct worker **wout, size
     size_t nt = (size_t)s->cfg.threads;
     if (nt > j->nblocks)
         nt = j->nblocks ? j->nblocks : 1;
+    if (j->mode == QM_SEARCH) {   /* the heap never needs more than every row */
+        uint64_t rows = 0;
+        for (size_t i = 0; i < j->nblocks; i++)
+            rows += j->blocks[i]->nrows;
+        if (j->k > rows + 1)
+            j->k = (size_t)rows + 1;
+    }
     struct worker *w = calloc(nt, sizeof(*w));
     if (!w) {
         lhs_snap_free(&snap);
