@@ -303,6 +303,16 @@ static int grow_ptrs(const char ***v, size_t *cap, size_t n)
     return 0;
 }
 
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 #define AREA_OFF(e) ((uint32_t)(META_FIXED + (e)->areas.len))
 
 int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, size_t n,
@@ -321,13 +331,18 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, s
     if (n == 0 || n > UINT32_MAX)
         return lh_err_set(err, LH_EINVAL, "block: bad event count %zu", n);
 
-    /* timestamps */
+    /* timestamps: deltas divided by their common factor (ms or us clocks) */
     lh_buf_reset(&e->col);
-    if (lhs_buf_u64(&e->col, (uint64_t)evs[0]->ts_ns) < 0)
+    uint64_t div = 0;
+    for (size_t i = 1; i < n; i++)
+        div = gcd64(div, (uint64_t)(evs[i]->ts_ns - evs[i - 1]->ts_ns));
+    if (div == 0)
+        div = 1;
+    if (lhs_buf_u64(&e->col, (uint64_t)evs[0]->ts_ns) < 0 || lhs_buf_varint(&e->col, div) < 0)
         goto nomem;
     int any_recv = 0;
     for (size_t i = 1; i < n; i++)
-        if (lhs_buf_varint(&e->col, (uint64_t)(evs[i]->ts_ns - evs[i - 1]->ts_ns)) < 0)
+        if (lhs_buf_varint(&e->col, (uint64_t)(evs[i]->ts_ns - evs[i - 1]->ts_ns) / div) < 0)
             goto nomem;
     if ((rc = put_col(e, fixed + 8 + LHS_C_TS * META_COL_BYTES, LHS_ENC_TS, 0, 0, 0, err)) < 0)
         return rc;
@@ -335,8 +350,17 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, s
         any_recv |= evs[i]->received_ns != 0;
     if (any_recv) {
         lh_buf_reset(&e->col);
+        div = 0;
         for (size_t i = 0; i < n; i++) {
             int64_t d = evs[i]->received_ns - evs[i]->ts_ns;
+            div = gcd64(div, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
+        }
+        if (div == 0)
+            div = 1;
+        if (lhs_buf_varint(&e->col, div) < 0)
+            goto nomem;
+        for (size_t i = 0; i < n; i++) {
+            int64_t d = (evs[i]->received_ns - evs[i]->ts_ns) / (int64_t)div;
             uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
             if (lhs_buf_varint(&e->col, z) < 0)
                 goto nomem;
@@ -891,12 +915,15 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
         if (!d->ts)
             return LH_ENOMEM;
         const uint8_t *p = buf + 8, *end = buf + cd->ulen;
+        uint64_t div;
         d->ts[0] = (int64_t)lhs_get64(buf);
+        if (lhs_varint(&p, end, &div) < 0)
+            goto corrupt;
         for (uint32_t i = 1; i < n; i++) {
             uint64_t v;
             if (lhs_varint(&p, end, &v) < 0)
                 goto corrupt;
-            d->ts[i] = d->ts[i - 1] + (int64_t)v;
+            d->ts[i] = d->ts[i - 1] + (int64_t)(v * div);
         }
         break;
     }
@@ -909,12 +936,15 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
         if ((rc = lhs_bdec_load(d, LHS_C_TS)) < 0)
             goto fail;
         const uint8_t *p = buf, *end = buf + cd->ulen;
+        uint64_t div;
+        if (lhs_varint(&p, end, &div) < 0)
+            goto corrupt;
         for (uint32_t i = 0; i < n; i++) {
             uint64_t z;
             if (lhs_varint(&p, end, &z) < 0)
                 goto corrupt;
             int64_t delta = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-            d->recv[i] = d->ts[i] + delta;
+            d->recv[i] = (int64_t)((uint64_t)d->ts[i] + (uint64_t)delta * div);
         }
         break;
     }

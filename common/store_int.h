@@ -48,8 +48,8 @@ enum lhs_enc {
     LHS_ENC_NULL = 0,     /* every row NULL; nothing in the body */
     LHS_ENC_PLAIN = 1,    /* varint (len+1, 0 = NULL) per row, then the bytes, each + NUL */
     LHS_ENC_DICT = 2,     /* dictionary in meta; u8 or u16 codes per row (0 = NULL) */
-    LHS_ENC_TS = 3,       /* i64 first, then varint deltas (rows sorted ascending) */
-    LHS_ENC_ZIGZAG = 4,   /* zigzag varint of (value - ts) per row */
+    LHS_ENC_TS = 3,       /* i64 first, varint divisor, varint deltas / divisor (sorted rows) */
+    LHS_ENC_ZIGZAG = 4,   /* varint divisor, zigzag varint of (value - ts) / divisor per row */
     LHS_ENC_U8 = 5,       /* one byte per row */
     LHS_ENC_META = 6,     /* per row: varint n, n x (varint key code, varint len, bytes, NUL) */
 };
