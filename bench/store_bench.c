@@ -14,7 +14,7 @@
  *   cc -O2 -g -std=c11 -D_GNU_SOURCE -pthread -Icommon/include bench/store_bench.c \
  *      build/lib/libloghaul.a -lzstd -lisal -lm -o build/store_bench
  * Run:
- *   build/store_bench [-s MB] [-d DIR] [-seed N] [-q QUERIES]
+ *   build/store_bench [-s MB] [-d DIR] [-seed N] [-q QUERIES] [-b BLOCK_KB] [-z ZSTD_LEVEL]
  *   (default 200 MB of NDJSON in /tmp/store_bench; DIR is emptied first)
  */
 #include <errno.h>
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 {
     double mb = 200;
     const char *dir = "/tmp/store_bench";
-    int nq = 30;
+    int nq = 30, block_kb = 0, zlevel = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-s") && i + 1 < argc)
             mb = atof(argv[++i]);
@@ -321,8 +321,12 @@ int main(int argc, char **argv)
             rs = strtoull(argv[++i], NULL, 10) | 1;
         else if (!strcmp(argv[i], "-q") && i + 1 < argc)
             nq = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-b") && i + 1 < argc)
+            block_kb = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-z") && i + 1 < argc)
+            zlevel = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [-s MB] [-d DIR] [-seed N] [-q QUERIES]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-s MB] [-d DIR] [-seed N] [-q QUERIES] [-b BLOCK_KB] [-z ZSTD_LEVEL]\n", argv[0]);
             return 2;
         }
     }
@@ -335,6 +339,8 @@ int main(int argc, char **argv)
 
     struct lh_store_config cfg = { 0 };
     cfg.dir = sdir;
+    cfg.block_bytes = (uint64_t)block_kb * 1024;
+    cfg.zstd_level = zlevel;
     struct lh_store *s = NULL;
     struct lh_err err = { 0 };
     if (lh_store_open(&s, &cfg, LH_STORE_WRITE, &err) < 0) {
@@ -432,9 +438,10 @@ int main(int argc, char **argv)
         hits += r->n;
         lh_store_result_free(r);
     }
-    snprintf(cmd, sizeof(cmd), "grep -c '%s' '%s' > /dev/null", traces[0], ndjson);
+    snprintf(cmd, sizeof(cmd), "grep -c '%s' '%s' > '%s/grep.out'", traces[0], ndjson, dir);
     double gms = time_cmd(cmd);
-    snprintf(cmd, sizeof(cmd), "zstdgrep -c '%s' '%s.zst' > /dev/null", traces[0], ndjson);
+    snprintf(cmd, sizeof(cmd), "zstdgrep -c '%s' '%s.zst' > '%s/grep.out'", traces[0], ndjson,
+             dir);
     double zms = time_cmd(cmd);
     report("(a) trace_id = X, all data", ms, nq, gms, zms);
     printf("      %.1f hits per lookup\n", (double)hits / nq);
@@ -451,9 +458,10 @@ int main(int argc, char **argv)
         hits += r->n;
         lh_store_result_free(r);
     }
-    snprintf(cmd, sizeof(cmd), "grep -c -i -w '%s' '%s' > /dev/null", rare[0], ndjson);
+    snprintf(cmd, sizeof(cmd), "grep -c -i -w '%s' '%s' > '%s/grep.out'", rare[0], ndjson, dir);
     gms = time_cmd(cmd);
-    snprintf(cmd, sizeof(cmd), "zstdgrep -c -i -w '%s' '%s.zst' > /dev/null", rare[0], ndjson);
+    snprintf(cmd, sizeof(cmd), "zstdgrep -c -i -w '%s' '%s.zst' > '%s/grep.out'", rare[0],
+             ndjson, dir);
     zms = time_cmd(cmd);
     report("(b) rare term (an order id)", ms, nq, gms, zms);
     printf("      %.1f hits per search\n", (double)hits / nq);
@@ -471,7 +479,7 @@ int main(int argc, char **argv)
         total += r->n;
         lh_store_result_free(r);
     }
-    snprintf(cmd, sizeof(cmd), "grep -m 100 -i -w request '%s' > /dev/null", ndjson);
+    snprintf(cmd, sizeof(cmd), "grep -m 100 -i -w request '%s' > '%s/grep.out'", ndjson, dir);
     gms = time_cmd(cmd);
     report("(c) common term, limit 100", ms, nq, 0, 0);
     printf("      %.0f hits per page; grep -m 100 for comparison %.1f ms\n",

@@ -24,7 +24,7 @@ const struct lh_opt lh_store_opts[] = {
       "drop a tenant's day partitions this long after the day ended (0: keep)" },
     { LH_OPT_SIZE, "retention_size", "0", offsetof(struct lh_store_config, retention_bytes),
       "per tenant: drop the oldest partitions while the tenant is larger (0: no cap)" },
-    { LH_OPT_SIZE, "block_size", "4MiB", offsetof(struct lh_store_config, block_bytes),
+    { LH_OPT_SIZE, "block_size", "1MiB", offsetof(struct lh_store_config, block_bytes),
       "event bytes per block before it is cut" },
     { LH_OPT_INT, "block_events", "16384", offsetof(struct lh_store_config, block_events),
       "events per block at most" },
@@ -46,7 +46,7 @@ void lh_store_config_defaults(struct lh_store_config *cfg)
 {
     cfg->retention_ms = 0;
     cfg->retention_bytes = 0;
-    cfg->block_bytes = 4u << 20;
+    cfg->block_bytes = 1u << 20;
     cfg->block_events = 16384;
     cfg->segment_bytes = 64u << 20;
     cfg->merge_interval_ms = 0;
@@ -195,6 +195,13 @@ static int write_all(int fd, const void *p, size_t n, uint64_t off)
     return 0;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Seals and closes the partition's active segment. */
 static int wpart_seal(struct lhs_wpart *w, struct lh_err *err)
 {
@@ -234,6 +241,7 @@ static int wpart_new_segment(struct lhs_wpart *w, struct lh_err *err)
         w->fd = fd;
         w->active_seq = seq;
         w->active_size = b.len;
+        w->active_blocks = 0;
     }
     lh_buf_free(&b);
     return rc;
@@ -280,9 +288,26 @@ static int wpart_write(struct lh_store *s, struct lhs_wpart *w, const char *data
             return lh_err_errno(err, LH_EIO, e, "append to %s", w->path);
         }
         w->active_size += len;
+        w->active_blocks += (uint32_t)(j - i);
         i = j;
     }
+    w->last_append_ms = mono_ms();
     return 0;
+}
+
+void lhs_seal_idle(struct lh_store *s, int64_t idle_ms)
+{
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&s->wlock);
+    for (size_t i = 0; i < s->nwparts; i++) {
+        struct lhs_wpart *w = s->wparts[i];
+        if (w->fd < 0 || (now - w->last_append_ms < idle_ms && w->active_blocks < 256))
+            continue;
+        struct lh_err e;
+        if (wpart_seal(w, &e) < 0)
+            lh_error("%s", e.msg);
+    }
+    pthread_mutex_unlock(&s->wlock);
 }
 
 /* ---- append ----------------------------------------------------------- */
@@ -767,6 +792,7 @@ static void *bg_main(void *arg)
         clock_gettime(CLOCK_REALTIME, &now);
         if (lh_store_retain(s, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec, NULL, &e) < 0)
             lh_error("store: retention: %s", e.msg);
+        lhs_seal_idle(s, s->cfg.merge_interval_ms);
         if (lh_store_merge(s, NULL, &e) < 0)
             lh_error("store: merge: %s", e.msg);
         pthread_mutex_lock(&s->bg_mu);

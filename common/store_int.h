@@ -362,8 +362,12 @@ struct lhs_wpart {
     uint64_t active_seq;
     uint64_t active_size;
     struct lhs_idx *idx;    /* loaded on first append */
-    int dropped;
+    int64_t last_append_ms; /* monotonic */
+    uint32_t active_blocks;
 };
+/* Writer: seals active segments idle for idle_ms or holding many small
+ * blocks, so that merge can take them. */
+void lhs_seal_idle(struct lh_store *s, int64_t idle_ms);
 int lhs_wpart_get(struct lh_store *s, const char *tenant, int64_t day, int create,
                   struct lhs_wpart **out, struct lh_err *err);
 void lhs_wpart_drop(struct lh_store *s, struct lhs_wpart *w);

@@ -336,8 +336,11 @@ static int merge_partition(struct lh_store *s, const char *tenant, int64_t day,
     if (rc < 0)
         return lh_err_set(err, rc, "list %s failed", pdir);
     struct lhs_seg **cand = calloc(nn ? nn : 1, sizeof(*cand));
+    uint8_t *cand_small = calloc(nn ? nn : 1, 1);
     size_t nc = 0;
-    if (!cand) {
+    if (!cand || !cand_small) {
+        free(cand);
+        free(cand_small);
         free(names);
         return lh_err_set(err, LH_ENOMEM, "out of memory");
     }
@@ -360,24 +363,28 @@ static int merge_partition(struct lh_store *s, const char *tenant, int64_t day,
             raw += sg->blocks[b]->raw_bytes;
         int small_seg = sg->size < s->cfg.merge_min_bytes;
         int small_blocks = sg->nblocks > 1 && raw / sg->nblocks < s->cfg.block_bytes / 4;
-        if (sg->nblocks == 0 || small_seg || small_blocks)
+        if (sg->nblocks == 0 || small_seg || small_blocks) {
+            cand_small[nc] = (uint8_t)small_blocks;
             cand[nc++] = sg;
-        else
+        } else {
             lhs_seg_unref(sg);
+        }
     }
     free(names);
+    /* groups of neighbours up to segment_size; a lone segment only when
+     * its blocks are small (else merging would rewrite it every pass) */
     for (size_t i = 0; i < nc && rc == 0;) {
         size_t j = i;
-        uint64_t bytes = 0, blocks = 0;
+        uint64_t bytes = 0;
         while (j < nc && (j == i || bytes + cand[j]->size <= s->cfg.segment_bytes)) {
             bytes += cand[j]->size;
-            blocks += cand[j]->nblocks;
             j++;
         }
-        if (j - i >= 2 || blocks > 1)
+        if (j - i >= 2 || cand_small[i])
             rc = merge_group(s, tenant, day, pdir, cand + i, j - i, st, err);
         i = j;
     }
+    free(cand_small);
     for (size_t i = 0; i < nc; i++)
         lhs_seg_unref(cand[i]);
     free(cand);

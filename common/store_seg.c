@@ -471,6 +471,10 @@ int lhs_seg_scan(struct lhs_seg *s, int check_bodies, lhs_problem_fn problem, vo
         off += hb.len;
     }
     s->end = off;
+    if (s->sealed && s->fd >= 0) {   /* never grows again: the mapping is enough */
+        close(s->fd);
+        s->fd = -1;
+    }
 out:
     pthread_mutex_unlock(&s->lock);
     return rc;

@@ -6,6 +6,7 @@
 #include "store_testlib.h"
 
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lh/store.h"
@@ -763,7 +764,8 @@ TEST(store_background_merge_thread)
     struct lh_store_config cfg = { 0 };
     cfg.dir = subdir("bg");
     cfg.block_events = 16;
-    cfg.segment_bytes = 8 * 1024;
+    cfg.segment_bytes = 64 * 1024;
+    cfg.merge_min_bytes = 1 << 20;
     cfg.merge_interval_ms = 20;
     struct lh_store *s = NULL;
     struct lh_err err = { 0 };
@@ -777,16 +779,61 @@ TEST(store_background_merge_thread)
         REQUIRE_INT(lh_store_append(s, evs, 20, NULL, &err), ==, 0);
         usleep(2000);
     }
-    usleep(100000);
+    /* 40 appends of 20 events made 80 blocks; merged, 800 / 16 = 50 */
+    struct lh_store_report *rep = NULL;
+    for (int tries = 0; tries < 300; tries++) {
+        REQUIRE_INT(lh_store_inspect(s, 0, &rep, &err), ==, 0);
+        uint64_t blocks = rep->blocks;
+        lh_store_report_free(rep);
+        if (blocks <= 55)
+            break;
+        usleep(10000);
+    }
     struct lh_store_query q = { .tenant = "bgt" };
     uint64_t n = 0;
     REQUIRE_INT(lh_store_count(s, &q, &n, &err), ==, 0);
     CHECK_INT(n, ==, 800);
-    struct lh_store_report *rep = NULL;
     REQUIRE_INT(lh_store_inspect(s, 1, &rep, &err), ==, 0);
     CHECK_INT(rep->nproblems, ==, 0);
     CHECK_INT(rep->events, ==, 800);
+    CHECK(rep->blocks <= 55);
     lh_store_report_free(rep);
     lh_store_close(s);
+    lh_arena_free(&a);
+}
+
+TEST(store_new_events_visible_to_reader_within_1s)
+{
+    struct lh_arena a = LH_ARENA_INIT;
+    const char *dir = subdir("vis");
+    struct lh_store *r = open_store(dir, LH_STORE_READ, 0);   /* before any data exists */
+    REQUIRE(r);
+    struct lh_store *w = open_store(dir, LH_STORE_WRITE, 0);
+    REQUIRE(w);
+    struct tgen g = { 8, &a, 0, { 0 }, 0 };
+    struct lh_store_query q = { .tenant = "v" };
+    struct lh_err err = { 0 };
+    for (int round = 1; round <= 5; round++) {
+        struct lh_event evs[10];
+        tg_new_batch(&g);
+        for (int i = 0; i < 10; i++)
+            tg_event(&g, &evs[i], "v", TBASE + round * TDAY, TDAY);   /* a new day each time */
+        REQUIRE_INT(lh_store_append(w, evs, 10, NULL, &err), ==, 0);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        uint64_t n = 0;
+        double waited = 0;
+        while (waited < 1.0) {
+            REQUIRE_INT(lh_store_count(r, &q, &n, &err), ==, 0);
+            if (n == (uint64_t)round * 10)
+                break;
+            usleep(1000);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            waited = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        }
+        CHECK_INT(n, ==, round * 10);
+    }
+    lh_store_close(w);
+    lh_store_close(r);
     lh_arena_free(&a);
 }

@@ -53,7 +53,7 @@ struct lh_store_config {
     char *dir;                  /* data directory (created by the writer) */
     int64_t retention_ms;       /* drop partitions whose day ended longer ago; 0 = keep */
     uint64_t retention_bytes;   /* per tenant: drop oldest partitions past this; 0 = no cap */
-    uint64_t block_bytes;       /* raw bytes per block before it is cut (default 4 MiB) */
+    uint64_t block_bytes;       /* raw bytes per block before it is cut (default 1 MiB) */
     int64_t block_events;       /* events per block at most (default 16384) */
     uint64_t segment_bytes;     /* a segment is sealed past this size (default 64 MiB) */
     int64_t merge_interval_ms;  /* writer: background merge + retention period; 0 = off */
