@@ -360,6 +360,7 @@ TEST(store_property_queries_match_reference)
     REQUIRE(r);
     const struct lh_event **m = malloc(n * sizeof(*m));
     int failures = 0;
+    ref_cache_build(evs, n);
     for (int qi = 0; qi < 2000 && failures < 5; qi++) {
         struct lh_arena qa = LH_ARENA_INIT;
         g.a = &qa;
@@ -469,6 +470,7 @@ TEST(store_property_queries_match_reference)
         g.a = &a;
     }
     CHECK_INT(failures, ==, 0);
+    ref_cache_free();
     free(m);
     lh_store_close(r);
     lh_store_close(s);
