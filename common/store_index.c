@@ -20,7 +20,7 @@ static int hset_grow(struct lhs_hset *s)
         uint64_t h = s->v[i];
         if (!h)
             continue;
-        size_t j = (size_t)lhs_mix(h) & (ncap - 1);
+        size_t j = (size_t)h & (ncap - 1);
         while (nv[j])
             j = (j + 1) & (ncap - 1);
         nv[j] = h;
@@ -42,7 +42,7 @@ int lhs_hset_add(struct lhs_hset *s, uint64_t h)
     }
     if ((s->n + 1) * 2 > s->cap && hset_grow(s) < 0)
         return LH_ENOMEM;
-    size_t j = (size_t)lhs_mix(h) & (s->cap - 1);
+    size_t j = (size_t)h & (s->cap - 1);   /* h is a hash already */
     while (s->v[j]) {
         if (s->v[j] == h)
             return 0;
