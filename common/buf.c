@@ -142,8 +142,11 @@ int lh_buf_json_str(struct lh_buf *b, const char *s, size_t n)
 
 char *lh_buf_steal(struct lh_buf *b)
 {
-    if (!b->data && lh_buf_reserve(b, 0) < 0)
-        return NULL;
+    if (!b->data) {
+        if (lh_buf_reserve(b, 0) < 0)
+            return NULL;
+        b->data[0] = '\0';
+    }
     char *p = b->data;
     b->data = NULL;
     b->len = b->cap = 0;

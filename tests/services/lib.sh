@@ -5,6 +5,7 @@
 #   svc_launch    start the process in the background, write $LH_PIDFILE
 #   svc_healthy   exit 0 when the service answers (quick, no waiting)
 #   svc_after_ready (optional) one-off setup once healthy (e.g. create bucket)
+#   svc_env       print `export VAR=...` lines telling clients where the service is
 # then calls: lh_main "$@"
 
 LOGHAUL_CACHE="${LOGHAUL_CACHE:-$HOME/.cache/loghaul}"
@@ -56,6 +57,18 @@ lh_need_java() {
 }
 
 lh_need_mvn() { lh_need mvn maven; }
+
+# lh_quiet LOGFILE CMD...: run a noisy install step (maven, go) with its output in
+# LOGFILE, shown only if it fails.
+lh_quiet() {
+    local log="$1"; shift
+    mkdir -p "$(dirname "$log")"
+    if ! "$@" >"$log" 2>&1; then
+        echo "----- last 50 lines of $log -----" >&2
+        tail -n 50 "$log" >&2
+        return 1
+    fi
+}
 lh_need_go() { lh_need go golang; }
 
 # lh_spawn LOGFILE CMD...: run CMD as a session leader (setsid: detached from the
@@ -65,7 +78,7 @@ lh_spawn() {
     local log="$1"; shift
     rm -f "$LH_PIDFILE"
     # shellcheck disable=SC2016  # $$ and $@ are for the inner shell
-    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$LH_PIDFILE" "$@" >"$log" 2>&1 </dev/null &
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$LH_PIDFILE" "$@" >"$log" 2>&1 </dev/null 9>&- &
     local tries=50
     while [ "$tries" -gt 0 ]; do
         [ -s "$LH_PIDFILE" ] && return 0
@@ -75,12 +88,20 @@ lh_spawn() {
     return 1
 }
 
+# lh_alive PID: the process exists and is not a zombie waiting to be reaped.
+lh_alive() {
+    local st
+    kill -0 "$1" 2>/dev/null || return 1
+    st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+
 # PID of our running service, or fail.
 lh_pid() {
     local pid
     [ -s "$LH_PIDFILE" ] || return 1
     pid="$(tr -dc '0-9' <"$LH_PIDFILE")"
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    [ -n "$pid" ] && lh_alive "$pid" || return 1
     printf '%s\n' "$pid"
 }
 
@@ -128,11 +149,13 @@ lh_stop() {
     lh_log "stopping pid $pid"
     kill -TERM "$pid" 2>/dev/null || true
     deadline=$((SECONDS + LH_STOP_TIMEOUT))
-    while kill -0 "$pid" 2>/dev/null; do
+    while lh_alive "$pid"; do
         if [ "$SECONDS" -ge "$deadline" ]; then
             lh_log "still alive after ${LH_STOP_TIMEOUT}s: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
-            sleep 1
+            deadline=$((SECONDS + 10))
+            while lh_alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+            lh_alive "$pid" && lh_log "WARNING: pid $pid survived SIGKILL"
             break
         fi
         sleep 0.5
@@ -198,6 +221,7 @@ $(ss -Hltnp "sport = :$port" 2>/dev/null)"
 }
 
 # Serialise concurrent invocations for the same service (two test runners calling start).
+# The lock is fd 9: launched services must not inherit it (9>&-), or they would hold it.
 lh_lock() {
     mkdir -p "$LOGHAUL_SERVICES_DIR"
     exec 9>"$LOGHAUL_SERVICES_DIR/.$LH_NAME.lock"
@@ -211,8 +235,9 @@ lh_main() {
         start) lh_lock; lh_start ;;
         stop) lh_lock; lh_stop ;;
         status) lh_status ;;
+        env) svc_env ;;   # shell exports for tests: eval "$(tests/services/NAME env)"
         *)
-            echo "usage: $0 install|start|stop|status" >&2
+            echo "usage: $0 install|start|stop|status|env" >&2
             echo "env: LOGHAUL_CACHE=$LOGHAUL_CACHE LOGHAUL_SERVICES_DIR=$LOGHAUL_SERVICES_DIR LOGHAUL_SERVICES_FRESH=0|1" >&2
             exit 2
             ;;

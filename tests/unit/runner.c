@@ -6,6 +6,7 @@
  * Environment: LH_TEST_TIMEOUT (seconds per test, default 120).
  * The last line is "N passed, N failed". */
 #include "../lh_test.h"
+#include "leak_check.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -44,6 +45,12 @@ void lh_test_fail(const char *file, int line, const char *fmt, ...)
 
 void lh_test_end(void)
 {
+    /* _exit() skips LeakSanitizer's exit-time check: ask for it here, so
+     * every test that returns normally is also a leak test. */
+    if (lh_test_leaks()) {
+        fprintf(stderr, "    LeakSanitizer found leaks (see above)\n");
+        failures++;
+    }
     fflush(NULL);
     _exit(failures ? 1 : 0);
 }

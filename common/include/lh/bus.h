@@ -40,6 +40,7 @@ struct lh_bus_msg {
     const char *topic;
     int32_t partition;
     int64_t offset;
+    int64_t timestamp_ms;                 /* when the bus stored it (ms since the epoch) */
 };
 
 /* A batch returned by lh_bus_poll. Its messages and their bytes stay valid
@@ -85,6 +86,19 @@ enum { LH_BUS_SPOOL = 0, LH_BUS_KAFKA = 1 };
 /* The `bus:` section's option table (type, topic, dlq_topic, spool:, kafka:). */
 extern const struct lh_opt lh_bus_opts[];
 
+/* Counters of one bus (and one topic of it, where the implementation knows
+ * it) for /metrics and tests. Fields an implementation cannot know are 0. */
+struct lh_bus_stats {
+    uint64_t produced_msgs;    /* acknowledged by produce since open (all topics) */
+    uint64_t produced_bytes;   /* their value bytes */
+    uint64_t produce_errors;   /* failed produce calls */
+    uint64_t syncs;            /* spool: group commits (fdatasync calls) */
+    uint64_t disk_bytes;       /* spool: bytes of the topic's segment files */
+    uint64_t unconsumed_bytes; /* spool: bytes not yet committed by the slowest group */
+    uint64_t segments;         /* spool: segment files of the topic */
+    uint64_t next_offset;      /* spool: offset the next record will get */
+};
+
 struct lh_bus_ops {
     const char *name;
     int (*produce)(struct lh_bus *bus, const char *topic, const struct lh_bus_msg *msgs,
@@ -98,15 +112,29 @@ struct lh_bus_ops {
     void (*consumer_close)(struct lh_bus_consumer *c);
     int (*ready)(struct lh_bus *bus, struct lh_err *err);
     void (*destroy)(struct lh_bus *bus);
+    int (*stats)(struct lh_bus *bus, const char *topic, struct lh_bus_stats *out,
+                 struct lh_err *err);
+    int (*consumer_lag)(struct lh_bus_consumer *c, int64_t *lag, struct lh_err *err);
 };
+
+struct lh_bus_instruments;
 
 struct lh_bus {
     const struct lh_bus_ops *ops;
     void *ctx;                 /* owned by the implementation */
     struct lh_metrics *metrics;/* not owned; may be NULL */
+    struct lh_bus_instruments *inst; /* bus.c's metric handles; NULL without metrics */
 };
 
-/* Opens the implementation named by cfg->type. metrics may be NULL. */
+/* Opens the implementation named by cfg->type. metrics may be NULL; when
+ * given, it must outlive the bus. Metrics (label bus="spool|kafka"):
+ *   loghaul_bus_produce_seconds (histogram), loghaul_bus_produced_messages_total,
+ *   loghaul_bus_produced_bytes_total, loghaul_bus_produce_errors_total{reason=full|
+ *   unavailable|other}; per consumer {topic,group}: loghaul_bus_consumed_messages_total,
+ *   loghaul_bus_consumer_lag_messages (updated by poll at most once a second);
+ *   spool, per topic written here: loghaul_spool_disk_bytes, loghaul_spool_unconsumed_bytes,
+ *   loghaul_spool_segments, loghaul_spool_syncs_total, loghaul_spool_sync_seconds;
+ *   per consumer: loghaul_spool_damaged_records_total (skipped, failed checksums). */
 int lh_bus_open(const struct lh_bus_config *cfg, struct lh_metrics *metrics,
                 struct lh_bus **out, struct lh_err *err);
 
@@ -127,6 +155,21 @@ int lh_bus_poll(struct lh_bus_consumer *c, size_t max, int timeout_ms, struct lh
 int lh_bus_commit(struct lh_bus_consumer *c, const struct lh_bus_batch *b, struct lh_err *err);
 void lh_bus_batch_release(struct lh_bus_consumer *c, struct lh_bus_batch *b);
 void lh_bus_consumer_close(struct lh_bus_consumer *c);
+
+/* Counters of the bus; topic (may be NULL) selects the per-topic fields of
+ * the spool (the writer side of this process). Thread-safe. */
+int lh_bus_stats(struct lh_bus *bus, const char *topic, struct lh_bus_stats *out,
+                 struct lh_err *err);
+/* Messages between the consumer's position and the newest message it can
+ * see (spool: the durable end; kafka: the high watermarks of the assigned
+ * partitions as last fetched). Call from the consumer's thread. */
+int lh_bus_consumer_lag(struct lh_bus_consumer *c, int64_t *lag, struct lh_err *err);
+
+/* Expands "{tenant}" in a topic template (cfg->topic) into out. Tenant
+ * characters outside [A-Za-z0-9._-] become '_' so the result is a valid
+ * topic name. LH_ETOOBIG when it does not fit in n bytes. */
+int lh_bus_topic_expand(const char *tmpl, const char *tenant, char *out, size_t n,
+                        struct lh_err *err);
 
 /* 0 when the bus can take writes now (for /readyz). */
 int lh_bus_ready(struct lh_bus *bus, struct lh_err *err);
