@@ -839,3 +839,27 @@ TEST(store_new_events_visible_to_reader_within_1s)
     lh_store_close(r);
     lh_arena_free(&a);
 }
+
+TEST(store_config_table_loads)
+{
+    struct lh_store_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    const char *y = "dir: /var/lib/loghaul/store\nretention: 3d\nretention_size: 10GiB\n"
+                    "block_size: 2MiB\nmerge_interval: 10s\nthreads: 4\n";
+    struct lh_err err = { 0 };
+    REQUIRE_INT(lh_conf_load_string("store.yaml", y, strlen(y), lh_store_opts, &cfg, &err), ==, 0);
+    CHECK_STR(cfg.dir, "/var/lib/loghaul/store");
+    CHECK_INT(cfg.retention_ms, ==, 3 * 86400000ll);
+    CHECK_INT(cfg.retention_bytes, ==, 10ull << 30);
+    CHECK_INT(cfg.block_bytes, ==, 2u << 20);
+    CHECK_INT(cfg.merge_interval_ms, ==, 10000);
+    CHECK_INT(cfg.threads, ==, 4);
+    CHECK_INT(cfg.segment_bytes, ==, 64u << 20);   /* default */
+    CHECK_INT(cfg.zstd_level, ==, 3);
+    lh_conf_free(lh_store_opts, &cfg);
+    memset(&cfg, 0, sizeof(cfg));
+    const char *bad = "dir: x\nretention: soon\n";
+    CHECK(lh_conf_load_string("store.yaml", bad, strlen(bad), lh_store_opts, &cfg, &err) < 0);
+    CHECK_CONTAINS(err.msg, "retention");
+    lh_conf_free(lh_store_opts, &cfg);
+}
