@@ -411,7 +411,8 @@ int lh_store_append(struct lh_store *s, const struct lh_event *evs, size_t n,
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const struct lh_event *ev = &evs[i];
-        if (!ev->id || !ev->id[0] || strlen(ev->id) > LH_STORE_ID_MAX) {
+        if (!ev->id || !ev->id[0] || strlen(ev->id) > LH_STORE_ID_MAX ||
+            strlen(tenant_of(ev)) > LH_STORE_TENANT_MAX) {
             st.rejected++;
             continue;
         }
@@ -707,7 +708,7 @@ int lh_store_open(struct lh_store **out, const struct lh_store_config *cfg,
         if ((rc = lhs_mkdirs(s->cfg.dir, err)) < 0)
             goto fail;
         char lp[PATH_MAX];
-        snprintf(lp, sizeof(lp), "%s/LOCK", s->cfg.dir);
+        snprintf(lp, sizeof(lp), "%s/.lock", s->cfg.dir);
         s->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (s->lock_fd < 0) {
             rc = lh_err_errno(err, LH_EIO, errno, "store: open %s", lp);

@@ -272,8 +272,8 @@ static void cq_free(struct cq *cq)
 static int cq_compile(struct cq *cq, const struct lh_store_query *q, struct lh_err *err)
 {
     memset(cq, 0, sizeof(*cq));
-    if (!q->tenant || !q->tenant[0])
-        return lh_err_set(err, LH_EINVAL, "query without a tenant");
+    if (!q->tenant || !q->tenant[0] || strlen(q->tenant) > LH_STORE_TENANT_MAX)
+        return lh_err_set(err, LH_EINVAL, "query without a valid tenant");
     cq->tenant = q->tenant;
     cq->start = q->start_ns;
     cq->end = q->end_ns ? q->end_ns : INT64_MAX;

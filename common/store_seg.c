@@ -249,7 +249,7 @@ int lhs_list_tenants(const char *dir, char ***out, size_t *n)
     int rc = 0;
     while ((de = readdir(d))) {
         char name[512];
-        if (de->d_name[0] == '.' || strcmp(de->d_name, "LOCK") == 0 ||
+        if (de->d_name[0] == '.' ||
             lhs_tenant_dec(de->d_name, name, sizeof(name)) < 0)
             continue;
         if (nv == cap) {

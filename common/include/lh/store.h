@@ -3,7 +3,7 @@
  * An embedded library, not a server. One writer process (the indexer) and any
  * number of reader processes (queryd) share one data directory:
  *
- *   DIR/LOCK                          flock'd by the writer (one writer per DIR)
+ *   DIR/.lock                         flock'd by the writer (one writer per DIR)
  *   DIR/<tenant>/<YYYY-MM-DD>/        one partition per tenant and UTC day
  *   DIR/<tenant>/<YYYY-MM-DD>/<seq>.seg  append-only segments of blocks
  *
@@ -78,7 +78,7 @@ enum lh_store_mode {
 
 struct lh_store;
 
-/* Opens the store in cfg->dir (copied). A writer takes DIR/LOCK (LH_EUNAVAIL
+/* Opens the store in cfg->dir (copied). A writer takes DIR/.lock (LH_EUNAVAIL
  * if another writer holds it), removes leftovers of an interrupted merge or
  * retention run, truncates torn tails and seals the segments that were being
  * appended to. A reader of a directory that does not exist yet sees no data.
@@ -95,10 +95,12 @@ void lh_store_close(struct lh_store *s);
 struct lh_store_append_stats {
     uint64_t stored;            /* events written */
     uint64_t duplicates;        /* events skipped: id already stored */
-    uint64_t rejected;          /* events skipped: no id, or id longer than LH_STORE_ID_MAX */
+    uint64_t rejected;          /* events skipped: no id, id longer than LH_STORE_ID_MAX or
+                                   tenant longer than LH_STORE_TENANT_MAX */
 };
 
 #define LH_STORE_ID_MAX 200
+#define LH_STORE_TENANT_MAX 128   /* bytes of a tenant name */
 
 /* Appends n events, grouped by tenant (NULL or "" means "default") and UTC
  * day of ts_ns. Returns 0 once everything written is durable (fdatasync'd),
