@@ -66,7 +66,8 @@ struct lh_store_config {
  * struct lh_store_config. */
 extern const struct lh_opt lh_store_opts[];
 
-/* Fills cfg with the defaults above (dir stays as the caller set it). */
+/* Fills cfg with the defaults above (dir stays as the caller set it;
+ * retention and merge_interval 0, i.e. off). */
 void lh_store_config_defaults(struct lh_store_config *cfg);
 
 /* ---- open / close ----------------------------------------------------- */
@@ -82,7 +83,8 @@ struct lh_store;
  * if another writer holds it), removes leftovers of an interrupted merge or
  * retention run, truncates torn tails and seals the segments that were being
  * appended to. A reader of a directory that does not exist yet sees no data.
- * Values of 0 in cfg mean the defaults. */
+ * Sizes, counts and levels of 0 in cfg mean the defaults; retention and
+ * merge_interval of 0 mean off (lh_store_opts defaults them to 7d and 30s). */
 int lh_store_open(struct lh_store **out, const struct lh_store_config *cfg,
                   enum lh_store_mode mode, struct lh_err *err);
 
