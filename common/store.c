@@ -219,24 +219,27 @@ static int wpart_seal(struct lhs_wpart *w, struct lh_err *err)
     return rc;
 }
 
+/* Creates the next segment: header written and synced under a temporary
+ * name, then renamed, so readers never see a partial header. */
 static int wpart_new_segment(struct lhs_wpart *w, struct lh_err *err)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
     uint64_t seq = w->next_seq++;
     snprintf(path, sizeof(path), "%s/%016llx.seg", w->path, (unsigned long long)seq);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return lh_err_errno(err, LH_EIO, errno, "create %s", path);
+        return lh_err_errno(err, LH_EIO, errno, "create %s", tmp);
     struct lh_buf b = LH_BUF_INIT;
     int rc = 0;
     if (lhs_seg_header(&b, seq, LHS_SEG_KIND_APPEND, NULL, 0) < 0)
         rc = lh_err_set(err, LH_ENOMEM, "out of memory");
     else if (write_all(fd, b.data, b.len, 0) < 0 || fdatasync(fd) < 0 ||
-             lhs_fsync_dir(w->path) < 0)
-        rc = lh_err_errno(err, LH_EIO, errno, "write %s", path);
+             rename(tmp, path) < 0 || lhs_fsync_dir(w->path) < 0)
+        rc = lh_err_errno(err, LH_EIO, errno, "create %s", path);
     if (rc < 0) {
         close(fd);
-        unlink(path);
+        unlink(tmp);
     } else {
         w->fd = fd;
         w->active_seq = seq;
@@ -380,8 +383,12 @@ static int append_group(struct lh_store *s, struct aent *g, size_t n,
         bounds[++nb] = s->wbuf.len;
         i = j;
     }
-    if ((rc = wpart_write(s, w, s->wbuf.data, bounds, nb, err)) < 0)
+    if ((rc = wpart_write(s, w, s->wbuf.data, bounds, nb, err)) < 0) {
+        /* some blocks may be durable: reload the id index from disk */
+        lhs_idx_free(w->idx);
+        w->idx = NULL;
         goto out;
+    }
     for (size_t i = 0; i < m; i++) {
         if (lhs_idx_add(w->idx, evs[i]->id) < 0) {
             /* the index is now incomplete: rebuild it from disk next time */
@@ -529,12 +536,8 @@ int lhs_recover_partition(struct lh_store *s, const char *pdir, struct lh_err *e
             break;
         }
         if (names[i].bad) {
-            if (st.st_size < 4096) {   /* creation cut short: holds no acknowledged data */
-                lh_warn("store: removing %s (incomplete segment header)", path);
-                unlink(path);
-            } else {
-                lh_error("store: %s: bad segment header, left for inspection", path);
-            }
+            /* segments get their name only once the header is synced: damage */
+            lh_error("store: %s: bad segment header, left for inspection", path);
             close(fd);
             continue;
         }
