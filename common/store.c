@@ -499,6 +499,47 @@ static uint64_t valid_end(const char *path, const uint8_t *p, uint64_t size, uin
     return good_end;
 }
 
+/* Writes a sealed copy of blocks [hlen, end) of a segment as segment seq,
+ * replacing old_seq. */
+static int replace_torn(const char *pdir, int fd, uint64_t old_seq, uint64_t hlen, uint64_t end,
+                        uint64_t seq, struct lh_err *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s/%016llx.seg", pdir, (unsigned long long)seq);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    struct lh_buf b = LH_BUF_INIT;
+    int rc = 0, out = -1;
+    if (lhs_seg_header(&b, seq, LHS_SEG_KIND_MERGE, &old_seq, 1) < 0 ||
+        lh_buf_reserve(&b, end - hlen + LHS_BLK_HDR) < 0) {
+        rc = lh_err_set(err, LH_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t at = b.len;
+    ssize_t r = end > hlen ? pread(fd, b.data + at, end - hlen, (off_t)hlen) : 0;
+    if (r != (ssize_t)(end - hlen)) {
+        rc = lh_err_errno(err, LH_EIO, errno, "read %s/%016llx.seg", pdir,
+                          (unsigned long long)old_seq);
+        goto out;
+    }
+    b.len += (size_t)r;
+    struct lhs_block last;
+    if (!(b.len >= at + LHS_BLK_HDR &&
+          lhs_block_header((uint8_t *)b.data + b.len - LHS_BLK_HDR, LHS_BLK_HDR, &last) == 1 &&
+          (last.flags & LHS_BLK_SEAL)))
+        lhs_block_seal(&b);
+    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0 || write_all(out, b.data, b.len, 0) < 0 || fdatasync(out) < 0 ||
+        rename(tmp, path) < 0 || lhs_fsync_dir(pdir) < 0)
+        rc = lh_err_errno(err, LH_EIO, errno, "write %s", path);
+out:
+    if (out >= 0)
+        close(out);
+    if (rc < 0)
+        unlink(tmp);
+    lh_buf_free(&b);
+    return rc;
+}
+
 int lhs_recover_partition(struct lh_store *s, const char *pdir, struct lh_err *err)
 {
     (void)s;
@@ -520,6 +561,7 @@ int lhs_recover_partition(struct lh_store *s, const char *pdir, struct lh_err *e
     int rc = lhs_list_segs(pdir, &names, &nn);
     if (rc < 0)
         return lh_err_set(err, rc, "list %s failed", pdir);
+    uint64_t next_seq = nn ? names[nn - 1].seq + 1 : 1;
     for (size_t i = 0; i < nn && rc == 0; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s", pdir, names[i].name);
@@ -560,13 +602,16 @@ int lhs_recover_partition(struct lh_store *s, const char *pdir, struct lh_err *e
             munmap(map, size);
             map = NULL;
             if (end < size) {
-                lh_warn("store: %s: truncating torn tail (%llu bytes at offset %llu)", path,
+                /* A reader may have the tail mapped: rather than shrink the file
+                 * under it, copy the valid blocks to a new segment that replaces
+                 * this one, and unlink it. */
+                lh_warn("store: %s: dropping torn tail (%llu bytes at offset %llu)", path,
                         (unsigned long long)(size - end), (unsigned long long)end);
-                if (ftruncate(fd, (off_t)end) < 0) {
-                    rc = lh_err_errno(err, LH_EIO, errno, "truncate %s", path);
-                    close(fd);
-                    break;
-                }
+                rc = replace_torn(pdir, fd, names[i].seq, hlen, end, next_seq++, err);
+                close(fd);
+                if (rc == 0)
+                    unlink(path);
+                continue;
             }
             struct lhs_block last;
             int has_seal = end >= hlen + LHS_BLK_HDR && pread(fd, hb, LHS_BLK_HDR,

@@ -18,7 +18,9 @@
  *
  * Durability: lh_store_append returns only after the blocks holding the batch
  * are fdatasync'd. A torn tail (a crash in the middle of an append) is found
- * and truncated when the writer opens the directory. Readers map segments
+ * and dropped when the writer opens the directory: the valid blocks are
+ * copied to a sealed segment that replaces the torn one, so a reader still
+ * mapping the old file is never cut short. Readers map segments
  * read-only, see only complete blocks whose checksums match, and never take
  * a lock the writer waits for; a new block is visible to a reader's next
  * query (no caching beyond that). A block that fails its checksum is skipped
@@ -81,7 +83,7 @@ struct lh_store;
 
 /* Opens the store in cfg->dir (copied). A writer takes DIR/.lock (LH_EUNAVAIL
  * if another writer holds it), removes leftovers of an interrupted merge or
- * retention run, truncates torn tails and seals the segments that were being
+ * retention run, drops torn tails and seals the segments that were being
  * appended to. A reader of a directory that does not exist yet sees no data.
  * Sizes, counts and levels of 0 in cfg mean the defaults; retention and
  * merge_interval of 0 mean off (lh_store_opts defaults them to 7d and 30s). */
