@@ -351,9 +351,13 @@ static int merge_partition(struct lh_store *s, const char *tenant, int64_t day,
         struct lh_err e2;
         struct lhs_seg *sg;
         snprintf(path, sizeof(path), "%s/%s", pdir, names[i].name);
+        struct stat fst;
+        if (names[i].kind == LHS_SEG_KIND_MERGE && stat(path, &fst) == 0 &&
+            (uint64_t)fst.st_size >= s->cfg.merge_min_bytes)
+            continue;   /* a large merged segment: full blocks already */
         if (lhs_seg_open(path, &sg, &e2) < 0)
             continue;
-        if (lhs_seg_scan(sg, 1, NULL, NULL, &e2) < 0 || !sg->sealed || sg->corrupt ||
+        if (lhs_seg_scan(sg, 0, NULL, NULL, &e2) < 0 || !sg->sealed || sg->corrupt ||
             sg->end != sg->size) {
             lhs_seg_unref(sg);   /* damaged or still open: leave it alone */
             continue;
@@ -380,8 +384,13 @@ static int merge_partition(struct lh_store *s, const char *tenant, int64_t day,
             bytes += cand[j]->size;
             j++;
         }
-        if (j - i >= 2 || cand_small[i])
+        if (j - i >= 2 || cand_small[i]) {
             rc = merge_group(s, tenant, day, pdir, cand + i, j - i, st, err);
+            if (rc == LH_ECORRUPT) {   /* a damaged block: leave these for verify */
+                lh_error("store: merge of %s skipped: %s", pdir, err ? err->msg : "");
+                rc = 0;
+            }
+        }
         i = j;
     }
     free(cand_small);
