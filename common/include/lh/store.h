@@ -30,13 +30,19 @@
  * skips it (and counts it). Ids of the form <32 hex>-<decimal> (lh_event_id)
  * are tracked as index ranges per batch UUID; other ids by a 128-bit hash.
  *
- * Threads: a writer handle's lh_store_append, lh_store_merge and
- * lh_store_retain are called from one thread at a time (the writer thread);
- * the writer may also run its own background thread for merge and retention
- * (config merge_interval). Query functions (search, count, histogram, top,
- * inspect) are thread-safe on any handle, reader or writer, and may run
- * concurrently with each other and with the writer; each query scans blocks
- * on up to `threads` threads of its own. */
+ * Threads: meant for one writer thread calling lh_store_append; the writer
+ * functions (append, merge, retain) serialize on the handle's locks, so
+ * merge and retain may also run on another thread, and the handle runs
+ * them itself on a background thread when merge_interval is set; merge
+ * rewrites only sealed segments, so appends never wait for it beyond the
+ * final rename. Query functions (search, count, histogram, top, inspect)
+ * are thread-safe on any handle, reader or writer, and run concurrently
+ * with each other and with the writer; each query scans blocks on up to
+ * `threads` threads of its own. A handle is closed once no call is running.
+ *
+ * Known limit: a reader process that has mapped a segment which the
+ * writer's retention then unlinks keeps reading its mapping until its next
+ * query refresh; nothing is ever truncated under a reader. */
 #ifndef LH_STORE_H
 #define LH_STORE_H
 
