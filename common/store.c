@@ -283,9 +283,11 @@ static int wpart_write(struct lh_store *s, struct lhs_wpart *w, const char *data
             return lh_err_set(err, LH_ETOOBIG, "block of %zu bytes too big", len);
         }
         if (write_all(w->fd, data + bounds[i], len, w->active_size) < 0 || fdatasync(w->fd) < 0) {
+            /* Leave the segment as it is (a reader may map its tail) and go on
+             * in a new one; whatever did reach the disk is found by the id
+             * index reload, so a retry stores no duplicates. The next open
+             * drops the torn tail. */
             int e = errno;
-            if (ftruncate(w->fd, (off_t)w->active_size) < 0)
-                lh_error("store: truncate after failed write in %s: %s", w->path, strerror(errno));
             close(w->fd);
             w->fd = -1;
             return lh_err_errno(err, LH_EIO, e, "append to %s", w->path);

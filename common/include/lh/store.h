@@ -40,9 +40,9 @@
  * with each other and with the writer; each query scans blocks on up to
  * `threads` threads of its own. A handle is closed once no call is running.
  *
- * Known limit: a reader process that has mapped a segment which the
- * writer's retention then unlinks keeps reading its mapping until its next
- * query refresh; nothing is ever truncated under a reader. */
+ * Files are never truncated under a reader: segments are only appended to,
+ * replaced by rename (merge, torn-tail recovery) or unlinked (retention),
+ * and a reader keeps its mapping of an unlinked file until its next query. */
 #ifndef LH_STORE_H
 #define LH_STORE_H
 
