@@ -329,7 +329,7 @@ TEST(store_property_queries_match_reference)
     const char *dir = lh_test_tmpdir();
     struct lh_store_config cfg = { 0 };
     cfg.dir = (char *)dir;
-    cfg.block_events = 40;
+    cfg.block_events = 80;
     cfg.segment_bytes = 64 * 1024;
     struct lh_store *s = NULL;
     struct lh_err err = { 0 };
