@@ -326,7 +326,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-z") && i + 1 < argc)
             zlevel = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [-s MB] [-d DIR] [-seed N] [-q QUERIES] [-b BLOCK_KB] [-z ZSTD_LEVEL]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-s MB] [-d DIR] [-seed N] [-q QUERIES] [-b BLOCK_KB] "
+                            "[-z ZSTD_LEVEL]\n", argv[0]);
             return 2;
         }
     }
@@ -502,8 +503,9 @@ int main(int argc, char **argv)
     /* (d) 1-hour count by level */
     for (int i = 0; i < nq; i++) {
         int64_t span = t_last - t_first;
-        int64_t st = t_first + (span > 3600000000000ll ? (int64_t)below((uint64_t)(span - 3600000000000ll)) : 0);
-        struct lh_store_query q = { .tenant = "acme", .start_ns = st, .end_ns = st + 3600000000000ll };
+        const int64_t hour = 3600000000000ll;
+        int64_t st = t_first + (span > hour ? (int64_t)below((uint64_t)(span - hour)) : 0);
+        struct lh_store_query q = { .tenant = "acme", .start_ns = st, .end_ns = st + hour };
         double t0 = now_s(CLOCK_MONOTONIC);
         struct lh_store_top *t;
         if (lh_store_top(s, &q, "level", 0, &t, &err) < 0) {

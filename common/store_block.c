@@ -276,8 +276,8 @@ static int put_col(struct lhs_enc_ctx *e, uint8_t *dir, int enc, int width, uint
     if (rc < 0)
         return lh_err_set(err, rc, "block: out of memory");
     size_t off = e->body.len;
-    size_t cl = ZSTD_compressCCtx(e->cctx, e->body.data + off, bound, e->col.data ? e->col.data : "",
-                                  e->col.len, e->level);
+    size_t cl = ZSTD_compressCCtx(e->cctx, e->body.data + off, bound,
+                                  e->col.data ? e->col.data : "", e->col.len, e->level);
     if (ZSTD_isError(cl))
         return lh_err_set(err, LH_ERR, "block: zstd: %s", ZSTD_getErrorName(cl));
     e->body.len += cl;
@@ -998,7 +998,8 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
             if (!v || !codes)
                 return LH_ENOMEM;
             for (uint32_t i = 0; i < n; i++) {
-                uint32_t code = cd->width == 1 ? buf[i] : (uint32_t)(buf[2 * i] | (buf[2 * i + 1] << 8));
+                uint32_t code = cd->width == 1 ? buf[i]
+                                               : (uint32_t)(buf[2 * i] | (buf[2 * i + 1] << 8));
                 if (code > cd->dict_n)
                     goto corrupt;
                 codes[i] = (uint16_t)code;

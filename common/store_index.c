@@ -138,11 +138,6 @@ void lhs_idx_free(struct lhs_idx *x)
     free(x);
 }
 
-uint64_t lhs_idx_count(const struct lhs_idx *x)
-{
-    return x->count;
-}
-
 static size_t uuid_slot(const uint8_t uuid[16], size_t cap)
 {
     return (size_t)lhs_hash(uuid, 16) & (cap - 1);

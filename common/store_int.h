@@ -150,7 +150,6 @@ int lhs_idx_add(struct lhs_idx *x, const char *id);
 int lhs_idx_add_summary(struct lhs_idx *x, const uint8_t *p, size_t len);
 /* Writes the id summary of ids[0..n) (any order) into b. */
 int lhs_idx_summary(const char *const *ids, size_t n, struct lh_buf *b);
-uint64_t lhs_idx_count(const struct lhs_idx *x);
 
 /* ---- blocks (store_block.c) -------------------------------------------- */
 
@@ -374,7 +373,5 @@ void lhs_wpart_drop(struct lh_store *s, struct lhs_wpart *w);
 int lhs_recover_partition(struct lh_store *s, const char *pdir, struct lh_err *err);
 int lhs_rm_tree(const char *path);
 
-/* Query engine (store_query.c). */
-void lhs_log_corrupt(const struct lhs_block *b, const char *what);
 
 #endif

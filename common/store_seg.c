@@ -380,11 +380,6 @@ void lhs_seg_unref(struct lhs_seg *s)
     free(s);
 }
 
-void lhs_log_corrupt(const struct lhs_block *b, const char *what)
-{
-    lh_error("store: block at offset %llu skipped: %s", (unsigned long long)b->off, what);
-}
-
 int lhs_seg_scan(struct lhs_seg *s, int check_bodies, lhs_problem_fn problem, void *ctx,
                  struct lh_err *err)
 {

@@ -317,7 +317,8 @@ static inline int ref_event_has(const struct lh_event *ev, const char *term)
 
 static inline int ref_level(const char *s)
 {
-    static const char *const n[] = { "UNKNOWN", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL" };
+    static const char *const n[] = { "UNKNOWN", "TRACE", "DEBUG", "INFO", "WARN", "ERROR",
+                                     "FATAL" };
     for (int i = 0; i < 7; i++)
         if (strcasecmp(s, n[i]) == 0)
             return i;
