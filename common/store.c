@@ -326,12 +326,12 @@ struct aent {
 static int aent_group_cmp(const void *a, const void *b)
 {
     const struct aent *x = a, *y = b;
-    int c = strcmp(x->tenant, y->tenant);
+    int c = x->tenant == y->tenant ? 0 : strcmp(x->tenant, y->tenant);
     if (c)
         return c;
     if (x->day != y->day)
         return x->day < y->day ? -1 : 1;
-    return strcmp(x->ev->id, y->ev->id);
+    return x->ev < y->ev ? -1 : x->ev > y->ev;
 }
 
 static int ev_ts_cmp(const void *a, const void *b)
@@ -357,54 +357,56 @@ static int append_group(struct lh_store *s, struct aent *g, size_t n,
         return rc;
     const struct lh_event **evs = malloc(n * sizeof(*evs));
     size_t *bounds = malloc((n + 1) * sizeof(*bounds));
+    uint64_t *rawb = malloc(n * sizeof(*rawb));
     size_t m = 0, nb = 0;
-    if (!evs || !bounds) {
+    if (!evs || !bounds || !rawb) {
         rc = lh_err_set(err, LH_ENOMEM, "out of memory");
         goto out;
     }
+    for (size_t i = 0; i < n; i++)
+        evs[i] = g[i].ev;
+    qsort(evs, n, sizeof(*evs), ev_ts_cmp);
+    /* ids go into the index now; any failure below reloads it from disk */
     for (size_t i = 0; i < n; i++) {
-        if ((i > 0 && strcmp(g[i].ev->id, g[i - 1].ev->id) == 0) ||
-            lhs_idx_has(w->idx, g[i].ev->id)) {
+        int added = lhs_idx_add(w->idx, evs[i]->id);
+        if (added < 0) {
+            rc = lh_err_set(err, LH_ENOMEM, "out of memory");
+            goto fail;
+        }
+        if (!added) {
             st->duplicates++;
             continue;
         }
-        evs[m++] = g[i].ev;
+        evs[m] = evs[i];
+        rawb[m++] = lhs_event_raw_bytes(evs[i]);
     }
     if (m == 0)
         goto out;
-    qsort(evs, m, sizeof(*evs), ev_ts_cmp);
     lh_buf_reset(&s->wbuf);
     bounds[0] = 0;
     for (size_t i = 0; i < m;) {
         size_t j = i;
         uint64_t bytes = 0;
         while (j < m && (int64_t)(j - i) < s->cfg.block_events && bytes < s->cfg.block_bytes)
-            bytes += lhs_event_raw_bytes(evs[j++]);
-        if ((rc = lhs_block_encode(s->enc, evs + i, j - i, &s->wbuf, err)) < 0)
-            goto out;
+            bytes += rawb[j++];
+        if ((rc = lhs_block_encode(s->enc, evs + i, rawb + i, j - i, &s->wbuf, err)) < 0)
+            goto fail;
         bounds[++nb] = s->wbuf.len;
         i = j;
     }
-    if ((rc = wpart_write(s, w, s->wbuf.data, bounds, nb, err)) < 0) {
-        /* some blocks may be durable: reload the id index from disk */
-        lhs_idx_free(w->idx);
-        w->idx = NULL;
-        goto out;
-    }
-    for (size_t i = 0; i < m; i++) {
-        if (lhs_idx_add(w->idx, evs[i]->id) < 0) {
-            /* the index is now incomplete: rebuild it from disk next time */
-            lhs_idx_free(w->idx);
-            w->idx = NULL;
-            break;
-        }
-    }
+    if ((rc = wpart_write(s, w, s->wbuf.data, bounds, nb, err)) < 0)
+        goto fail;   /* some blocks may be durable: the reload finds them */
     st->stored += m;
+    goto out;
+fail:
+    lhs_idx_free(w->idx);
+    w->idx = NULL;
 out:
     if (s->wbuf.cap > (64u << 20))
         lh_buf_free(&s->wbuf);
     free(evs);
     free(bounds);
+    free(rawb);
     return rc;
 }
 

@@ -315,8 +315,8 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
 
 #define AREA_OFF(e) ((uint32_t)(META_FIXED + (e)->areas.len))
 
-int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, size_t n,
-                     struct lh_buf *out, struct lh_err *err)
+int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
+                     const uint64_t *raw_bytes_of, size_t n, struct lh_buf *out, struct lh_err *err)
 {
     uint8_t fixed[META_FIXED];
     int rc = LH_ENOMEM;
@@ -379,7 +379,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, s
             l = 0;
         levels[l]++;
         e->col.data[e->col.len++] = (char)l;
-        raw_bytes += lhs_event_raw_bytes(evs[i]);
+        raw_bytes += raw_bytes_of ? raw_bytes_of[i] : lhs_event_raw_bytes(evs[i]);
     }
     if ((rc = put_col(e, fixed + 8 + LHS_C_LEVEL * META_COL_BYTES, LHS_ENC_U8, 0, 0, 0, err)) < 0)
         return rc;

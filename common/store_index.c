@@ -329,17 +329,18 @@ int lhs_idx_add(struct lhs_idx *x, const char *id)
 {
     uint8_t uuid[16];
     uint32_t index;
-    if (lhs_id_parse(id, uuid, &index) == 0) {
-        if (index == UINT32_MAX) {   /* no room for [index, index+1): hash it */
-            uint64_t h[2];
-            gen_hash(id, h);
-            return gen_add(x, h);
-        }
-        return idx_add_range(x, uuid, index, index + 1);
+    uint64_t before = x->count;
+    int rc;
+    if (lhs_id_parse(id, uuid, &index) == 0 && index != UINT32_MAX) {
+        rc = idx_add_range(x, uuid, index, index + 1);
+    } else {   /* other shapes (and an index without room for index + 1): hashed */
+        uint64_t h[2];
+        gen_hash(id, h);
+        rc = gen_add(x, h);
     }
-    uint64_t h[2];
-    gen_hash(id, h);
-    return gen_add(x, h);
+    if (rc < 0)
+        return rc;
+    return x->count > before;
 }
 
 /* Summary: u32 nuuid, {uuid[16], u32 nranges, {u32 lo, u32 hi}...}...,

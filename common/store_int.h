@@ -145,6 +145,7 @@ struct lhs_idx *lhs_idx_new(void);
 void lhs_idx_free(struct lhs_idx *x);
 /* 1 if present. */
 int lhs_idx_has(const struct lhs_idx *x, const char *id);
+/* 1 if id was added, 0 if it was there already, LH_ENOMEM. */
 int lhs_idx_add(struct lhs_idx *x, const char *id);
 /* Adds everything a block's id summary lists. */
 int lhs_idx_add_summary(struct lhs_idx *x, const uint8_t *p, size_t len);
@@ -194,9 +195,10 @@ struct lhs_enc_ctx;
 struct lhs_enc_ctx *lhs_enc_new(int zstd_level);
 void lhs_enc_free(struct lhs_enc_ctx *e);
 /* Encodes events (sorted by ts, id; distinct ids) as one block appended to
- * out (8-byte aligned length). */
-int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, size_t n,
-                     struct lh_buf *out, struct lh_err *err);
+ * out (8-byte aligned length). raw_bytes: lhs_event_raw_bytes of each event,
+ * or NULL to compute them. */
+int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
+                     const uint64_t *raw_bytes, size_t n, struct lh_buf *out, struct lh_err *err);
 int lhs_block_seal(struct lh_buf *out);
 /* Approximate bytes of an event before encoding (its fields). */
 uint64_t lhs_event_raw_bytes(const struct lh_event *ev);

@@ -175,7 +175,7 @@ static int mw_flush(struct mw *m, struct lh_err *err)
         m->ptrs[i] = &m->evs[i];
     qsort(m->ptrs, m->n, sizeof(*m->ptrs), ptr_ts_cmp);
     lh_buf_reset(&m->buf);
-    int rc = lhs_block_encode(m->enc, m->ptrs, m->n, &m->buf, err);
+    int rc = lhs_block_encode(m->enc, m->ptrs, NULL, m->n, &m->buf, err);
     if (rc < 0)
         return rc;
     const char *p = m->buf.data;
