@@ -997,8 +997,8 @@ int lh_store_inspect(struct lh_store *s, int verify, struct lh_store_report **ou
                     if (verify) {
                         struct lhs_bdec d;
                         lhs_bdec_init(&d, bl);
-                        for (int c = 0; c < LHS_NCOLS; c++) {
-                            int dr = lhs_bdec_load(&d, c);
+                        for (int c = 0; c <= LHS_NCOLS; c++) {
+                            int dr = c < LHS_NCOLS ? lhs_bdec_load(&d, c) : lhs_bdec_raw(&d);
                             if (dr < 0) {
                                 pi->corrupt_blocks++;
                                 add_problem(&v, "%s@%llu: column %d does not decode", path,

@@ -14,8 +14,10 @@
  *
  * The raw line is stored as a template: the first occurrence of message,
  * trace_id, span_id, user_id or host inside raw (at token boundaries, at
- * least 4 bytes) becomes \x01 plus a letter (M T S U H); a literal \x01 is
- * \x01 '1'. Most raw lines then cost a few bytes beyond their fields. */
+ * least 4 bytes) becomes \x01 plus a byte \x02..\x06 (in that order); a
+ * literal \x01 is \x01 \x07. Most raw lines then cost a few bytes beyond
+ * their fields, and as the markers are not token bytes, the template's
+ * tokens are exactly those of raw's literal parts. */
 #include "store_int.h"
 
 #include <stdlib.h>
@@ -207,7 +209,7 @@ static int raw_template(struct lhs_enc_ctx *e, const struct lh_event *ev, struct
 {
     const char *raw = ev->raw;
     size_t rlen = strlen(raw);
-    static const char codes[] = "MTSUH";
+    static const char codes[] = "\x02\x03\x04\x05\x06";   /* non-token bytes */
     const char *vals[] = { ev->message, ev->trace_id, ev->span_id, ev->user_id, ev->host };
     struct subst s[5];
     size_t ns = 0;
@@ -251,7 +253,7 @@ static int raw_template(struct lhs_enc_ctx *e, const struct lh_event *ev, struct
                     return rc;
                 p += chunk;
                 if (x) {
-                    if ((rc = lh_buf_append(out, "\x01" "1", 2)) < 0)
+                    if ((rc = lh_buf_append(out, "\x01\x07", 2)) < 0)
                         return rc;
                     p++;
                 }
@@ -832,10 +834,13 @@ static int load_plain(struct lhs_bdec *d, int c, const uint8_t *buf, size_t len)
     return 0;
 }
 
-static int load_raw(struct lhs_bdec *d)
+int lhs_bdec_raw(struct lhs_bdec *d)
 {
-    static const int deps[] = { LHS_C_MESSAGE, LHS_C_TRACE, LHS_C_SPAN, LHS_C_USER, LHS_C_HOST };
-    for (size_t k = 0; k < 5; k++) {
+    if (d->raw)
+        return 0;
+    static const int deps[] = { LHS_C_RAW, LHS_C_MESSAGE, LHS_C_TRACE, LHS_C_SPAN, LHS_C_USER,
+                                LHS_C_HOST };
+    for (size_t k = 0; k < 6; k++) {
         int rc = lhs_bdec_load(d, deps[k]);
         if (rc < 0)
             return rc;
@@ -863,12 +868,12 @@ static int load_raw(struct lhs_bdec *d)
                 break;
             const char *v = NULL;
             switch (x[1]) {
-            case '1': v = "\x01"; break;
-            case 'M': v = d->str[LHS_C_MESSAGE][i]; break;
-            case 'T': v = d->str[LHS_C_TRACE][i]; break;
-            case 'S': v = d->str[LHS_C_SPAN][i]; break;
-            case 'U': v = d->str[LHS_C_USER][i]; break;
-            case 'H': v = d->str[LHS_C_HOST][i]; break;
+            case '\x07': v = "\x01"; break;
+            case '\x02': v = d->str[LHS_C_MESSAGE][i]; break;
+            case '\x03': v = d->str[LHS_C_TRACE][i]; break;
+            case '\x04': v = d->str[LHS_C_SPAN][i]; break;
+            case '\x05': v = d->str[LHS_C_USER][i]; break;
+            case '\x06': v = d->str[LHS_C_HOST][i]; break;
             default: rc = LH_ECORRUPT; break;
             }
             if (rc)
@@ -1010,13 +1015,6 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
         } else {
             goto corrupt;
         }
-        if (c == LHS_C_RAW) {
-            d->loaded |= 1u << c;   /* the template; load_raw needs the others */
-            if ((rc = load_raw(d)) < 0) {
-                d->loaded &= ~(1u << c);
-                goto fail;
-            }
-        }
         break;
     }
     d->loaded |= 1u << c;
@@ -1064,6 +1062,9 @@ int lhs_bdec_event(struct lhs_bdec *d, uint32_t i, const char *tenant, struct lh
         if (rc < 0)
             return rc;
     }
+    int rc = lhs_bdec_raw(d);
+    if (rc < 0)
+        return rc;
     int fail = 0;
     memset(ev, 0, sizeof(*ev));
     ev->ts_ns = d->ts[i];

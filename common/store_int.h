@@ -226,14 +226,16 @@ struct lhs_bdec {
     uint16_t *codes[LHS_NCOLS];    /* DICT columns: codes */
     const uint8_t **meta_row;      /* per row: start of its metadata list */
     const uint8_t *meta_end;
-    char **raw;                    /* reconstructed raw per row (when asked) */
+    char **raw;                    /* rebuilt raw lines per row (lhs_bdec_raw) */
     void *bufs[LHS_NCOLS + 2];     /* owned decompressed buffers */
     struct lh_arena arena;
     void *dctx;                    /* ZSTD_DCtx, owned */
 };
 void lhs_bdec_init(struct lhs_bdec *d, const struct lhs_block *b);
-/* Loads column c (and what it depends on). 0 or LH_ECORRUPT. */
+/* Loads column c. 0 or LH_ECORRUPT. For LHS_C_RAW, str[] holds the raw
+ * templates; lhs_bdec_raw rebuilds the raw lines into raw[]. */
 int lhs_bdec_load(struct lhs_bdec *d, int c);
+int lhs_bdec_raw(struct lhs_bdec *d);
 void lhs_bdec_free(struct lhs_bdec *d);
 /* Copies row i into ev, strings allocated from arena. */
 int lhs_bdec_event(struct lhs_bdec *d, uint32_t i, const char *tenant, struct lh_arena *arena,

@@ -863,3 +863,50 @@ TEST(store_config_table_loads)
     CHECK_CONTAINS(err.msg, "retention");
     lh_conf_free(lh_store_opts, &cfg);
 }
+
+TEST(store_raw_template_search)
+{
+    struct lh_store *s = open_store(lh_test_tmpdir(), LH_STORE_WRITE, 0);
+    REQUIRE(s);
+    struct lh_event evs[3] = {
+        { .ts_ns = TBASE + 1, .id = "r1", .tenant = "t", .span_id = "00f067aa0ba902b7",
+          .message = "checkout done", .user_id = "usr_5",
+          .raw = "12:00 span=00f067aa0ba902b7 user=usr_5 checkout done \x01" },
+        { .ts_ns = TBASE + 2, .id = "r2", .tenant = "t", .span_id = "1111222233334444",
+          .message = "other", .raw = "plain other line" },
+        { .ts_ns = TBASE + 3, .id = "r3", .tenant = "t", .span_id = "abcd",
+          .raw = "abcdabcd x" },   /* span_id not at a token boundary: kept literal */
+    };
+    struct lh_err err = { 0 };
+    REQUIRE_INT(lh_store_append(s, evs, 3, NULL, &err), ==, 0);
+    struct {
+        const char *term;
+        uint64_t want;
+    } cases[] = {
+        { "00F067AA0BA902B7", 1 },     /* span_id only reachable through raw */
+        { "user usr", 1 },             /* a phrase across a field inside raw */
+        { "span 00f067aa0ba902b7 user", 1 },
+        { "usr_5 checkout", 1 },
+        { "1111222233334444", 0 },     /* span_id of r2 is not in its raw */
+        { "abcdabcd", 1 },
+        { "abcd", 0 },                 /* not a token of r3's raw, span_id is not searched */
+        { "done", 1 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *terms[] = { cases[i].term };
+        struct lh_store_query q = { .tenant = "t", .terms = terms, .nterms = 1 };
+        uint64_t n = 99;
+        REQUIRE_INT(lh_store_count(s, &q, &n, &err), ==, 0);
+        if (n != cases[i].want)
+            fprintf(stderr, "term '%s': %llu\n", cases[i].term, (unsigned long long)n);
+        CHECK_INT(n, ==, cases[i].want);
+    }
+    struct lh_store_query q = { .tenant = "t", .limit = 10 };
+    struct lh_store_result *r = NULL;
+    REQUIRE_INT(lh_store_search(s, &q, &r, &err), ==, 0);
+    REQUIRE_INT(r->n, ==, 3);
+    CHECK_STR(r->events[2].raw, evs[0].raw);
+    CHECK_STR(r->events[0].raw, evs[2].raw);
+    lh_store_result_free(r);
+    lh_store_close(s);
+}
