@@ -362,6 +362,11 @@ TEST(store_property_queries_match_reference)
     int failures = 0;
     ref_cache_build(evs, n);
     for (int qi = 0; qi < 2000 && failures < 5; qi++) {
+        if (qi == 1000) {   /* the second half runs on merged segments */
+            struct lh_store_maint_stats ms = { 0 };
+            CHECK_INT(lh_store_merge(s, &ms, &err), ==, 0);
+            CHECK(ms.segments_merged > 0);
+        }
         struct lh_arena qa = LH_ARENA_INIT;
         g.a = &qa;
         struct lh_store_query q;
