@@ -627,18 +627,28 @@ static int part_refresh(struct lhs_part *p, struct lh_err *err)
             break;
     }
     free(seqs);
-    /* drop the segments a merged one replaces */
+    /* Drop the segments a merged one replaces. Decide for all of them
+     * first: releasing one may free it while later checks still read its
+     * list of superseded segments. */
+    unsigned char *dead = calloc(nnv ? nnv : 1, 1);
+    if (!dead) {
+        for (size_t i = 0; i < nnv; i++)
+            lhs_seg_unref(nv[i]);
+        free(nv);
+        return lh_err_set(err, LH_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nnv; i++)
+        for (size_t j = 0; j < nnv && !dead[i]; j++)
+            for (uint32_t k = 0; j != i && k < nv[j]->nsuper && !dead[i]; k++)
+                dead[i] = nv[j]->supersedes[k] == nv[i]->seq;
     size_t w = 0;
     for (size_t i = 0; i < nnv; i++) {
-        int dead = 0;
-        for (size_t j = 0; j < nnv && !dead; j++)
-            for (uint32_t k = 0; j != i && k < nv[j]->nsuper && !dead; k++)
-                dead = nv[j]->supersedes[k] == nv[i]->seq;
-        if (dead)
+        if (dead[i])
             lhs_seg_unref(nv[i]);
         else
             nv[w++] = nv[i];
     }
+    free(dead);
     nnv = w;
     for (size_t k = 0; k < p->nsegs; k++)
         lhs_seg_unref(p->segs[k]);
