@@ -43,6 +43,10 @@ TEST(queryd_shipped_configs_validate)
     const struct lh_queryd_tier *tr = cfg.tiers.items;
     CHECK_INT(tr[0].type, ==, LH_TIER_STORE);
     CHECK_STR(tr[0].store.dir, "./var/store");
+    CHECK_INT(tr[0].max_age_ms, ==, 7 * 86400000LL);
+    REQUIRE_INT(cfg.tiers.n, ==, 2);
+    CHECK_INT(tr[1].type, ==, LH_TIER_ARCHIVE);
+    CHECK_STR(tr[1].archive.dir.path, "./var/archive");
     CHECK(cfg.cursor.key && strlen(cfg.cursor.key) >= 16);
     lh_conf_free(lh_queryd_opts, &cfg);
     setenv("LOGHAUL_CURSOR_KEY", "from-the-environment-0123456789", 1);
@@ -57,6 +61,9 @@ TEST(queryd_shipped_configs_validate)
     tr = cfg.tiers.items;
     CHECK_INT(tr[0].type, ==, LH_TIER_OPENSEARCH);
     CHECK_STR(tr[0].opensearch.urls.v[0], "http://127.0.0.1:9200");
+    REQUIRE_INT(cfg.tiers.n, ==, 2);
+    CHECK_INT(tr[1].type, ==, LH_TIER_ARCHIVE);
+    CHECK_STR(tr[1].archive.s3.bucket, "loghaul");
     lh_conf_free(lh_queryd_opts, &cfg);
 
     /* production: TLS files from the tests' CA, secrets from the environment */
@@ -94,6 +101,7 @@ TEST(queryd_shipped_configs_validate)
     setenv("LOGHAUL_TOKEN_PLATFORM", "platform-token-0123456789", 1);
     setenv("LOGHAUL_CURSOR_KEY", "a-production-key-0123456789abcdef", 1);
     setenv("LOGHAUL_OPENSEARCH_PASSWORD", "secret", 1);
+    setenv("LOGHAUL_ARCHIVE_KEY", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 1);
     int rc = load(prod, &err);
     if (rc)
         fprintf(stderr, "    %s\n", err.msg);
