@@ -18,6 +18,7 @@
 #include "render.h"
 
 #define MAX_KEYS 8
+#define SEARCH_CHUNK 250   /* hits fetched from the backends at a time */
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -393,46 +394,65 @@ static void work_search(struct job *j, struct lh_query *q, int64_t t0)
     }
     struct lh_plan_part parts[LH_PLAN_MAX_TIERS];
     size_t nparts = lh_plan(qd->tiers, qd->ntiers, q->start_ns, q->end_ns, now, parts);
-    struct lh_plan_page page;
-    /* Counting one past the cap tells "exactly cap" from "more than cap". */
-    int rc = lh_plan_search(qd->tiers, parts, nparts, j->tenant, q, q->limit,
-                            have_after ? &after : NULL, j->total_cap + 1,
-                            t0 + j->timeout_ms * LH_NS_PER_MS, &page, &err);
-    if (rc < 0) {
-        job_backend_error(j, rc, &err);
-        return;
-    }
-    /* Hits first: the page may stop early at max_response_bytes. */
+    /* The page is fetched in chunks, each rendered and freed before the
+     * next: memory stays bounded by a chunk of events plus the answer, and
+     * the answer stops at max_response_bytes (next_cursor goes on from its
+     * last hit). Only the first chunk counts the total; counting one past
+     * the cap tells "exactly cap" from "more than cap". */
     struct lh_buf hits = LH_BUF_INIT;
+    struct lh_store_pos pos = after;
+    const struct lh_store_pos *from = have_after ? &after : NULL;
+    int64_t deadline = t0 + j->timeout_ms * LH_NS_PER_MS;
+    uint64_t total = 0;
+    unsigned tiers_used = 0;
     size_t shown = 0;
-    int oom = lh_buf_putc(&hits, '[');
-    for (size_t i = 0; i < page.n && !oom; i++) {
-        size_t before = hits.len;
-        if (i)
-            oom |= lh_buf_putc(&hits, ',');
-        oom |= lh_render_hit(&hits, page.hits[i]);
-        if (hits.len > j->max_response && shown > 0) {
-            hits.len = before;
-            hits.data[before] = '\0';
-            break;
+    int more = 0, full = 0, oom = lh_buf_putc(&hits, '[');
+    for (int chunk = 0; !oom && !full && shown < q->limit; chunk++) {
+        size_t ask = q->limit - shown < SEARCH_CHUNK ? q->limit - shown : SEARCH_CHUNK;
+        struct lh_plan_page page;
+        int rc = lh_plan_search(qd->tiers, parts, nparts, j->tenant, q, ask, from,
+                                chunk == 0 ? j->total_cap + 1 : 0, deadline, &page, &err);
+        if (rc < 0) {
+            lh_buf_free(&hits);
+            job_backend_error(j, rc, &err);
+            return;
         }
-        shown++;
+        if (chunk == 0)
+            total = page.total;
+        tiers_used |= page.tiers_used;
+        size_t took = 0;
+        for (size_t i = 0; i < page.n && !oom; i++) {
+            size_t before = hits.len;
+            if (shown)
+                oom |= lh_buf_putc(&hits, ',');
+            oom |= lh_render_hit(&hits, page.hits[i]);
+            if (hits.len > j->max_response && shown > 0) {
+                hits.len = before;
+                hits.data[before] = '\0';
+                full = 1;
+                break;
+            }
+            shown++;
+            took++;
+            pos.ts_ns = page.hits[i]->ts_ns;
+            snprintf(pos.id, sizeof(pos.id), "%s", page.hits[i]->id ? page.hits[i]->id : "");
+        }
+        more = full || took < page.n || page.more;
+        lh_plan_page_free(&page);
+        if (!more || took == 0)
+            break;
+        from = &pos;
     }
     oom |= lh_buf_putc(&hits, ']');
-    int more = page.more || shown < page.n;
     char cursor[LH_CURSOR_TEXT_MAX + 1] = "";
     if (more && shown > 0) {
         struct lh_cursor c = { .issued_s = now / LH_NS_PER_SEC, .start_ns = q->start_ns,
-                               .end_ns = q->end_ns };
+                               .end_ns = q->end_ns, .pos = pos };
         memcpy(c.fingerprint, fp, sizeof(fp));
-        const struct lh_event *last = page.hits[shown - 1];
-        c.pos.ts_ns = last->ts_ns;
-        snprintf(c.pos.id, sizeof(c.pos.id), "%s", last->id ? last->id : "");
         struct lh_cursor_key key = { (const uint8_t *)j->keybuf.data, j->keylen[0] };
         if (lh_cursor_encode(&c, j->tenant, &key, cursor, sizeof(cursor)) < 0)
             cursor[0] = '\0';
     }
-    uint64_t total = page.total;
     int gte = total > j->total_cap;
     if (gte)
         total = j->total_cap;
@@ -444,12 +464,11 @@ static void work_search(struct job *j, struct lh_query *q, int64_t t0)
     oom |= lh_buf_puts(a, ",\"logs\":");
     oom |= lh_buf_append(a, hits.data, hits.len);
     oom |= lh_buf_putc(a, ',');
-    oom |= tier_list(qd, page.tiers_used, a);
+    oom |= tier_list(qd, tiers_used, a);
     double ms = (double)(lh_time_mono_ns() - t0) / 1e6;
     oom |= lh_buf_printf(a, ",\"took_ms\":%.0f}", ms);
     lh_buf_free(&hits);
     j->hits = shown;
-    lh_plan_page_free(&page);
     if (oom) {
         job_error(j, 503, "overloaded", NULL, "out of memory");
         return;
