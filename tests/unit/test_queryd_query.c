@@ -435,3 +435,64 @@ TEST(queryd_query_fingerprint)
     }
     lh_query_free(&a);
 }
+
+/* Mutated bodies (bytes flipped, inserted, deleted, cut) never crash the
+ * parser: each is a query or a 400 with a message. */
+TEST(queryd_query_mutations_never_crash)
+{
+    static const char *const seeds[] = {
+        "{\"query\":{\"full_text\":\"a \\\"b c\\\" d\",\"filters\":[{\"field\":\"service\","
+        "\"operator\":\"IN\",\"value\":[\"x\",2]},{\"field\":\"metadata.k\",\"operator\":\"GT\","
+        "\"value\":1.5},{\"field\":\"timestamp\",\"operator\":\"LT\",\"value\":"
+        "\"2026-05-23T08:00:00Z\"}],\"time_range\":{\"start\":1,\"end\":\"2026-05-24T00:00:00Z\"}},"
+        "\"pagination\":{\"limit\":10,\"cursor\":\"abc\"}}",
+        "{\"query\":{\"filters\":[{\"field\":\"level\",\"operator\":\"GTE\",\"value\":\"warn\"},"
+        "{\"field\":\"trace_id\",\"operator\":\"EXISTS\",\"value\":false}]},\"interval\":\"1m\","
+        "\"top\":[{\"field\":\"level\",\"size\":3}]}",
+    };
+    struct lh_query_limits l = lim();
+    uint64_t s = 12345;
+    char buf[1024];
+    size_t ok = 0, bad = 0;
+    for (int it = 0; it < 20000; it++) {
+        const char *seed = seeds[it % 2];
+        size_t n = strlen(seed);
+        memcpy(buf, seed, n);
+        int edits = 1 + (int)(s % 4);
+        for (int e = 0; e < edits; e++) {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            size_t at = (size_t)(s % (n ? n : 1));
+            switch ((s >> 20) % 4) {
+            case 0: buf[at] = (char)(s >> 32); break;                 /* flip */
+            case 1:                                                   /* insert */
+                if (n + 1 < sizeof(buf)) {
+                    memmove(buf + at + 1, buf + at, n - at);
+                    buf[at] = "{}[],:\"\\0a-.e "[(s >> 40) % 15];
+                    n++;
+                }
+                break;
+            case 2:                                                   /* delete */
+                if (n > 1) {
+                    memmove(buf + at, buf + at + 1, n - at - 1);
+                    n--;
+                }
+                break;
+            default: n = at; break;                                   /* cut */
+            }
+        }
+        struct lh_query q;
+        struct lh_query_error e;
+        int rc = lh_query_parse(buf, n, it % 2, &l, NOW, &q, &e);
+        if (rc == 0) {
+            ok++;
+            lh_query_free(&q);
+        } else {
+            bad++;
+            CHECK_INT(rc, ==, LH_EINVAL);
+            CHECK(e.message[0] != '\0');
+        }
+    }
+    CHECK(ok > 0 && bad > 0);
+}
