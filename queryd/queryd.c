@@ -765,8 +765,7 @@ static void on_tail(struct lh_http_req *req, void *arg)
     if (!q.explicit_start && last && parse_resume(last, &lts, &resume_id) == 0 &&
         lts > now - 3600 * LH_NS_PER_SEC && lts <= now + 60 * LH_NS_PER_SEC)
         since = lts;
-    count_request(qd, "tail", 200);
-    lh_qtail_start(qd->hub, req, tenant, &q, since, resume_id);
+    count_request(qd, "tail", lh_qtail_start(qd->hub, req, tenant, &q, since, resume_id));
     lh_query_free(&q);
 }
 

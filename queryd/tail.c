@@ -377,23 +377,23 @@ static void on_tick(uv_timer_t *timer)
         t->busy = 1;
 }
 
-void lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const char *tenant,
+int lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const char *tenant,
                    struct lh_query *q, int64_t since_ns, const char *resume_id)
 {
     if (hub->stopping) {
         lh_http_respond_error(req, 503, NULL, "shutting_down", "queryd is shutting down");
-        return;
+        return 503;
     }
     if (hub->n >= (size_t)hub->cfg.max_streams) {
         struct lh_http_header h[] = { { "Retry-After", "5" }, { NULL, NULL } };
         lh_http_respond_error(req, 503, h, "too_many_tails", "%zu tails are open (the most "
                               "allowed); retry later", hub->n);
-        return;
+        return 503;
     }
     struct tail *t = calloc(1, sizeof(*t));
     if (!t) {
         lh_http_respond_error(req, 503, NULL, "overloaded", "out of memory");
-        return;
+        return 503;
     }
     t->hub = hub;
     t->cfg = hub->cfg;
@@ -409,7 +409,7 @@ void lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const cha
     if (rc == LH_EINVAL) {
         lh_http_respond_error(req, 500, NULL, "internal", "cannot stream");
         tail_free(t);
-        return;
+        return 500;
     }
     t->req = req;
     uv_timer_init(hub->loop, &t->timer);
@@ -422,11 +422,12 @@ void lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const cha
     lh_gauge_set(hub->open, (double)hub->n);
     if (rc < 0) {
         tail_stop(t);
-        return;
+        return 200;
     }
     static const char hello[] = "retry: 2000\n: tail started\n\n";
     send_text(t, hello, sizeof(hello) - 1);
     uv_timer_start(&t->timer, on_tick, 0, (uint64_t)t->cfg.poll_ms);
+    return 200;
 }
 
 int lh_qtail_hub_create(uv_loop_t *loop, const struct lh_tier *tiers, size_t ntiers,

@@ -54,8 +54,8 @@ void lh_qtail_hub_configure(struct lh_qtail_hub *hub, const struct lh_qtail_conf
 /* Starts a tail for req (it answers req: a stream, or 503 when max_streams
  * are open). Takes q (moved: the caller's struct is zeroed). since_ns:
  * the first event time to send; resume_id: an event id at since_ns
- * already sent (NULL: none). */
-void lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const char *tenant,
+ * already sent (NULL: none). Returns the status answered (200 or 503). */
+int lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const char *tenant,
                    struct lh_query *q, int64_t since_ns, const char *resume_id);
 
 /* Tails open now. */

@@ -968,3 +968,35 @@ TEST(queryd_search_over_tls)
     ht_resp_free(&r);
     CHECK_INT(qt_stop(&t), ==, 0);
 }
+
+TEST(queryd_tail_limit_of_open_streams)
+{
+    const char *dir = lh_test_tmpdir();
+    struct lh_buf y = LH_BUF_INIT;
+    lh_buf_printf(&y, "%stail:\n  max_streams: 1\n", base_yaml);
+    struct qt t;
+    REQUIRE(qt_start(&t, y.data, dir) == 0);
+    lh_buf_free(&y);
+    static const char req[] = "GET /v1/logs/tail?query=x HTTP/1.1\r\nHost: t\r\n"
+                              "Authorization: Bearer " TOKEN "\r\n\r\n";
+    struct ht_conn c;
+    REQUIRE(ht_connect(&c, t.port) == 0);
+    REQUIRE(ht_sends(&c, req) == 0);
+    REQUIRE(read_until(&c, "tail started", 2000));
+    struct ht_resp r;
+    CHECK_INT(ht_request(t.port, req, &r), ==, 503);
+    CHECK_CONTAINS(r.body.data, "too_many_tails");
+    char v[16];
+    CHECK(ht_header(&r, "Retry-After", v, sizeof(v)) != NULL);
+    ht_resp_free(&r);
+    ht_close(&c);
+    double end = ht_now() + 2;
+    while (tails_open(&t) > 0 && ht_now() < end)
+        ht_sleep_ms(20);
+    /* the slot is free again */
+    REQUIRE(ht_connect(&c, t.port) == 0);
+    REQUIRE(ht_sends(&c, req) == 0);
+    CHECK(read_until(&c, "tail started", 2000));
+    ht_close(&c);
+    CHECK_INT(qt_stop(&t), ==, 0);
+}
