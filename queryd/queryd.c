@@ -364,7 +364,7 @@ static void work_search(struct job *j, struct lh_query *q, int64_t t0)
     struct lh_queryd *qd = j->qd;
     struct lh_err err = { 0 };
     int64_t now = lh_time_now_ns();
-    struct lh_store_pos after;
+    struct lh_store_pos after = { 0 };
     int have_after = 0;
     uint8_t fp[LH_QUERY_FP_BYTES];
     lh_query_fingerprint(q, fp);
