@@ -15,7 +15,7 @@ static const struct lh_opt pattern_opts[] = {
       "rule name, used in metrics", LH_OPT_REQUIRED },
     { LH_OPT_STR, "regex", NULL, offsetof(struct lh_mask_pattern, regex),
       "PCRE2 pattern; every match is replaced", LH_OPT_REQUIRED },
-    { LH_OPT_STR, "replacement", "[REDACTED]", offsetof(struct lh_mask_pattern, replacement),
+    { LH_OPT_STR, "replacement", "'[REDACTED]'", offsetof(struct lh_mask_pattern, replacement),
       "literal replacement text" },
     { 0 }
 };
@@ -25,9 +25,9 @@ const struct lh_opt lh_mask_opts[] = {
       "mask e-mail addresses" },
     { LH_OPT_BOOL, "cards", "true", offsetof(struct lh_mask_config, cards),
       "mask payment card numbers (13-19 digits passing the Luhn check)" },
-    { LH_OPT_STR, "email_replacement", "[EMAIL]",
+    { LH_OPT_STR, "email_replacement", "'[EMAIL]'",
       offsetof(struct lh_mask_config, email_replacement), "replacement for e-mail addresses" },
-    { LH_OPT_STR, "card_replacement", "[CARD]",
+    { LH_OPT_STR, "card_replacement", "'[CARD]'",
       offsetof(struct lh_mask_config, card_replacement), "replacement for card numbers" },
     { .type = LH_OPT_LIST, .key = "patterns", .offset = offsetof(struct lh_mask_config, patterns),
       .help = "extra rules: name, regex, replacement", .sub = pattern_opts,
