@@ -969,6 +969,7 @@ int lh_pipeline_step(struct lh_pipeline *p, struct lh_err *err)
         if (!pending)
             break;
         set_paused(p, 1);
+        maybe_lag(p);   /* the lag grows while paused: keep the gauge current */
         if (retry_wait(p)) {
             lh_warn("pipeline: stopping with a batch of %zu messages not delivered; it is "
                     "read again after a restart", p->n);
