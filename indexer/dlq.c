@@ -42,12 +42,35 @@ int lh_dlq_match(const struct lh_dlq_filter *f, const struct lh_dlq_entry *e)
     return 1;
 }
 
+/* How many entries a scan reads: those there when it began (the first
+ * batch and the lag behind it), so that a replay does not chase the dead
+ * letters its own replays make; 0 when the bus cannot tell. */
+static size_t end_of_scan(struct lh_bus_consumer *c, size_t first_batch)
+{
+    int64_t lag = 0;
+    struct lh_err err = { 0 };
+    if (lh_bus_consumer_lag(c, &lag, &err) < 0 || lag < 0)
+        return 0;
+    return first_batch + (size_t)lag;
+}
+
 /* Polls the scan's consumer: the next batch, 0 at the end, or an error. */
 static int next_batch(struct lh_bus_consumer *c, const struct lh_dlq_scan *scan, int first,
-                      struct lh_bus_batch *b, struct lh_err *err)
+                      size_t room, struct lh_bus_batch *b, struct lh_err *err)
 {
     int wait = first ? scan->first_wait_ms : scan->idle_wait_ms;
-    return lh_bus_poll(c, 1000, wait > 0 ? wait : 0, b, err);
+    return lh_bus_poll(c, room < 1000 ? room : 1000, wait > 0 ? wait : 0, b, err);
+}
+
+/* Entries a poll may take: no more than max and limit (0: unbounded) leave. */
+static size_t room_left(size_t seen, size_t max, size_t limit)
+{
+    size_t room = 1000;
+    if (max && max - seen < room)
+        room = max - seen;
+    if (limit && limit - seen < room)
+        room = limit - seen;
+    return room;
 }
 
 int lh_dlq_each(struct lh_bus *bus, const struct lh_dlq_scan *scan,
@@ -59,15 +82,17 @@ int lh_dlq_each(struct lh_bus *bus, const struct lh_dlq_scan *scan,
                                   &c, err);
     if (rc < 0)
         return rc;
-    size_t seen = 0;
+    size_t seen = 0, limit = 0;
     int first = 1, stop = 0;
     while (!stop) {
         struct lh_bus_batch b = { 0 };
-        int n = next_batch(c, scan, first, &b, err);
+        int n = next_batch(c, scan, first, room_left(seen, scan->max, limit), &b, err);
         if (n <= 0) {
             rc = n;
             break;
         }
+        if (first)
+            limit = end_of_scan(c, b.n);
         first = 0;
         for (size_t i = 0; i < b.n && !stop; i++) {
             struct lh_dlq_entry e;
@@ -77,7 +102,7 @@ int lh_dlq_each(struct lh_bus *bus, const struct lh_dlq_scan *scan,
             if (v < 0) {
                 rc = v;
                 stop = 1;
-            } else if (v > 0 || (scan->max && seen >= scan->max)) {
+            } else if (v > 0 || (scan->max && seen >= scan->max) || (limit && seen >= limit)) {
                 stop = 1;
             }
         }
@@ -98,23 +123,25 @@ int lh_dlq_replay(struct lh_bus *bus, const struct lh_dlq_scan *scan, const char
     if (rc < 0)
         return rc;
     int first = 1;
+    size_t limit = 0;
     struct lh_bus_msg *out = NULL;
     struct lh_bus_header *hdrs = NULL;
     char (*topics)[256] = NULL;
     char *done = NULL;
     for (;;) {
-        if (scan->max && st->seen >= scan->max)
+        if ((scan->max && st->seen >= scan->max) || (limit && st->seen >= limit))
             break;
         struct lh_bus_batch b = { 0 };
-        int n = next_batch(c, scan, first, &b, err);
+        int n = next_batch(c, scan, first, room_left((size_t)st->seen, scan->max, limit), &b,
+                           err);
         if (n <= 0) {
             rc = n;
             break;
         }
+        if (first)
+            limit = end_of_scan(c, b.n);
         first = 0;
-        size_t take = b.n;
-        if (scan->max && st->seen + take > scan->max)
-            take = (size_t)(scan->max - st->seen);
+        size_t take = b.n;   /* polls never ask for more than max and limit allow */
         free(out);
         free(hdrs);
         free(topics);
@@ -168,13 +195,11 @@ int lh_dlq_replay(struct lh_bus *bus, const struct lh_dlq_scan *scan, const char
         free(grp);
         if (rc == 0) {
             st->replayed += m;
-            /* A cut batch (max) cannot be committed part-way: its rest would
-             * be skipped. Commit only whole batches. */
-            if (!dry_run && take == b.n && (rc = lh_bus_commit(c, &b, err)) < 0)
+            if (!dry_run && (rc = lh_bus_commit(c, &b, err)) < 0)
                 lh_err_wrap(err, "dlq replay: commit");
         }
         lh_bus_batch_release(c, &b);
-        if (rc < 0 || take < b.n)
+        if (rc < 0)
             break;
     }
     free(out);

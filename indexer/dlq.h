@@ -53,8 +53,9 @@ struct lh_dlq_scan {
     size_t max;                  /* stop after this many entries visited (0: no limit) */
 };
 
-/* Visits every entry from the group's position to the end of the topic
- * (as far as it can see), in order, without committing. visit returns 0 to
+/* Visits every entry from the group's position to the end of the topic as
+ * it was when the scan began (entries added meanwhile, e.g. by replays that
+ * failed again, are left for the next scan), in order, without committing. visit returns 0 to
  * go on, 1 to stop, or a negative code (returned). Returns the number of
  * entries visited. */
 int lh_dlq_each(struct lh_bus *bus, const struct lh_dlq_scan *scan,
@@ -67,7 +68,8 @@ struct lh_dlq_replay_stats {
     uint64_t skipped;            /* not matching the filter, or undecodable (see below) */
 };
 
-/* Produces the entries that match f (all, with f NULL) to `target` (a topic
+/* Produces the entries that match f (all, with f NULL), up to the end of the
+ * DLQ as it was when the replay began, to `target` (a topic
  * name; "{tenant}" expands with the entry's tenant), key and value as they
  * were, headers `tenant` and `replay_of` (the dead letter's origin), then
  * commits the group past everything read, batch by batch. Undecodable

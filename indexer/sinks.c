@@ -9,12 +9,15 @@ const struct lh_opt lh_sink_config_opts[] = {
     { LH_OPT_STR, "name", NULL, offsetof(struct lh_sink_config, name),
       "instance name: what routes refer to, the sink=\"...\" metric label", LH_OPT_REQUIRED },
     { LH_OPT_ENUM, "type", NULL, offsetof(struct lh_sink_config, type),
-      "store (the embedded store) or opensearch (OpenSearch / Elasticsearch)", LH_OPT_REQUIRED,
-      NULL, 0, "store|opensearch" },
+      "store (the embedded store), opensearch (OpenSearch / Elasticsearch) or archive (a "
+      "directory or S3 bucket of Parquet / NDJSON objects)", LH_OPT_REQUIRED, NULL, 0,
+      "store|opensearch|archive" },
     { LH_OPT_SECTION, "store", NULL, offsetof(struct lh_sink_config, store),
       "type: store", 0, lh_store_opts },
     { LH_OPT_SECTION, "opensearch", NULL, offsetof(struct lh_sink_config, opensearch),
       "type: opensearch", 0, lh_sink_opensearch_opts },
+    { LH_OPT_SECTION, "archive", NULL, offsetof(struct lh_sink_config, archive),
+      "type: archive", 0, lh_sink_archive_opts },
     { 0 }
 };
 
@@ -34,14 +37,26 @@ int lh_sinks_validate(const struct lh_conf_list *sinks, struct lh_err *err)
             return lh_err_set(err, LH_EINVAL, "sinks[%zu].store.dir: required", i);
         if (s[i].type == LH_SINK_OPENSEARCH && s[i].opensearch.urls.n == 0)
             return lh_err_set(err, LH_EINVAL, "sinks[%zu].opensearch.urls: required", i);
+        if (s[i].type == LH_SINK_ARCHIVE &&
+            (!s[i].archive.staging_dir || !s[i].archive.staging_dir[0]))
+            return lh_err_set(err, LH_EINVAL, "sinks[%zu].archive.staging_dir: required", i);
+        if (s[i].type == LH_SINK_ARCHIVE && s[i].archive.backend.type == LH_ARCHIVE_S3 &&
+            (!s[i].archive.backend.s3.bucket || !s[i].archive.backend.s3.bucket[0]))
+            return lh_err_set(err, LH_EINVAL, "sinks[%zu].archive.backend.s3.bucket: required",
+                              i);
     }
     for (size_t i = 0; i < sinks->n; i++)
-        for (size_t k = 0; k < i; k++)
+        for (size_t k = 0; k < i; k++) {
             if (s[i].type == LH_SINK_STORE && s[k].type == LH_SINK_STORE &&
                 strcmp(s[i].store.dir, s[k].store.dir) == 0)
                 return lh_err_set(err, LH_EINVAL, "sinks[%zu]: store directory %s is also "
                                   "used by %s (one writer per directory)", i, s[i].store.dir,
                                   s[k].name);
+            if (s[i].type == LH_SINK_ARCHIVE && s[k].type == LH_SINK_ARCHIVE &&
+                strcmp(s[i].archive.staging_dir, s[k].archive.staging_dir) == 0)
+                return lh_err_set(err, LH_EINVAL, "sinks[%zu]: staging directory %s is also "
+                                  "used by %s", i, s[i].archive.staging_dir, s[k].name);
+        }
     return 0;
 }
 
@@ -60,6 +75,9 @@ int lh_sinks_create(const struct lh_conf_list *sinks, struct lh_metrics *metrics
             break;
         case LH_SINK_OPENSEARCH:
             rc = lh_sink_opensearch_create(&s[i].opensearch, s[i].name, metrics, &out[i], err);
+            break;
+        case LH_SINK_ARCHIVE:
+            rc = lh_sink_archive_create(&s[i].archive, s[i].name, metrics, &out[i], err);
             break;
         default:
             rc = lh_err_set(err, LH_EINVAL, "unknown sink type %d", s[i].type);

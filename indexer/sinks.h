@@ -8,6 +8,9 @@
  *     - name: hot                # OpenSearch / Elasticsearch (sink_opensearch.h)
  *       type: opensearch
  *       opensearch: { urls: [http://127.0.0.1:9200] }
+ *     - name: archive            # the archive, dir or S3 (sink_archive.h)
+ *       type: archive
+ *       archive: { backend: { type: dir, dir: { path: ./var/archive } } }
  *
  * Names are what routes refer to and what metrics are labelled with. Without
  * a `sinks:` key there is one store sink named "store" in ./var/store. */
@@ -21,11 +24,13 @@
 #include "lh/metrics.h"
 #include "lh/store.h"
 #include "sink.h"
+#include "sink_archive.h"
 #include "sink_opensearch.h"
 
 enum lh_sink_type {
     LH_SINK_STORE = 0,
     LH_SINK_OPENSEARCH = 1,
+    LH_SINK_ARCHIVE = 2,
 };
 
 struct lh_sink_config {
@@ -33,6 +38,7 @@ struct lh_sink_config {
     int type;                                  /* enum lh_sink_type */
     struct lh_store_config store;              /* type: store */
     struct lh_sink_opensearch_config opensearch;  /* type: opensearch */
+    struct lh_sink_archive_config archive;         /* type: archive */
 };
 
 /* One item of the `sinks:` list. */
@@ -41,7 +47,7 @@ extern const struct lh_opt lh_sink_config_opts[];
 #define LH_SINKS_OPT(cfg_type, member)                                                       \
     { .type = LH_OPT_LIST, .key = "sinks", .def = "[{name: store, type: store}]",           \
       .offset = offsetof(cfg_type, member),                                                  \
-      .help = "where events go: name, type (store|opensearch) and that type's section",     \
+      .help = "where events go: name, type (store|opensearch|archive) and that type's section",     \
       .sub = lh_sink_config_opts, .item_size = sizeof(struct lh_sink_config) }
 
 /* Names present, unique, at most 31 bytes; the type's required settings. */

@@ -1076,6 +1076,7 @@ TEST(indexer_configs_in_the_repository_load_and_validate)
         snprintf(root, sizeof(root), ".");
     setenv("KAFKA_PASSWORD", "x", 1);
     setenv("OPENSEARCH_PASSWORD", "y", 1);
+    setenv("LOGHAUL_ARCHIVE_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 1);
     const char *files[] = { "config/local/indexer.yaml", "config/scaled/indexer.yaml",
                             "config/examples/indexer-production.yaml", NULL };
     for (size_t i = 0; i < 4; i++) {
@@ -1112,4 +1113,60 @@ TEST(indexer_configs_in_the_repository_load_and_validate)
         CHECK(lh_daemon_load_config(&lh_indexer_ops, path, &cfg, &err) != 0);
         CHECK_CONTAINS(err.msg, bad[i].msg);
     }
+}
+
+struct growing {
+    struct lh_bus *bus;
+    size_t seen;
+};
+
+static int grow_visit(void *arg, const struct lh_dlq_entry *e)
+{
+    struct growing *g = arg;
+    (void)e;
+    if (g->seen++ == 0) {
+        /* New dead letters arrive while the scan runs (a replay's events
+         * refused again): the scan must not chase them. */
+        struct lh_bus_header h = { "sink", "x" };
+        struct lh_bus_msg m[3];
+        for (int i = 0; i < 3; i++)
+            m[i] = (struct lh_bus_msg){ .value = "{}", .value_len = 2, .headers = &h,
+                                        .nheaders = 1 };
+        struct lh_err err = { 0 };
+        if (lh_bus_produce(g->bus, "logs.dlq", m, 3, &err) < 0)
+            lh_test_fail(__FILE__, __LINE__, "produce: %s", err.msg);
+    }
+    return 0;
+}
+
+TEST(dlq_scan_stops_at_the_end_it_saw_when_it_began)
+{
+    quiet();
+    struct lh_bus *bus = open_bus();
+    struct lh_bus_header h = { "sink", "x" };
+    struct lh_bus_msg m[4];
+    for (int i = 0; i < 4; i++)
+        m[i] = (struct lh_bus_msg){ .value = "{}", .value_len = 2, .headers = &h, .nheaders = 1 };
+    struct lh_err err = { 0 };
+    REQUIRE(lh_bus_produce(bus, "logs.dlq", m, 4, &err) == 0);
+    struct lh_dlq_scan scan = { .topic = "logs.dlq", .first_wait_ms = 200, .idle_wait_ms = 100 };
+    struct growing g = { bus, 0 };
+    CHECK_INT(lh_dlq_each(bus, &scan, grow_visit, &g, &err), ==, 4);
+    /* A replay takes the 7 there now, commits, and a second one finds none. */
+    struct lh_dlq_replay_stats rs;
+    CHECK_INT(lh_dlq_replay(bus, &scan, "logs.replay", NULL, 0, 0, &rs, &err), ==, 0);
+    CHECK_INT(rs.seen, ==, 7);
+    CHECK_INT(rs.replayed, ==, 7);
+    CHECK_INT(lh_dlq_replay(bus, &scan, "logs.replay", NULL, 0, 0, &rs, &err), ==, 0);
+    CHECK_INT(rs.seen, ==, 0);
+    /* max: only that many are replayed and committed. */
+    REQUIRE(lh_bus_produce(bus, "logs.dlq", m, 4, &err) == 0);
+    scan.max = 3;
+    CHECK_INT(lh_dlq_replay(bus, &scan, "logs.replay", NULL, 0, 0, &rs, &err), ==, 0);
+    CHECK_INT(rs.replayed, ==, 3);
+    scan.max = 0;
+    CHECK_INT(lh_dlq_replay(bus, &scan, "logs.replay", NULL, 0, 0, &rs, &err), ==, 0);
+    CHECK_INT(rs.replayed, ==, 1);
+    CHECK_INT(pending(bus, "check", "logs.replay"), ==, 11);
+    lh_bus_close(bus);
 }
