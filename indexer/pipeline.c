@@ -93,6 +93,8 @@ struct sink_state {
     int done;
     int down;                    /* last write failed (guarded by p->mu) */
     char why[256];               /* guarded by p->mu */
+    int flush_failing;           /* last flush failed (guarded by p->mu) */
+    char flush_why[256];         /* guarded by p->mu */
     struct lh_counter *written, *duplicates, *rejected, *errors;
     struct lh_gauge *up;
     struct lh_histogram *seconds;
@@ -893,11 +895,24 @@ static void maybe_lag(struct lh_pipeline *p)
 static void flush_sinks(struct lh_pipeline *p)
 {
     for (size_t i = 0; i < p->nsinks; i++) {
+        struct sink_state *s = &p->sinks[i];
         struct lh_err err = { 0 };
-        if (lh_sink_flush(p->sinks[i].s, &err) < 0)
-            lh_warn("pipeline: flush of sink %s: %s", p->sinks[i].s->name, err.msg);
+        int rc = lh_sink_flush(s->s, &err);
+        if (rc < 0)
+            lh_warn("pipeline: flush of sink %s: %s", s->s->name, err.msg);
+        pthread_mutex_lock(&p->mu);
+        s->flush_failing = rc < 0;
+        if (rc < 0)
+            snprintf(s->flush_why, sizeof(s->flush_why), "%s", err.msg);
+        pthread_mutex_unlock(&p->mu);
     }
     p->last_flush_ns = mono_ns();
+}
+
+static void maybe_flush(struct lh_pipeline *p)
+{
+    if (p->flush_ms > 0 && mono_ns() - p->last_flush_ns >= p->flush_ms * 1000000)
+        flush_sinks(p);
 }
 
 /* Ends a batch: frees what it held. */
@@ -916,8 +931,7 @@ static void batch_end(struct lh_pipeline *p)
 int lh_pipeline_step(struct lh_pipeline *p, struct lh_err *err)
 {
     maybe_swap_stages(p);
-    if (p->flush_ms > 0 && mono_ns() - p->last_flush_ns >= p->flush_ms * 1000000)
-        flush_sinks(p);
+    maybe_flush(p);
     int n = gather(p);
     if (n < 0) {
         batch_end(p);
@@ -970,6 +984,7 @@ int lh_pipeline_step(struct lh_pipeline *p, struct lh_err *err)
             break;
         set_paused(p, 1);
         maybe_lag(p);   /* the lag grows while paused: keep the gauge current */
+        maybe_flush(p); /* the other sinks' age-based work goes on meanwhile */
         if (retry_wait(p)) {
             lh_warn("pipeline: stopping with a batch of %zu messages not delivered; it is "
                     "read again after a restart", p->n);
@@ -1208,12 +1223,17 @@ int lh_pipeline_status(struct lh_pipeline *p, struct lh_buf *reason)
         lh_buf_puts(reason, "stopping");
         bad = 1;
     }
-    for (size_t i = 0; i < p->nsinks; i++)
+    for (size_t i = 0; i < p->nsinks; i++) {
         if (p->sinks[i].down) {
             lh_buf_printf(reason, "%ssink %s down: %s", bad ? "; " : "", p->sinks[i].s->name,
                           p->sinks[i].why);
             bad = 1;
+        } else if (p->sinks[i].flush_failing) {
+            lh_buf_printf(reason, "%ssink %s degraded: %s", bad ? "; " : "",
+                          p->sinks[i].s->name, p->sinks[i].flush_why);
+            bad = 1;
         }
+    }
     if (p->dlq_down) {
         lh_buf_printf(reason, "%sdead-letter queue unavailable: %s", bad ? "; " : "",
                       p->dlq_why);

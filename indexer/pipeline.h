@@ -120,8 +120,9 @@ void lh_pipeline_destroy(struct lh_pipeline *p);
 /* Takes ownership of s; it replaces the current stages before the next batch. */
 void lh_pipeline_set_stages(struct lh_pipeline *p, struct lh_stages *s);
 
-/* 0 when events flow; else -1 with why appended to reason (a sink down,
- * the DLQ unavailable, the bus failing, stopped). */
+/* 0 when events flow; else -1 with why appended to reason (a sink down, a
+ * sink whose flush fails (the archive's uploads), the DLQ unavailable, the
+ * bus failing, stopped). */
 int lh_pipeline_status(struct lh_pipeline *p, struct lh_buf *reason);
 
 struct lh_pipeline_stats {

@@ -415,3 +415,53 @@ TEST(pipeline_log_triage_warn_and_above_to_the_store_everything_to_the_archive)
     CHECK_INT(nobj, ==, 1);
     lh_bus_close(bus);
 }
+
+TEST(pipeline_reports_the_archive_degraded_while_its_uploads_fail)
+{
+    lh_log_set_level(LH_LOG_ERROR);
+    struct lh_bus_config bc = { 0 };
+    bc.type = LH_BUS_SPOOL;
+    bc.spool.dir = tpath("spool");
+    bc.spool.segment_bytes = 1u << 20;
+    bc.spool.group_commit_ms = 1;
+    bc.spool.fsync = 1;
+    struct lh_bus *bus = NULL;
+    struct lh_err err = { 0 };
+    REQUIRE(lh_bus_open(&bc, NULL, &bus, &err) == 0);
+    const char *js = "{\"id\":\"00000000000000000000000000000003-0\",\"tenant\":\"acme\","
+                     "\"raw\":\"hello\"}";
+    struct lh_bus_msg m = { .value = js, .value_len = strlen(js) };
+    REQUIRE(lh_bus_produce(bus, "logs", &m, 1, &err) == 0);
+    struct lh_archive_config down;
+    s3_down_backend(&down);
+    struct lh_sink *sinks[1] = { make_sink(&down, 10, 32u << 20, 1u << 30, 0) };
+    struct scfg c;
+    memset(&c, 0, sizeof(c));
+    REQUIRE(lh_conf_load_string("t", "stages: [mask]", 14, scfg_opts, &c, &err) == 0);
+    const char *names[1] = { "archive" };
+    struct lh_stages *st = NULL;
+    REQUIRE(lh_stages_create(&c.s, names, 1, &st, &err) == 0);
+    lh_conf_free(scfg_opts, &c);
+    struct lh_pipeline_config pc = { .group = "g", .max_batch = 100,
+                                     .max_batch_bytes = 1u << 20, .linger_ms = 10,
+                                     .workers = 1, .backoff_base_ms = 10,
+                                     .backoff_cap_ms = 50, .flush_interval_ms = 10 };
+    struct lh_pipeline_args a = { .bus = bus, .topic = "logs", .dlq_topic = "logs.dlq",
+                                  .sinks = sinks, .nsinks = 1, .stages = st };
+    struct lh_pipeline *p = NULL;
+    REQUIRE(lh_pipeline_create(&pc, &a, &p, &err) == 0);
+    CHECK_INT(lh_pipeline_step(p, &err), ==, 1);   /* staged: committed */
+    struct lh_buf why = LH_BUF_INIT;
+    int degraded = 0;
+    for (int i = 0; i < 100 && !degraded; i++) {
+        lh_pipeline_step(p, &err);                 /* idle steps flush the sinks */
+        lh_buf_reset(&why);
+        degraded = lh_pipeline_status(p, &why) < 0;
+    }
+    REQUIRE(degraded);
+    CHECK_CONTAINS(why.data, "sink archive degraded: uploads fail");
+    lh_buf_free(&why);
+    lh_pipeline_destroy(p);
+    CHECK(count_stage_files() == 1);               /* kept for the next start */
+    lh_bus_close(bus);
+}
