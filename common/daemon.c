@@ -140,7 +140,10 @@ static int d_ready(void *arg, struct lh_buf *reason)
 static int d_render(void *arg, struct lh_buf *out)
 {
     struct lh_daemon *d = arg;
-    return lh_metrics_render(d->metrics, out);
+    int rc = lh_metrics_render(d->metrics, out);
+    if (rc == 0 && d->state && d->ops->render_metrics)
+        rc = d->ops->render_metrics(d->state, out);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */

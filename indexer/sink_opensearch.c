@@ -112,6 +112,7 @@ struct os_ctx {
     /* control connection: setup, ready; any thread, under ctl_mu */
     pthread_mutex_t ctl_mu;
     struct lh_http_client *ctl;
+    size_t ctl_url;                           /* the node control requests go to */
     int setup_done;
     struct lh_os_server srv;
 
@@ -261,12 +262,34 @@ int lh_os_bulk_item(struct lh_buf *out, const char *prefix, const struct lh_even
     return 0;
 }
 
-size_t lh_os_bulk_cut(const size_t *off, size_t a, size_t n, uint64_t max_bytes)
+size_t lh_os_bulk_cut(const size_t *off, const size_t *idx, const uint64_t *lim, size_t a,
+                      size_t n, uint64_t max_bytes, uint64_t target_bytes)
 {
-    size_t b = a + 1;
-    while (b < n && (uint64_t)(off[b + 1] - off[a]) <= max_bytes)
-        b++;
-    return b;
+    uint64_t l = max_bytes, total = 0;
+    size_t j = a;
+    do {
+        size_t i = idx ? idx[j] : j;
+        uint64_t len = off[i + 1] - off[i];
+        if (lim && lim[i] < l)
+            l = lim[i];
+        if (j > a && (total + len > l || total >= target_bytes))
+            break;
+        total += len;
+        j++;
+    } while (j < n);
+    return j;
+}
+
+uint64_t lh_os_bulk_target(uint64_t total, uint64_t max_bytes, unsigned concurrency)
+{
+    if (max_bytes == 0 || concurrency == 0)
+        return max_bytes;
+    uint64_t nbodies = (total + max_bytes - 1) / max_bytes;
+    nbodies = (nbodies + concurrency - 1) / concurrency * concurrency;
+    uint64_t target = (total + nbodies - 1) / nbodies;
+    if (target < LH_OS_MIN_BODY)
+        target = LH_OS_MIN_BODY;
+    return target < max_bytes ? target : max_bytes;
 }
 
 static int span_is(const char *s, size_t n, const char *lit)
@@ -621,7 +644,8 @@ static int do_setup(struct os_ctx *c, int64_t timeout_ms, struct lh_err *err)
     char url[2048];
     int rc = LH_EUNAVAIL;
     for (size_t k = 0; k < c->nurls; k++) {
-        const char *base = c->base_urls[(c->next_url + k) % c->nurls];
+        c->ctl_url = (c->ctl_url + (k > 0)) % c->nurls;   /* the next node on failure */
+        const char *base = c->base_urls[c->ctl_url];
         snprintf(url, sizeof(url), "%s/", base);
         struct lh_http_request req = { .method = "GET", .url = url,
                                        .headers = c->hdr_json, .timeout_ms = timeout_ms };
@@ -693,7 +717,7 @@ static int os_ready(struct lh_sink *s, struct lh_err *err)
     if (!c->setup_done)
         rc = do_setup(c, c->cfg.ready_timeout_ms, err);
     if (rc == 0) {
-        snprintf(url, sizeof(url), "%s/_cluster/health", c->base_urls[c->next_url % c->nurls]);
+        snprintf(url, sizeof(url), "%s/_cluster/health", c->base_urls[c->ctl_url]);
         struct lh_http_request req = { .method = "GET", .url = url, .headers = c->hdr_json,
                                        .timeout_ms = c->cfg.ready_timeout_ms };
         rc = lh_http_client_do(c->ctl, &req, &resp, err);
@@ -707,6 +731,8 @@ static int os_ready(struct lh_sink *s, struct lh_err *err)
             json_decref(root);
         }
     }
+    if (rc < 0)
+        c->ctl_url = (c->ctl_url + 1) % c->nurls;   /* ask another node next time */
     pthread_mutex_unlock(&c->ctl_mu);
     lh_http_response_free(&resp);
     if (rc < 0) {
@@ -779,20 +805,18 @@ static int reserve_parsed(struct os_ctx *c, size_t n)
 /* Cuts the pending items into bodies; returns how many (or LH_ENOMEM). */
 static int form_bodies(struct os_ctx *c, size_t npend, struct lh_err *err)
 {
+    uint64_t all = 0;
+    for (size_t j = 0; j < npend; j++)
+        all += c->off[c->pend[j] + 1] - c->off[c->pend[j]];
+    uint64_t target = lh_os_bulk_target(all, c->cfg.bulk_max_bytes,
+                                        (unsigned)c->cfg.concurrency);
     size_t nb = 0, k = 0;
     while (k < npend) {
         size_t first = k;
-        uint64_t lim = c->lim[c->pend[k]], total = 0;
-        do {
-            size_t i = c->pend[k];
-            uint64_t len = c->off[i + 1] - c->off[i];
-            uint64_t l = c->lim[i] < lim ? c->lim[i] : lim;
-            if (k > first && total + len > l)
-                break;
-            lim = l;
-            total += len;
-            k++;
-        } while (k < npend);
+        k = lh_os_bulk_cut(c->off, c->pend, c->lim, first, npend, c->cfg.bulk_max_bytes, target);
+        uint64_t total = 0;
+        for (size_t j = first; j < k; j++)
+            total += c->off[c->pend[j] + 1] - c->off[c->pend[j]];
         if (reserve_bodies(c, nb + 1) < 0)
             return lh_err_set(err, LH_ENOMEM, "opensearch sink: out of memory");
         struct body *b = &c->bodies[nb++];
@@ -1037,7 +1061,9 @@ static int os_write(struct lh_sink *s, const struct lh_event *evs, size_t n,
         if (r.retry_after_ms > delay)
             delay = r.retry_after_ms;
         int64_t now = lh_time_mono_ns();
-        if (now + (int64_t)delay * LH_NS_PER_MS > deadline)
+        if (now + (int64_t)delay * LH_NS_PER_MS > deadline)   /* a last try at the deadline */
+            delay = now < deadline ? (uint64_t)((deadline - now) / LH_NS_PER_MS) : 0;
+        if (delay == 0 && now >= deadline)
             return lh_err_set(err, r.full ? LH_EFULL : LH_EUNAVAIL,
                               "%s: %zu of %zu documents still refused after %lld ms: %s",
                               s->name, npend, n, (long long)c->cfg.retry_timeout_ms, r.why);

@@ -139,10 +139,22 @@ int lh_os_index_name(const char *prefix, const char *tenant, int64_t ts_ns, char
 int lh_os_bulk_item(struct lh_buf *out, const char *prefix, const struct lh_event *ev,
                     int date_nanos);
 
-/* Given item boundaries off[0..n] (item i is bytes off[i]..off[i+1]),
- * returns the end (exclusive) of the body that starts at item a: as many
- * items as fit in max_bytes, at least one. */
-size_t lh_os_bulk_cut(const size_t *off, size_t a, size_t n, uint64_t max_bytes);
+/* Cutting a batch into bodies. Items are j = a..n-1, item j being
+ * i = idx ? idx[j] : j, its bytes off[i]..off[i+1] (so idx picks a subset
+ * in order, e.g. the items left to resend). Returns the end (exclusive) of
+ * the body starting at a: items are added while the body stays within
+ * max_bytes and within lim[i] of every item in it (lim may be NULL; it is
+ * lowered after a 413 to halve bodies), and while the body is still below
+ * target_bytes; at least one item, so one larger document goes alone. */
+size_t lh_os_bulk_cut(const size_t *off, const size_t *idx, const uint64_t *lim, size_t a,
+                      size_t n, uint64_t max_bytes, uint64_t target_bytes);
+
+/* The body size that cuts `total` bytes into even bodies of at most
+ * max_bytes, as many as a multiple of concurrency (12 MiB at 5 MiB and
+ * concurrency 2: 4 x 3 MiB, not 5 + 5 + 2, so that no request runs alone at
+ * the end of a batch), and not below LH_OS_MIN_BODY. */
+#define LH_OS_MIN_BODY (256 * 1024)
+uint64_t lh_os_bulk_target(uint64_t total, uint64_t max_bytes, unsigned concurrency);
 
 /* What to do with one item of a bulk response. */
 enum lh_os_outcome {

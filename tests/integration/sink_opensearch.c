@@ -619,15 +619,18 @@ static void step_restart(struct lh_metrics *m, struct lh_arena *a)
     CHECK(g_restart_rc == 0, "the service script failed");
     CHECK(unavail > 0, "no write saw the server down");
     CHECK(ready_down > 0, "ready() never said down");
-    CHECK(written == N, "created %llu of %d (duplicates %llu)", (unsigned long long)written, N,
-          (unsigned long long)dups);
+    /* A batch the server took just before it stopped, without the answer
+     * reaching us, comes back as duplicates: created once all the same. */
+    CHECK(written <= N && written + dups >= N, "created %llu of %d (duplicates %llu)",
+          (unsigned long long)written, N, (unsigned long long)dups);
     long after = count_all();
     CHECK(after == before + N, "count %ld -> %ld", before, after);
     struct lh_err rerr = { 0 };
     CHECK(lh_sink_ready(s, &rerr) == 0, "ready after restart: %s", rerr.msg);
     printf("ok   OpenSearch stopped and started mid-run: %zu writes returned LH_EUNAVAIL, "
-           "ready() down %zu times; each of %d events created once (%llu duplicates re-sent), "
-           "_count +%ld\n", unavail, ready_down, N, (unsigned long long)dups, after - before);
+           "ready() down %zu times; %llu created + %llu found already there (taken before the "
+           "stop, answer lost), _count +%ld of %d\n", unavail, ready_down,
+           (unsigned long long)written, (unsigned long long)dups, after - before, N);
     lh_sink_destroy(s);
     free(evs);
 }

@@ -151,7 +151,7 @@ TEST(os_bulk_cut_respects_byte_bound)
     const uint64_t max = 2048;
     size_t a = 0, bodies = 0, items = 0;
     while (a < 500) {
-        size_t e = lh_os_bulk_cut(off, a, 500, max);
+        size_t e = lh_os_bulk_cut(off, NULL, NULL, a, 500, max, max);
         REQUIRE(e > a && e <= 500);
         uint64_t bytes = off[e] - off[a];
         if (e - a > 1)
@@ -172,9 +172,54 @@ TEST(os_bulk_cut_respects_byte_bound)
     CHECK_INT(items, ==, 500);
     CHECK(bodies > 100);
     /* everything fits in one body when the bound is large */
-    CHECK_INT(lh_os_bulk_cut(off, 0, 500, 1u << 30), ==, 500);
-    CHECK_INT(lh_os_bulk_cut(off, 499, 500, 1), ==, 500);
+    CHECK_INT(lh_os_bulk_cut(off, NULL, NULL, 0, 500, 1u << 30, 1u << 30), ==, 500);
+    CHECK_INT(lh_os_bulk_cut(off, NULL, NULL, 499, 500, 1, 1), ==, 500);
+
+    /* a target below the bound: bodies close once they reach it */
+    a = 0;
+    while (a < 500) {
+        size_t e = lh_os_bulk_cut(off, NULL, NULL, a, 500, max, 1000);
+        CHECK(e == a + 1 || off[e - 1] - off[a] < 1000);   /* below target before the last */
+        CHECK(e - a == 1 || off[e] - off[a] <= max);
+        a = e;
+    }
+
+    /* a subset in order (items left to resend), with per-item limits */
+    size_t idx[] = { 3, 4, 10, 11, 12, 250, 400 };
+    uint64_t lim[500];
+    for (size_t i = 0; i < 500; i++)
+        lim[i] = 1u << 30;
+    size_t all = 0;
+    for (size_t j = 0; j < 7; j++)
+        all += off[idx[j] + 1] - off[idx[j]];
+    CHECK_INT(lh_os_bulk_cut(off, idx, lim, 0, 7, 1u << 30, 1u << 30), ==, 7);
+    lim[11] = (off[4] - off[3]) + (off[5] - off[4]) + (off[11] - off[10]); /* 3, 4, 10 fit */
+    CHECK_INT(lh_os_bulk_cut(off, idx, lim, 0, 7, 1u << 30, 1u << 30), ==, 3);
+    /* the next body starts with item 11: its limit holds for the whole body */
+    size_t e = lh_os_bulk_cut(off, idx, lim, 3, 7, 1u << 30, 1u << 30), bytes = 0;
+    REQUIRE(e > 3 && e <= 7);
+    for (size_t j = 3; j < e; j++)
+        bytes += off[idx[j] + 1] - off[idx[j]];
+    CHECK(e == 4 || bytes <= lim[11]);
+    if (e < 7)
+        CHECK(bytes + (off[idx[e] + 1] - off[idx[e]]) > lim[11]);
+    CHECK(all > bytes);
     lh_buf_free(&b);
+}
+
+TEST(os_bulk_target_even_bodies)
+{
+    const uint64_t M = 5u << 20;
+    /* 12 MiB, 5 MiB bodies, 2 at once: 4 bodies of 3 MiB */
+    CHECK_INT(lh_os_bulk_target(12u << 20, M, 2), ==, 3u << 20);
+    /* 10 MiB: 2 bodies of 5 MiB */
+    CHECK_INT(lh_os_bulk_target(10u << 20, M, 2), ==, 5u << 20);
+    /* 3 MiB: split in 2 so both connections work */
+    CHECK_INT(lh_os_bulk_target(3u << 20, M, 2), ==, 3u << 19);
+    /* never below the floor, never above the bound */
+    CHECK_INT(lh_os_bulk_target(100, M, 2), ==, LH_OS_MIN_BODY);
+    CHECK_INT(lh_os_bulk_target(100u << 20, M, 1), ==, M);
+    CHECK_INT(lh_os_bulk_target(100u << 20, M, 3), ==, (100u << 20) / 21 + 1);
 }
 
 static void reason_of(const char *body, const struct lh_os_item *it, char *out, size_t n)

@@ -116,6 +116,9 @@ struct lh_daemon_ops {
     void (*destroy)(void *state);
     /* /readyz: 0 when ready, else append why to reason. Must be quick. */
     int (*ready)(void *state, struct lh_buf *reason);
+    /* /metrics: appends series kept outside the registry (e.g. the agent's
+     * ledger) after it. Optional; loop thread; must be quick. */
+    int (*render_metrics)(void *state, struct lh_buf *out);
 };
 
 /* Runs the daemon; returns the process exit status. */
