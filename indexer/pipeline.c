@@ -611,6 +611,7 @@ static int gather(struct lh_pipeline *p)
     while (!stopping(p) && p->n < p->max_batch && p->bytes < p->max_bytes) {
         int timeout;
         if (p->n == 0) {
+            maybe_swap_stages(p);   /* a reload applies from the next message on */
             timeout = idle_ms;
         } else {
             int64_t left = (p->first_ns + p->linger_ms * 1000000 - mono_ns()) / 1000000;

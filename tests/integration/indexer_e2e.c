@@ -19,7 +19,9 @@
  *     must stay bounded (VmRSS, reported), and everything arrives after.
  * At the end the sink must hold exactly the N expected ids: the store's
  * count and the sorted list of its ids (embedded), OpenSearch's _count and
- * every _id by search_after (scaled). Scaled also sends events OpenSearch
+ * every _id by search_after (scaled). Embedded then changes a tag in the
+ * config and sends SIGHUP: the next events carry the new tag. Scaled also
+ * sends events OpenSearch
  * refuses for good and checks them in the DLQ with `loghaul dlq list`, then
  * `loghaul dlq replay` (refused again, they come back). Runs use names private to them (spool
  * and store dirs, topic, consumer group, index prefix, template).
@@ -707,6 +709,55 @@ static void write_configs(struct daemon *col, struct daemon *idx, const char *pa
                idx->port, bus, g_tag, patterns, sink);
 }
 
+/* ---- embedded: SIGHUP reloads the stages ---- */
+
+static void reload_phase(struct sender *base, struct daemon *idx, long count)
+{
+    /* New enrich tags in the file, then SIGHUP. */
+    struct lh_buf cfg = LH_BUF_INIT;
+    struct lh_err err = { 0 };
+    FILE *f = fopen(idx->cfg, "r");
+    char buf[4096];
+    size_t n;
+    while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+        lh_buf_append(&cfg, buf, n);
+    if (f)
+        fclose(f);
+    lh_buf_putc(&cfg, '\0');
+    char *at = strstr(cfg.data, "env: test");
+    if (!at)
+        DIE("no env tag in %s", idx->cfg);
+    f = fopen(idx->cfg, "w");
+    fprintf(f, "%.*senv: reloaded%s", (int)(at - cfg.data), cfg.data, at + strlen("env: test"));
+    fclose(f);
+    lh_buf_free(&cfg);
+    kill(idx->pid, SIGHUP);
+    double end = now_s() + 20, v = 0;
+    while (now_s() < end &&
+           (v = metric(idx, "loghaul_config_reloads_total{result=\"ok\"}")) < 1)
+        usleep(100000);
+    CHECK(v == 1, "the reload was not counted: %.0f", v);
+    usleep(1000000);   /* the pipeline swaps its stages before its next batch */
+    struct sender s = { .collector = base->collector, .count = 10, .batch = 10, .nbatches = 1 };
+    struct lh_uuid u;
+    lh_uuid_v4(&u, NULL);
+    s.uuids = &u;
+    send_batch(&s, 0);
+    wait_count(count + 10, 60);
+    struct lh_store_pred pred = { .field = "metadata.env", .op = LH_STORE_EQ,
+                                  .value = "reloaded" };
+    struct lh_store_query q = { .tenant = "demo", .preds = &pred, .npreds = 1 };
+    uint64_t got = 0;
+    if (lh_store_count(g_store, &q, &got, &err) < 0)
+        DIE("store count: %s", err.msg);
+    CHECK(got == 10, "%llu events carry the reloaded tag, want 10", (unsigned long long)got);
+    pred.value = "test";
+    lh_store_count(g_store, &q, &got, &err);
+    CHECK((long)got == count, "%llu events carry the first tag, want %ld",
+          (unsigned long long)got, count);
+    say("SIGHUP: the next events carry the new enrich tag (10 of 10), the earlier ones the old");
+}
+
 /* ---- scaled: the dead-letter queue and `loghaul dlq` ---- */
 
 /* Runs the CLI; returns its output (caller frees) and exit status. */
@@ -945,6 +996,8 @@ int main(int argc, char **argv)
         metric(&idx, "loghaul_indexer_masked_events_total"));
     CHECK(indexed > 0, "logs_indexed_total not reported");
     CHECK(metric(&idx, "loghaul_indexer_undecodable_total") == 0, "undecodable messages");
+    if (!g_scaled)
+        reload_phase(&s, &idx, count);
     if (g_scaled) {
         dlq_phase(&col, &idx);
         CHECK(far_count() == count, "the DLQ probes changed the count: %ld", far_count());

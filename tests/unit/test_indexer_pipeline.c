@@ -1170,3 +1170,72 @@ TEST(dlq_scan_stops_at_the_end_it_saw_when_it_began)
     CHECK_INT(pending(bus, "check", "logs.replay"), ==, 11);
     lh_bus_close(bus);
 }
+
+static const char *reject_all(size_t i)
+{
+    (void)i;
+    return "2026-05-23 08:06:14 [x] ERROR t u - reject-me: a line long enough to make the dead "
+           "letters weigh something, padded out to a few hundred bytes with words and more words "
+           "so that three of them fill a small spool but two batches of them do not fit at once";
+}
+
+static int dlq_paused(const struct lh_pipeline_stats *st) { return st->paused; }
+static int committed_6(const struct lh_pipeline_stats *st) { return st->committed >= 6; }
+
+TEST(pipeline_full_dlq_pauses_until_it_has_room)
+{
+    quiet();
+    struct lh_bus_config cfg = { 0 };
+    cfg.type = LH_BUS_SPOOL;
+    cfg.spool.dir = path_in("spool");
+    cfg.spool.segment_bytes = 1u << 20;
+    cfg.spool.group_commit_ms = 1;
+    cfg.spool.fsync = 1;
+    cfg.spool.max_bytes = 3000;     /* per topic, unconsumed */
+    struct lh_bus *bus = NULL;
+    struct lh_err err = { 0 };
+    REQUIRE(lh_bus_open(&cfg, NULL, &bus, &err) == 0);
+    struct tsink t;
+    tsink_init(&t, "flaky");
+    t.reject = "reject-me";
+    struct lh_sink *sinks[1] = { &t.base };
+    struct popts o = { 0 };
+    struct lh_pipeline *p = make_pipeline(bus, sinks, 1, &o);
+    REQUIRE(lh_pipeline_start(p, NULL, NULL, &err) == 0);
+    /* Three dead letters fit (nobody reads the DLQ yet: all its bytes count). */
+    produce(bus, 20, 3, reject_all, NULL);
+    for (int i = 0; i < 500; i++) {
+        struct lh_pipeline_stats st;
+        lh_pipeline_stats(p, &st);
+        if (st.committed == 3)
+            break;
+        usleep(10000);
+    }
+    /* Three more do not: the pipeline holds them, not committed. */
+    produce(bus, 21, 3, reject_all, NULL);
+    REQUIRE(wait_for(p, dlq_paused));
+    struct lh_buf why = LH_BUF_INIT;
+    CHECK_INT(lh_pipeline_status(p, &why), ==, -1);
+    CHECK_CONTAINS(why.data, "dead-letter queue unavailable: EFULL");
+    struct lh_pipeline_stats st;
+    lh_pipeline_stats(p, &st);
+    CHECK_INT(st.committed, ==, 3);
+    CHECK_INT(st.dead_letters, ==, 3);
+    /* Someone reads the DLQ: there is room again and the batch goes on. */
+    struct lh_bus_consumer *c = NULL;
+    REQUIRE(lh_bus_consumer_open(bus, "reader", "logs.dlq", &c, &err) == 0);
+    struct lh_bus_batch b = { 0 };
+    REQUIRE_INT(lh_bus_poll(c, 100, 500, &b, &err), ==, 3);
+    REQUIRE(lh_bus_commit(c, &b, &err) == 0);
+    lh_bus_batch_release(c, &b);
+    lh_bus_consumer_close(c);
+    REQUIRE(wait_for(p, committed_6));
+    lh_buf_reset(&why);
+    CHECK_INT(lh_pipeline_status(p, &why), ==, 0);
+    lh_pipeline_destroy(p);
+    CHECK_INT(pending(bus, "reader", "logs.dlq"), ==, 3);
+    CHECK_INT(pending(bus, "indexer", "logs"), ==, 0);
+    lh_buf_free(&why);
+    tsink_free(&t);
+    lh_bus_close(bus);
+}
