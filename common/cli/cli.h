@@ -6,13 +6,14 @@
 #include <stdio.h>
 
 struct lh_cli_command {
-    const char *name;        /* "search" */
+    const char *name;        /* "dlq" */
     const char *summary;     /* one line for `loghaul --help` */
     /* argv[0] is the command name; returns the exit status. */
     int (*run)(int argc, char **argv);
     void (*usage)(FILE *f);
 };
 
+extern const struct lh_cli_command lh_cli_dlq;
 extern const struct lh_cli_command lh_cli_search;
 extern const struct lh_cli_command lh_cli_tail;
 extern const struct lh_cli_command lh_cli_aggregate;
