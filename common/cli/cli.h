@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 struct lh_cli_command {
-    const char *name;        /* "dlq" */
+    const char *name;        /* "search", "dlq" */
     const char *summary;     /* one line for `loghaul --help` */
     /* argv[0] is the command name; returns the exit status. */
     int (*run)(int argc, char **argv);
@@ -14,5 +14,9 @@ struct lh_cli_command {
 };
 
 extern const struct lh_cli_command lh_cli_dlq;
+extern const struct lh_cli_command lh_cli_search;
+extern const struct lh_cli_command lh_cli_tail;
+extern const struct lh_cli_command lh_cli_aggregate;
+extern const struct lh_cli_command lh_cli_store;
 
 #endif

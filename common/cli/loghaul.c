@@ -8,6 +8,10 @@
 /* Add a subcommand here (and its cmd_<name>.c beside this file). */
 static const struct lh_cli_command *const commands[] = {
     &lh_cli_dlq,
+    &lh_cli_search,
+    &lh_cli_tail,
+    &lh_cli_aggregate,
+    &lh_cli_store,
     NULL,
 };
 
