@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 struct lh_cli_command {
-    const char *name;        /* "dlq" */
+    const char *name;        /* "search", "dlq" */
     const char *summary;     /* one line for `loghaul --help` */
     /* argv[0] is the command name; returns the exit status. */
     int (*run)(int argc, char **argv);
