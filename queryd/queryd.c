@@ -759,16 +759,22 @@ static void on_tail(struct lh_http_req *req, void *arg)
         lh_buf_free(&b);
         return;
     }
-    /* A tail follows new events: from now on, or from where a reconnecting
-     * client left off; an explicit start in the query wins. */
-    int64_t since = q.explicit_start ? q.start_ns : now;
+    /* A tail follows new events: those stored after it began (a first poll
+     * over the lookback window only remembers what is there, so an event
+     * indexed late with a slightly older timestamp still shows), or from
+     * where a reconnecting client left off; an explicit start wins. */
+    int prime = !q.explicit_start;
+    int64_t since = q.explicit_start ? q.start_ns
+                                     : now - qd->cfg->tail.lookback_ms * LH_NS_PER_MS;
     const char *resume_id = NULL;
     const char *last = lh_http_req_header(req, "Last-Event-ID");
     int64_t lts;
     if (!q.explicit_start && last && parse_resume(last, &lts, &resume_id) == 0 &&
-        lts > now - 3600 * LH_NS_PER_SEC && lts <= now + 60 * LH_NS_PER_SEC)
+        lts > now - 3600 * LH_NS_PER_SEC && lts <= now + 60 * LH_NS_PER_SEC) {
         since = lts;
-    count_request(qd, "tail", lh_qtail_start(qd->hub, req, tenant, &q, since, resume_id));
+        prime = 0;
+    }
+    count_request(qd, "tail", lh_qtail_start(qd->hub, req, tenant, &q, since, resume_id, prime));
     lh_query_free(&q);
 }
 

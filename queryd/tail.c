@@ -49,6 +49,7 @@ struct tail {
     struct lh_qtail_config cfg;
     int64_t since_ns;
     struct seen seen;
+    int priming;                     /* first poll: remember what is there, send nothing */
     int busy;                        /* a poll is running on the pool */
     int stopping;                    /* end after the poll in flight */
     int timer_closed;
@@ -216,7 +217,7 @@ static void poll_work(uv_work_t *w)
     if (t->poll_rc == 0 && nfresh) {
         qsort(fresh, nfresh, sizeof(*fresh), fresh_asc);
         size_t skip = nfresh > max ? nfresh - max : 0;   /* keep the newest */
-        if (skip || cut) {
+        if ((skip || cut) && !t->priming) {
             /* What is older than the first event sent stays behind for good. */
             t->dropped = skip;
             if (fresh[skip].ev->ts_ns > t->since_ns)
@@ -227,7 +228,9 @@ static void poll_work(uv_work_t *w)
             t->poll_rc = lh_err_set(&t->poll_err, LH_ENOMEM, "out of memory");
         for (size_t i = 0; i < nfresh && t->poll_rc == 0; i++)
             seen_add(&t->seen, fresh[i].h, fresh[i].ev->ts_ns);
-        for (size_t i = skip; i < nfresh && t->poll_rc == 0; i++) {
+        /* Priming: what was already stored when the tail began is only
+         * remembered, so that later polls send just what arrives after. */
+        for (size_t i = t->priming ? nfresh : skip; i < nfresh && t->poll_rc == 0; i++) {
             const struct lh_event *ev = fresh[i].ev;
             int rc = lh_buf_printf(&t->out, "id: %lld/", (long long)ev->ts_ns);
             /* an id never holds a line break in practice; cut at one to keep the framing */
@@ -244,6 +247,8 @@ static void poll_work(uv_work_t *w)
     } else if (t->poll_rc == 0 && t->seen.n) {
         seen_rebuild(&t->seen, from, 0);
     }
+    if (t->poll_rc == 0)
+        t->priming = 0;
     free(fresh);
     for (size_t i = 0; i < npages; i++)
         lh_plan_page_free(&pages[i]);
@@ -378,7 +383,7 @@ static void on_tick(uv_timer_t *timer)
 }
 
 int lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const char *tenant,
-                   struct lh_query *q, int64_t since_ns, const char *resume_id)
+                   struct lh_query *q, int64_t since_ns, const char *resume_id, int prime)
 {
     if (hub->stopping) {
         lh_http_respond_error(req, 503, NULL, "shutting_down", "queryd is shutting down");
@@ -401,6 +406,7 @@ int lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const char
     memset(q, 0, sizeof(*q));
     snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
     t->since_ns = since_ns;
+    t->priming = prime;
     if (resume_id && *resume_id)
         seen_add(&t->seen, hash_id(resume_id), since_ns);
     struct lh_http_header h[] = { { "Cache-Control", "no-cache" },

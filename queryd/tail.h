@@ -54,9 +54,11 @@ void lh_qtail_hub_configure(struct lh_qtail_hub *hub, const struct lh_qtail_conf
 /* Starts a tail for req (it answers req: a stream, or 503 when max_streams
  * are open). Takes q (moved: the caller's struct is zeroed). since_ns:
  * the first event time to send; resume_id: an event id at since_ns
- * already sent (NULL: none). Returns the status answered (200 or 503). */
+ * already sent (NULL: none); prime: the first poll only remembers the
+ * events already stored and sends none (a new tail starting a lookback in
+ * the past). Returns the status answered (200 or 503). */
 int lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const char *tenant,
-                   struct lh_query *q, int64_t since_ns, const char *resume_id);
+                   struct lh_query *q, int64_t since_ns, const char *resume_id, int prime);
 
 /* Tails open now. */
 size_t lh_qtail_hub_count(const struct lh_qtail_hub *hub);

@@ -70,7 +70,7 @@ TAIL=$!
 LH_PIDS+=("$TAIL")
 sleep 1
 "$BUILD/tests/store_fill" "$WORK/store" --tenant demo --count 20 --span 1s --seed 77 >/dev/null
-for _ in $(seq 1 30); do [ "$(grep -c '"id"' "$WORK/t.out")" -ge 20 ] && break; sleep 0.1; done
+for _ in $(seq 1 100); do [ "$(grep -c '"id"' "$WORK/t.out")" -ge 20 ] && break; sleep 0.1; done
 kill -INT "$TAIL"; wait "$TAIL" 2>/dev/null
 got=$(grep -c '"id"' "$WORK/t.out")
 [ "$got" = 20 ] || { cat "$WORK/t.out" "$WORK/t.err"; fail "tail: $got events, want 20"; }
