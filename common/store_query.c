@@ -272,8 +272,8 @@ static void cq_free(struct cq *cq)
 static int cq_compile(struct cq *cq, const struct lh_store_query *q, struct lh_err *err)
 {
     memset(cq, 0, sizeof(*cq));
-    if (!q->tenant || !q->tenant[0])
-        return lh_err_set(err, LH_EINVAL, "query without a tenant");
+    if (!q->tenant || !q->tenant[0] || strlen(q->tenant) > LH_STORE_TENANT_MAX)
+        return lh_err_set(err, LH_EINVAL, "query without a valid tenant");
     cq->tenant = q->tenant;
     cq->start = q->start_ns;
     cq->end = q->end_ns ? q->end_ns : INT64_MAX;
@@ -501,12 +501,12 @@ struct region {
 
 struct qblk {
     struct lhs_bdec d;
-    struct region *reg[LHS_NCOLS];
+    struct region *reg[LHS_NCOLS + 1];   /* [LHS_C_RAW]: templates, [LHS_NCOLS]: raw lines */
 };
 
 static void qblk_free(struct qblk *qb)
 {
-    for (int c = 0; c < LHS_NCOLS; c++) {
+    for (int c = 0; c <= LHS_NCOLS; c++) {
         if (qb->reg[c]) {
             free(qb->reg[c]->low);
             free(qb->reg[c]->starts);
@@ -615,11 +615,30 @@ static int ft_block(const struct cq *cq, struct qblk *qb, uint8_t *mask, uint32_
                     hit[i] |= ok[d->codes[c][i]];
                 continue;
             }
-            const char *const *vals = c == LHS_C_RAW ? (const char *const *)d->raw : d->str[c];
-            struct region *r = region_get(qb, c, vals);
+            if (c == LHS_C_RAW && t->ntok > 1) {
+                /* a phrase may run across a field inside raw: search raw itself */
+                if ((rc = lhs_bdec_raw(d)) < 0)
+                    return rc;
+                struct region *r = region_get(qb, LHS_NCOLS, (const char *const *)d->raw);
+                if (!r)
+                    return LH_ENOMEM;
+                region_match(r, t, hit);
+                continue;
+            }
+            /* a single token in raw is in its template's literal text or in a
+             * field it refers to; all but span_id are searched anyway */
+            struct region *r = region_get(qb, c, d->str[c]);
             if (!r)
                 return LH_ENOMEM;
             region_match(r, t, hit);
+            if (c == LHS_C_RAW && d->b->m.col[LHS_C_SPAN].enc != LHS_ENC_NULL) {
+                if ((rc = lhs_bdec_load(d, LHS_C_SPAN)) < 0)
+                    return rc;
+                for (uint32_t i = lo; i < hi; i++)
+                    if (mask[i] && !hit[i] && d->str[c][i] && d->str[LHS_C_SPAN][i] &&
+                        strstr(d->str[c][i], "\x01\x04"))
+                        hit[i] = (uint8_t)str_has(d->str[LHS_C_SPAN][i], t);
+            }
         }
         if ((d->b->m.nkeys) && (lhs_bdec_load(d, LHS_C_META) == 0)) {
             for (uint32_t i = lo; i < hi; i++) {
@@ -682,7 +701,7 @@ static int eval_block(const struct cq *cq, struct qblk *qb, uint8_t *mask, uint3
                     mask[i] = (uint8_t)str_pred(c, lhs_bdec_meta_get(d, i, c->key));
             break;
         case FK_COL: {
-            if ((rc = lhs_bdec_load(d, c->col)) < 0)
+            if ((rc = c->col == LHS_C_RAW ? lhs_bdec_raw(d) : lhs_bdec_load(d, c->col)) < 0)
                 return rc;
             const struct lhs_coldir *cd = &d->b->m.col[c->col];
             if (cd->enc == LHS_ENC_DICT) {
@@ -947,7 +966,7 @@ static int top_load(const struct job *j, struct lhs_bdec *d)
     case FK_TS: return lhs_bdec_load(d, LHS_C_TS);
     case FK_RECV: return lhs_bdec_load(d, LHS_C_RECV);
     case FK_META: return lhs_bdec_load(d, LHS_C_META);
-    default: return lhs_bdec_load(d, f->col);
+    default: return f->col == LHS_C_RAW ? lhs_bdec_raw(d) : lhs_bdec_load(d, f->col);
     }
 }
 
@@ -958,6 +977,12 @@ static int scan_block(struct worker *w, const struct lhs_block *b, uint8_t **mas
     const struct cq *cq = j->cq;
     int rc = 0;
     int lo_only;
+    if (!lhs_block_body_ok((struct lhs_block *)b)) {
+        lh_error("store: tenant %s: block at offset %llu skipped: body checksum mismatch",
+                 cq->tenant, (unsigned long long)b->off);
+        w->corrupt++;
+        return 0;
+    }
     if (j->mode == QM_COUNT && fast_countable(cq, b, &lo_only)) {
         w->count += fast_count(cq, b, lo_only);
         return 0;
@@ -1159,6 +1184,13 @@ static int run_job(struct lh_store *s, struct job *j, struct worker **wout, size
     size_t nt = (size_t)s->cfg.threads;
     if (nt > j->nblocks)
         nt = j->nblocks ? j->nblocks : 1;
+    if (j->mode == QM_SEARCH) {   /* the heap never needs more than every row */
+        uint64_t rows = 0;
+        for (size_t i = 0; i < j->nblocks; i++)
+            rows += j->blocks[i]->nrows;
+        if (j->k > rows + 1)
+            j->k = (size_t)rows + 1;
+    }
     struct worker *w = calloc(nt, sizeof(*w));
     if (!w) {
         lhs_snap_free(&snap);

@@ -4,7 +4,6 @@
 # TLS 1.3 is accepted, and with mTLS required a client without a certificate
 # (or with one from another CA) is refused, while a good one is mapped to
 # its tenant by the certificate's CN.
-# services: (none)
 . "$(dirname "$0")/lib.sh"
 
 PORT=$(free_port)
