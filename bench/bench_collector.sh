@@ -28,6 +28,10 @@ one_run() {
         write_collector_config "$cfg" "$port" kafka 127.0.0.1:9092 "$topic"
     fi
     start_collector "$cfg" "$port" "$W/collector.log"
+    if [ "$r" = 1 ]; then
+        sample_series "http://127.0.0.1:$port/metrics" loghaul_collector_bytes_decoded_total 1e6 \
+            "$OUT/series-collector-$bus.dat"
+    fi
     # Warm-up (not measured): connections, the topic's creation and metadata.
     "$BUILD/tests/ingest_load" --url "http://127.0.0.1:$port/v1/logs/ingest" --token bench-token \
         --clients 2 --records 4000 --start 900000000 --batch 1000 --size 500 --max-seconds 120 \
@@ -36,10 +40,6 @@ one_run() {
     c0=$(cpu_s "$CPID")
     [ "$bus" = kafka ] && kpid=$(service_pid kafka)
     [ -n "$kpid" ] && k0=$(cpu_s "$kpid")
-    if [ "$r" = 1 ]; then
-        sample_series "http://127.0.0.1:$port/metrics" loghaul_collector_bytes_decoded_total 1e6 \
-            "$OUT/series-collector-$bus.dat"
-    fi
     line=$("$BUILD/tests/ingest_load" --url "http://127.0.0.1:$port/v1/logs/ingest" --token bench-token \
         --clients 4 --records "$RECORDS" --batch 1000 --size 500 --hosts 16 --max-seconds 300 \
         2>"$W/load.err") || { log "ingest_load failed: $line"; tail -5 "$W/load.err" "$W/collector.log" >&2; return 1; }
@@ -67,7 +67,7 @@ one_run() {
         emit kafka.broker_mb_s_per_core "$(calc "$MB / max($k1 - $k0, 1e-3)")" "MB/s per core"
     fi
     if [ "$r" = 1 ]; then
-        plot throughput "series-collector-$bus.dat" "collector ($bus bus): MB/s decoded, run 1"
+        plot throughput "series-collector-$bus.dat" "collector ($bus bus): MB/s decoded, run 1 (a short warm-up, then the measured load)"
     fi
 
     # The bus's own ceiling: the same number of 500-byte events, 4 threads,
@@ -85,7 +85,7 @@ one_run() {
 
 for bus in spool kafka; do
     if [ "$bus" = kafka ]; then
-        if ! wait_service kafka "${SERVICE_WAIT:-120}"; then
+        if ! wait_service kafka "$SERVICE_WAIT"; then
             for f in collector.kafka.mb_s_per_core collector.kafka.mb_s; do
                 skip "$f" "Kafka is not running on 127.0.0.1:9092 (tests/services/kafka start failed or timed out)"
             done

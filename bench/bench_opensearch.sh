@@ -31,7 +31,7 @@ else
         skip "$f" "the indexer's OpenSearch sink is not on main yet (branch ossink)"
     done
 fi
-if ! wait_service opensearch "${SERVICE_WAIT:-240}"; then
+if ! wait_service opensearch "$SERVICE_WAIT"; then
     for f in opensearch.size_ratio opensearch.size_ratio_hot opensearch.index_mb_s_per_core \
              baseline.opensearch.curl_bulk_mb_s; do
         skip "$f" "OpenSearch is not running on $URL (tests/services/opensearch start failed or timed out)"

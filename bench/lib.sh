@@ -11,6 +11,7 @@
 #   note TEXT                   a remark printed under the benchmark's table
 
 HZ=$(getconf CLK_TCK)
+: "${SERVICE_WAIT:=90}"
 RUN_NO=${RUN_NO:-0}
 
 json_str() {   # a JSON string literal of $1
@@ -127,7 +128,7 @@ stop_all_bg() {
     BG_PIDS=()
 }
 
-# sample_series URL METRIC SCALE FILE: every 0.25 s appends "<seconds> <rate>"
+# sample_series URL METRIC SCALE FILE: every 0.1 s appends "<seconds> <rate>"
 # (the metric's growth per second, divided by SCALE) to FILE until killed.
 sample_series() {
     local url=$1 name=$2 scale=$3 file=$4
@@ -148,7 +149,7 @@ t0 = time.monotonic()
 prev = (t0, value())
 with open(path, "w") as f:
     while True:
-        time.sleep(0.25)
+        time.sleep(0.1)
         now, v = time.monotonic(), value()
         if v is not None and prev[1] is not None and now > prev[0]:
             f.write(f"{now - t0:.2f} {(v - prev[1]) / (now - prev[0]) / scale:.3f}\n")
@@ -157,6 +158,7 @@ with open(path, "w") as f:
 PY
     SAMPLER_PID=$!
     BG_PIDS+=("$SAMPLER_PID")
+    sleep 0.5   # the sampler's first reading comes before what it is to see
 }
 
 # ---- daemons ------------------------------------------------------------------

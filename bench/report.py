@@ -50,12 +50,12 @@ FIGURES = [
     ("collector", "collector.spool.mb_s", "baseline.bus_spool.produce_mb_s", None, "limits.disk_write_mb_s",
      "ingest API -> spool, wall; baseline: bus_roundtrip --produce-only on the spool"),
     ("collector", "collector.spool.mb_s_per_core", "baseline.bus_spool.produce_mb_s_per_core", "ratio >= 0.5",
-     None, "MB per collector CPU-second; baseline: the spool library's own producer per core"),
+     "limits.memcpy_mb_s", "MB per collector CPU-second; baseline: the spool library's own producer per core"),
     ("collector", "collector.spool.batch_p50_ms", None, None, None, "client-side latency of a ~0.5 MB batch"),
     ("collector", "collector.spool.batch_p99_ms", None, "value <= 1000", None,
      "a batch is acknowledged within a second at p99"),
     ("collector", "collector.spool.rss_mb", None, None, None, "peak RSS (VmHWM)"),
-    ("collector", "collector.kafka.mb_s", "baseline.bus_kafka.produce_mb_s", None, None,
+    ("collector", "collector.kafka.mb_s", "baseline.bus_kafka.produce_mb_s", None, "limits.disk_write_mb_s",
      "ingest API -> Kafka (acks=all, idempotent, zstd), wall; baseline: librdkafka producer alone"),
     ("collector", "collector.kafka.mb_s_per_core", "baseline.bus_kafka.produce_mb_s_per_core", "ratio >= 0.8",
      "limits.zstd3_mb_s", "MB per collector CPU-second vs librdkafka's own producer per core (issue 8: within 80%)"),
@@ -65,21 +65,23 @@ FIGURES = [
     ("collector", "collector.kafka.rss_mb", None, None, None, "peak RSS (VmHWM)"),
     ("collector", "collector.spool.bus_bytes_per_raw_byte", None, None, None,
      "bytes the collector puts on the bus per raw log byte (the event JSON around the line)"),
-    ("collector", "kafka.broker_mb_s_per_core", None, None, None,
+    ("collector", "kafka.broker_mb_s_per_core", None, None, "limits.memcpy_mb_s",
      "raw MB per CPU-second of the Kafka broker's JVM while the collector produced to it"),
 
     ("indexer", "indexer.parse.events_s_per_core", "baseline.grok_one_pattern.events_s_per_core",
      "value >= 50000", None,
      "parse (JSON, grok chain, logfmt, timestamps) + PII masking; baseline: one grok pattern per record; "
      "target: the seed's 10 TB/day average (231k events/s) on <= 5 indexer cores"),
-    ("indexer", "indexer.parse.mb_s_per_core", None, None, None, "the same in raw MB"),
+    ("indexer", "indexer.parse.mb_s_per_core", None, None, "limits.memcpy_mb_s",
+     "the same in raw MB (bound: every byte is at least copied once)"),
     ("indexer", "indexer.parse.failed_fraction", None, "value <= 0.001", None,
      "records no parser understood (kept raw with parse_failed=true)"),
-    ("indexer", "indexer.opensearch.mb_s", "baseline.opensearch.sink_bodies_curl_mb_s", None, None,
+    ("indexer", "indexer.opensearch.mb_s", "baseline.opensearch.sink_bodies_curl_mb_s", None,
+     "limits.disk_write_mb_s",
      "the OpenSearch sink's bulk MB/s; baseline: curl (2 in flight) of the same pre-built bulk bodies"),
     ("indexer", "indexer.opensearch.ratio_to_ceiling", None, "value >= 0.8", None,
      "per round: the sink's events/s / curl's events/s on the same events"),
-    ("indexer", "indexer.opensearch.mb_s_per_core", None, None, None,
+    ("indexer", "indexer.opensearch.mb_s_per_core", None, None, "limits.memcpy_mb_s",
      "bulk MB per CPU-second of the sink (getrusage of its process)"),
     ("indexer", "indexer.archive.mb_s_per_core", "limits.zstd3_mb_s", None, "limits.zstd3_mb_s",
      "the archive writer, Parquet with zstd 3 pages, raw MB per CPU-second; baseline: zstd -3 alone"),
@@ -106,9 +108,9 @@ FIGURES = [
      "target: the seed's own estimate (1.3-1.5x)"),
     ("opensearch", "opensearch.size_ratio_hot", "baseline.zstd3_file.size_ratio", None, None,
      "the same right after refresh + flush, before the force merge"),
-    ("opensearch", "opensearch.index_mb_s_per_core", None, None, None,
+    ("opensearch", "opensearch.index_mb_s_per_core", None, None, "limits.memcpy_mb_s",
      "raw MB indexed per OpenSearch JVM CPU-second (from /proc)"),
-    ("opensearch", "baseline.opensearch.curl_bulk_mb_s", None, None, None,
+    ("opensearch", "baseline.opensearch.curl_bulk_mb_s", None, None, "limits.disk_write_mb_s",
      "bulk bodies POSTed by parallel curl (2 in flight), raw MB/s"),
 
     ("e2e", "e2e.embedded.mb_s", "agent.mb_s", "value >= 11.6", "limits.disk_write_mb_s",
@@ -127,7 +129,7 @@ FIGURES = [
     ("e2e", "e2e.embedded.rss_mb.agent", None, None, None, "peak RSS (VmHWM)"),
     ("e2e", "e2e.embedded.rss_mb.collector", None, None, None, ""),
     ("e2e", "e2e.embedded.rss_mb.indexer", None, None, None, ""),
-    ("e2e", "e2e.scaled.mb_s", "e2e.embedded.mb_s", None, None,
+    ("e2e", "e2e.scaled.mb_s", "e2e.embedded.mb_s", None, "limits.disk_write_mb_s",
      "files -> agent -> collector -> Kafka -> indexer -> OpenSearch, searchable; baseline: the embedded default"),
     ("e2e", "e2e.scaled.lines_s", None, None, None, ""),
     ("e2e", "e2e.scaled.visibility_p50_s", None, None, None, ""),
@@ -352,8 +354,8 @@ def main():
                     fig["skipped"] = reason
 
     os.makedirs(a.results, exist_ok=True)
-    for f in os.listdir(a.results):
-        if f.endswith(".png"):
+    for f in os.listdir(a.results):   # the plots of the previous run (ours only)
+        if f.endswith(".png") and f.startswith(("series-", "latency-")):
             os.unlink(os.path.join(a.results, f))
 
     # Plots: one PNG per throughput series, latency CDFs from latency files.
