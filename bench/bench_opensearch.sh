@@ -60,7 +60,7 @@ log "$EVENTS events, $(calc "$RAW / 1e6") MB raw, in $(ls "$W/bodies" | wc -l) b
 # Without the sink on main: the sink's mapping (branch ossink), written out.
 cat >"$W/index.json" <<'EOF'
 {"settings":{"index":{"number_of_shards":1,"number_of_replicas":0,"refresh_interval":"5s",
-  "codec":"best_compression"}},
+  "codec":"best_compression","store.stats_refresh_interval":"0ms"}},
  "mappings":{"dynamic":"strict","properties":{
   "timestamp":{"type":"date"},
   "id":{"type":"keyword"},"tenant":{"type":"keyword"},"service":{"type":"keyword"},
@@ -83,10 +83,12 @@ for r in $(seq "$RUNS"); do
     export RUN_NO=$r
     log "run $r/$RUNS"
     curl -s -XDELETE "$URL/$INDEX" >/dev/null
-    if [ "$SINK" = 0 ]; then
-        curl -fs -XPUT "$URL/$INDEX" -H 'Content-Type: application/json' --data-binary @"$W/index.json" \
-            >/dev/null || { log "index creation failed"; exit 1; }
-    fi
+    # With the sink's template installed, the index takes its mappings and
+    # settings from it; either way the store size stats are not cached (their
+    # default 10 s cache would report sizes from before the force merge).
+    [ "$SINK" = 1 ] && echo '{"settings":{"index.store.stats_refresh_interval":"0ms"}}' >"$W/index.json"
+    curl -fs -XPUT "$URL/$INDEX" -H 'Content-Type: application/json' --data-binary @"$W/index.json" \
+        >/dev/null || { log "index creation failed"; exit 1; }
     ospid=$(service_pid opensearch) c0=""
     [ -n "$ospid" ] && c0=$(cpu_s "$ospid")
     t0=$(date +%s.%N)
@@ -106,8 +108,16 @@ for r in $(seq "$RUNS"); do
     curl -fs -XPOST "$URL/$INDEX/_flush?wait_if_ongoing=true" >/dev/null
     hot=$(store_bytes)
     curl -fs -XPOST "$URL/$INDEX/_forcemerge?max_num_segments=1" >/dev/null
-    curl -fs -XPOST "$URL/$INDEX/_flush?wait_if_ongoing=true" >/dev/null
+    # The merged-away segments' files go once no searcher holds them.
+    curl -fs -XPOST "$URL/$INDEX/_refresh" >/dev/null
+    curl -fs -XPOST "$URL/$INDEX/_flush?wait_if_ongoing=true&force=true" >/dev/null
     settled=$(store_bytes)
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        sleep 0.5
+        s2=$(store_bytes)
+        [ "$s2" = "$settled" ] && break
+        settled=$s2
+    done
     emit baseline.opensearch.curl_bulk_mb_s "$(calc "$RAW / 1e6 / ($t1 - $t0)")" "MB/s"
     emit opensearch.size_ratio_hot "$(calc "$hot / $RAW")" "x raw"
     emit opensearch.size_ratio "$(calc "$settled / $RAW")" "x raw"

@@ -7,6 +7,11 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 W="$WORK/stages"
+if ! have_daemon queryd; then
+    skip "queryd.*" "loghaul-queryd is not on main yet (branch queryd); the store is queried through its library here"
+else
+    skip "queryd.*" "loghaul-queryd is on main, its search benchmark is not written yet (the store is queried through its library here)"
+fi
 ARCHIVE=1
 if [ ! -f "$ROOT/common/include/lh/archive_format.h" ]; then
     ARCHIVE=0

@@ -102,6 +102,9 @@ FIGURES = [
     ("store", "store.query_rare_term_p99_ms", None, None, None, ""),
     ("store", "store.query_wrong_answers", None, "value == 0", None,
      "query answers whose hit count differs from the generator's manifest"),
+    ("store", "queryd.query_trace_id_p50_ms", "store.query_trace_id_p50_ms", None, None,
+     "the same searches through loghaul-queryd's POST /v1/logs/search; baseline: the store library"),
+    ("store", "queryd.query_rare_term_p50_ms", "store.query_rare_term_p50_ms", None, None, ""),
 
     ("opensearch", "opensearch.size_ratio", "baseline.zstd3_file.size_ratio", "value <= 1.5", None,
      "OpenSearch store size per raw byte after flush + force merge (best_compression, 0 replicas); "
@@ -163,7 +166,7 @@ SECTIONS = [
 PRODUCER = {
     "limits": "limits", "agent": "agent", "collector": "collector", "indexer.parse": "stages",
     "indexer.opensearch": "opensearch", "indexer.archive": "stages", "store": "stages",
-    "opensearch": "opensearch", "e2e": "e2e", "archive": "stages", "baseline.opensearch": "opensearch",
+    "opensearch": "opensearch", "e2e": "e2e", "archive": "stages", "queryd": "stages", "baseline.opensearch": "opensearch",
 }
 
 
