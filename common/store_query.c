@@ -11,6 +11,7 @@
 #include <zstd.h>
 
 #include "lh/log.h"
+#include "lh/time.h"
 
 /* ---- compiled query --------------------------------------------------- */
 
@@ -49,6 +50,8 @@ struct cq {
     struct lh_store_pos after;
     size_t limit;
     int want_total;
+    uint64_t total_cap;     /* want_total: stop counting past this (0: never) */
+    int64_t deadline;       /* lh_time_mono_ns() limit (0: none) */
     int empty;              /* contradictory: matches nothing */
     struct lh_arena arena;
 };
@@ -279,6 +282,8 @@ static int cq_compile(struct cq *cq, const struct lh_store_query *q, struct lh_e
     cq->end = q->end_ns ? q->end_ns : INT64_MAX;
     cq->limit = q->limit ? q->limit : 100;
     cq->want_total = q->want_total;
+    cq->total_cap = q->total_cap;
+    cq->deadline = q->deadline_ns;
     if (q->after) {
         cq->has_after = 1;
         cq->after = *q->after;
@@ -871,7 +876,17 @@ struct job {
     size_t nbuckets;
     const char *field;
     struct cpred topf;      /* field of top */
+    uint64_t counted;       /* atomic: matches counted so far (search, total_cap) */
 };
+
+/* Search: whether every match is still counted (want_total and the count
+ * below total_cap); else scanning stops as soon as the page is known. */
+static int counting(const struct job *j)
+{
+    const struct cq *cq = j->cq;
+    return cq->want_total &&
+           (!cq->total_cap || __atomic_load_n(&j->counted, __ATOMIC_RELAXED) < cq->total_cap);
+}
 
 static int hit_less(const struct hit *a, const struct hit *b)
 {
@@ -1029,7 +1044,8 @@ static int scan_block(struct worker *w, const struct lhs_block *b, uint8_t **mas
     uint32_t lo, hi, hia;
     if ((rc = row_range(cq, &qb.d, &lo, &hi, &hia)) < 0)
         goto out;
-    if (j->mode == QM_SEARCH && !cq->want_total)
+    int count_all = j->mode == QM_SEARCH && counting(j);
+    if (j->mode == QM_SEARCH && !count_all)
         hi = hia;
     if (lo >= hi)
         goto out;
@@ -1085,15 +1101,16 @@ static int scan_block(struct worker *w, const struct lhs_block *b, uint8_t **mas
         if ((rc = lhs_bdec_load(&qb.d, LHS_C_ID)) < 0)
             goto out;
         const char *const *ids = qb.d.str[LHS_C_ID];
+        uint64_t matched = 0;
         for (uint32_t i = hi; i-- > lo;) {
             if (!mask[i])
                 continue;
-            w->count++;
+            matched++;
             if (i >= hia)
                 continue;
             const char *id = ids[i] ? ids[i] : "";
             if (w->nheap == j->k && key_cmp(qb.d.ts[i], id, w->heap[0].ts, w->heap[0].id) <= 0) {
-                if (!cq->want_total)
+                if (!count_all)
                     break;   /* every earlier row is smaller still */
                 continue;
             }
@@ -1110,6 +1127,9 @@ static int scan_block(struct worker *w, const struct lhs_block *b, uint8_t **mas
                 heap_down(w->heap, w->nheap, 0);
             }
         }
+        w->count += matched;
+        if (cq->total_cap)
+            __atomic_fetch_add(&j->counted, matched, __ATOMIC_RELAXED);
         break;
     }
     }
@@ -1137,10 +1157,17 @@ static void *worker_main(void *arg)
         if (i >= j->nblocks)
             break;
         const struct lhs_block *b = j->blocks[i];
+        if (j->cq->deadline && lh_time_mono_ns() > j->cq->deadline) {
+            w->rc = lh_err_set(&w->err, LH_ETIMEDOUT, "store: query: time limit passed after "
+                               "%zu of %zu blocks", i, j->nblocks);
+            __atomic_store_n(&j->next, j->nblocks, __ATOMIC_RELAXED);
+            break;
+        }
         if (j->mode == QM_SEARCH) {
-            if (!j->cq->want_total && w->nheap == j->k && b->max_ts < w->heap[0].ts)
+            int count_all = counting(j);
+            if (!count_all && w->nheap == j->k && b->max_ts < w->heap[0].ts)
                 break;   /* blocks come by max_ts desc: nothing later can enter */
-            if (j->cq->has_after && !j->cq->want_total && b->min_ts > j->cq->after.ts_ns)
+            if (j->cq->has_after && !count_all && b->min_ts > j->cq->after.ts_ns)
                 continue;
         }
         if (!block_may_match(j->cq, b))

@@ -190,6 +190,12 @@ struct lh_store_query {
     size_t limit;                       /* search: events per page (0 = 100) */
     const struct lh_store_pos *after;   /* search: resume after this position */
     int want_total;                     /* search: also count every match (total) */
+    uint64_t total_cap;                 /* search with want_total: stop counting once
+                                           about this many matched (0: count all); a
+                                           total >= total_cap is then a lower bound */
+    int64_t deadline_ns;                /* lh_time_mono_ns() after which the query gives
+                                           up with LH_ETIMEDOUT (checked per block);
+                                           0: no limit. All query functions. */
 };
 
 struct lh_store_result {
