@@ -6,8 +6,8 @@
 # mask) -> embedded store. Sustained MB/s and lines/s from the moment the
 # files appear until every record is counted by a store reader; visibility
 # latency of probe lines (written to a tailed file 10 times a second during
-# the load, each carrying its write time) until a full-text search returns
-# them; CPU seconds per raw GB and peak RSS of each daemon from /proc.
+# the load) until a full-text search through loghaul-queryd returns them;
+# CPU seconds per raw GB and peak RSS of each daemon from /proc.
 # Scaled out: the same with the collector and the indexer on the real Kafka
 # and the indexer writing to the real OpenSearch (tests/services); searchable
 # means counted by OpenSearch after its refresh.
@@ -22,6 +22,8 @@ if ! have_daemon indexer; then
     skip "e2e.*" "loghaul-indexer is not on main yet (branch indexer): no pipeline to run end to end"
     exit 0
 fi
+QUERYD=0
+have_daemon queryd && QUERYD=1
 
 write_indexer_config() {   # FILE PORT spool DIR | kafka TOPIC ; sink store DIR | opensearch PREFIX
     local f=$1 port=$2 bus=$3 where=$4 sink=$5 sdir=$6
@@ -133,37 +135,29 @@ PY
     PROBE_PID=$BG_PID
 }
 
-# OpenSearch watcher: same output as `stages watch` ("<seq> <seen_ns>").
-start_os_watch() {   # PREFIX OUT
-    cat >"$W/oswatch.py" <<'PY'
-import json, sys, time, urllib.request
-prefix, out = sys.argv[1], sys.argv[2]
-url = f"http://127.0.0.1:9200/{prefix}-*/_search?ignore_unavailable=true&allow_no_indices=true"
-q = json.dumps({"size": 1000, "query": {"match": {"message": "lhprobe"}},
-                "_source": ["message"], "sort": [{"timestamp": "desc"}]}).encode()
-seen = set()
-with open(out, "w") as f:
-    while True:
-        try:
-            req = urllib.request.Request(url, q, {"Content-Type": "application/json"})
-            hits = json.load(urllib.request.urlopen(req, timeout=5))["hits"]["hits"]
-            now = time.time_ns()
-            for h in hits:
-                m = h["_source"].get("message", "")
-                try:
-                    seq = int(m.split("seq=")[1].split()[0])
-                except (IndexError, ValueError):
-                    continue
-                if seq not in seen:
-                    seen.add(seq)
-                    f.write(f"{seq} {now}\n")
-                    f.flush()
-        except Exception:
-            pass
-        time.sleep(0.2)
-PY
-    start_bg "$W/oswatch.log" python3 "$W/oswatch.py" "$1" "$2"
-    WATCH_PID=$BG_PID
+write_queryd_config() {   # FILE PORT store DIR | opensearch PREFIX
+    {
+        echo "listen:"
+        echo "  address: 127.0.0.1:$2"
+        echo "log:"
+        echo "  level: warn"
+        echo "tenants:"
+        echo "  - name: $TENANT"
+        echo "    tokens: [bench-token]"
+        echo "cursor:"
+        echo "  key: bench-cursor-key-0123456789abcdef"
+        echo "tiers:"
+        echo "  - type: $3"
+        echo "    max_age: 0"
+        if [ "$3" = store ]; then
+            echo "    store:"
+            echo "      dir: $4"
+        else
+            echo "    opensearch:"
+            echo "      urls: [http://127.0.0.1:9200]"
+            echo "      index_prefix: $4"
+        fi
+    } >"$1"
 }
 
 os_count() {   # INDEX PATTERN
@@ -225,13 +219,31 @@ one_run() {   # MODE(embedded|scaled) RUN
     start_bg "$W/agent.log" "$BUILD/loghaul-agent" -c "$W/agent.yaml"
     local apid=$BG_PID
     wait_http "http://127.0.0.1:$aport/readyz" 30 || { log "agent not ready"; tail "$W/agent.log" >&2; return 1; }
-    start_probes "$W/input/probe.log" "$W/probes.sent"
-    if [ "$mode" = embedded ]; then
-        start_bg "$W/watch.log" "$BB/stages" watch --dir "$W/store" --tenant "$TENANT" --out "$W/probes.seen"
-        WATCH_PID=$BG_PID
-    else
-        start_os_watch "$prefix" "$W/probes.seen"
+    # Searchable = returned by loghaul-queryd's search API (by the store or
+    # OpenSearch directly when queryd is not built).
+    local qpid="" qport=""
+    if [ "$QUERYD" = 1 ]; then
+        qport=$(free_port)
+        if [ "$mode" = embedded ]; then
+            write_queryd_config "$W/queryd.yaml" "$qport" store "$W/store"
+        else
+            write_queryd_config "$W/queryd.yaml" "$qport" opensearch "$prefix"
+        fi
+        start_bg "$W/queryd.log" "$BUILD/loghaul-queryd" -c "$W/queryd.yaml"
+        qpid=$BG_PID
+        wait_http "http://127.0.0.1:$qport/readyz" 30 || { log "queryd not ready"; tail "$W/queryd.log" >&2; return 1; }
     fi
+    start_probes "$W/input/probe.log" "$W/probes.sent"
+    if [ -n "$qpid" ]; then
+        start_bg "$W/watch.log" python3 "$ROOT/bench/search_client.py" watch \
+            --url "http://127.0.0.1:$qport" --token bench-token --out "$W/probes.seen"
+    elif [ "$mode" = embedded ]; then
+        start_bg "$W/watch.log" "$BB/stages" watch --dir "$W/store" --tenant "$TENANT" --out "$W/probes.seen"
+    else
+        start_bg "$W/watch.log" python3 "$ROOT/bench/search_client.py" os-watch \
+            --url http://127.0.0.1:9200 --prefix "$prefix" --out "$W/probes.seen"
+    fi
+    WATCH_PID=$BG_PID
     local series="$OUT/series-e2e-$mode.dat"
     [ "$r" = 1 ] && sample_series "http://127.0.0.1:$iport/metrics" loghaul_indexer_consumed_bytes_total 1e6 "$series"
     sleep 1.5   # the pipeline idles with probes flowing
@@ -269,8 +281,10 @@ one_run() {   # MODE(embedded|scaled) RUN
     emit "e2e.$mode.rss_mb.agent" "$(hwm_mb "$apid")" "MB"
     emit "e2e.$mode.rss_mb.collector" "$(hwm_mb "$CPID")" "MB"
     emit "e2e.$mode.rss_mb.indexer" "$(hwm_mb "$ipid")" "MB"
+    [ -n "$qpid" ] && emit "e2e.$mode.rss_mb.queryd" "$(hwm_mb "$qpid")" "MB"
     [ "$r" = 1 ] && { stop_pid "$SAMPLER_PID" 2; plot throughput "series-e2e-$mode.dat" "end to end ($mode): MB/s consumed by the indexer, run 1"; }
     stop_pid "$WATCH_PID" 5
+    [ -n "$qpid" ] && stop_pid "$qpid" 10
     stop_pid "$apid" 20
     stop_pid "$ipid" 30
     stop_pid "$CPID" 20
@@ -319,7 +333,7 @@ for r in $(seq "$RUNS"); do
     log "embedded run $r/$RUNS: $MB MB in 10 files, $RECORDS records"
     one_run embedded "$r"
 done
-note "Embedded: $MB MB ($RECORDS records, $LINES lines) in 10 files (in the quick run the pipeline's ~1 s latency is a visible part of the MB/s); agent batches of 1 MiB or 1 s, indexer batches of 5000 or 200 ms, 2 workers; everything on this one 2-core machine. Visibility: probe lines written every 100 ms during the load, found by a full-text search polled every 100 ms."
+note "Embedded: $MB MB ($RECORDS records, $LINES lines) in 10 files (in the quick run the pipeline's ~1 s latency is a visible part of the MB/s); agent batches of 1 MiB or 1 s, indexer batches of 5000 or 200 ms, 2 workers; everything on this one 2-core machine. Visibility: probe lines written every 100 ms during the load, found by a full-text search through loghaul-queryd's API polled every 100 ms (queryd's CPU is that polling: not reported)."
 
 if ! wait_service kafka "$SERVICE_WAIT" || ! wait_service opensearch "$SERVICE_WAIT"; then
     skip "e2e.scaled.*" "Kafka or OpenSearch is not running (tests/services start failed or timed out)"
