@@ -108,6 +108,9 @@ int lh_queryd_validate(const struct lh_queryd_config *cfg, struct lh_err *err)
     if (cfg->tenants.n == 0)
         return lh_err_set(err, LH_EINVAL, "tenants: at least one tenant is needed");
     for (size_t i = 0; i < cfg->tenants.n; i++) {
+        /* copied into fixed buffers of queries: a cut name would be another tenant's */
+        if (!t[i].name[0] || strlen(t[i].name) > 200)
+            return lh_err_set(err, LH_EINVAL, "tenants[%zu].name: 1 to 200 bytes", i);
         if (t[i].tokens.n == 0)
             return lh_err_set(err, LH_EINVAL, "tenants[%zu] (%s): no tokens", i, t[i].name);
         for (size_t a = 0; a < t[i].tokens.n; a++) {

@@ -757,6 +757,13 @@ TEST(queryd_time_limit_gives_503)
     ht_resp_free(&r);
     CHECK_INT(lh_counter_value(lh_counter_get(t.metrics, "loghaul_queryd_query_timeouts_total",
                                               "", NULL)), ==, 1);
+    /* a quick one (a range without data) answers, and is logged as slow (slow_query: 0s) */
+    st = qt_post(&t, "/v1/logs/search", TOKEN, "{\"query\":{\"time_range\":{\"start\":"
+                 "\"2000-01-01T00:00:00Z\",\"end\":\"2000-01-02T00:00:00Z\"}}}", &r);
+    CHECK_INT(st, ==, 200);
+    ht_resp_free(&r);
+    CHECK_INT(lh_counter_value(lh_counter_get(t.metrics, "loghaul_queryd_slow_queries_total",
+                                              "", NULL)), ==, 1);
     CHECK_INT(qt_stop(&t), ==, 0);
 }
 

@@ -131,6 +131,7 @@ TEST(queryd_bad_configs_refused)
           "default_limit <= max_limit" },
         { "tenants:\n  - name: a\n    tokens: [aaaaaaaaaa]\ntiers:\n  - type: elastic\n",
           "tiers[0].type" },
+        { "tenants:\n  - name: \"\"\n    tokens: [aaaaaaaaaa]\n", "tenants[0].name: 1 to 200" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct lh_queryd_config cfg;
