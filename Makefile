@@ -52,7 +52,8 @@ UNIT_BIN := $(BUILD)/tests/unit_tests
 ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 
-.PHONY: all deps asan tests test test-unit test-integration run help clean fmt-check
+.PHONY: all deps asan tests test test-unit test-integration run help clean fmt-check \
+        bench bench-quick
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -65,6 +66,8 @@ help:
 	@echo "make test              deps + unit tests under ASan/UBSan + integration tests"
 	@echo "make test-unit         unit tests only (ASan/UBSan build)"
 	@echo "make test-integration  integration tests against real Kafka, OpenSearch, S3"
+	@echo "make bench             deps + every benchmark -> bench/results/latest.{json,md}"
+	@echo "make bench-quick       the same, smaller (under 5 minutes)"
 	@echo "make clean             remove build/"
 
 deps:
@@ -124,6 +127,16 @@ test-unit: asan
 
 test-integration: all tests
 	$(Q)tests/integration/run
+
+# Benchmarks: bench/run builds what it needs, starts the services it needs
+# and writes bench/results/ and docs/capacity.md.
+bench:
+	$(Q)deploy/deps.sh all
+	$(Q)bench/run
+
+bench-quick:
+	$(Q)deploy/deps.sh all
+	$(Q)bench/run --quick
 
 run: deps all
 	$(Q)deploy/local/loghaul-local run

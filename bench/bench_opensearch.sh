@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# bench_opensearch.sh - OpenSearch (tests/services/opensearch, 127.0.0.1:9200)
+# as loghaul's scaled-out hot store: the generated records, parsed by the
+# indexer's parse stage, as the sink's documents in an index with the sink's
+# template settings (strict mapping, flat_object metadata, best_compression,
+# 1 shard, 0 replicas, refresh 5s), bulk-loaded by curl with 2 requests in
+# flight. Measured: raw MB/s of the bulk load (the ceiling any sink can reach
+# on this server), raw MB per OpenSearch CPU-second (the JVM's /proc stat
+# over the load, refresh, flush and force merge) and bytes on disk per raw
+# byte, hot (after refresh+flush) and settled (force merge to 1 segment).
+# When the indexer's OpenSearch sink is on main, the index gets the sink's own
+# template, and the sink alone is measured against the ceiling of a plain
+# loader (indexer.opensearch.*): bench/opensearch_sink.c (the sink's bench
+# driver) builds the sink's bulk bodies for its generated events; per round,
+# curl posts them (2 in flight) into fresh indices, then the sink writes the
+# same events (batches of 50000, concurrency 2) into other fresh indices;
+# ratio = sink events/s / curl events/s of the round.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+URL=${OPENSEARCH_URL:-http://127.0.0.1:9200}
+W="$WORK/opensearch"
+INDEX="lhbench-size"
+MAXMB=$([ "$QUICK" = 1 ] && echo 8 || echo 300)
+
+SINK=0
+if [ -f "$ROOT/indexer/sink_opensearch.h" ] && [ -f "$ROOT/bench/opensearch_sink.c" ]; then
+    SINK=1
+else
+    for f in indexer.opensearch.mb_s indexer.opensearch.ratio_to_ceiling; do
+        skip "$f" "the indexer's OpenSearch sink is not on main yet (branch ossink)"
+    done
+fi
+if ! wait_service opensearch "$SERVICE_WAIT"; then
+    for f in opensearch.size_ratio opensearch.size_ratio_hot opensearch.index_mb_s_per_core \
+             baseline.opensearch.curl_bulk_mb_s; do
+        skip "$f" "OpenSearch is not running on $URL (tests/services/opensearch start failed or timed out)"
+    done
+    exit 0
+fi
+
+rm -rf "$W" && mkdir -p "$W"
+if [ "$SINK" = 1 ]; then
+    # shellcheck disable=SC2046
+    cc -O2 -std=c11 -D_GNU_SOURCE -pthread -I"$ROOT/common/include" "$ROOT/bench/opensearch_sink.c" \
+        "$BUILD/lib/libindexer.a" "$BUILD/lib/libloghaul.a" \
+        $(pkg-config --libs libuv libcurl openssl yaml-0.1 jansson libzstd rdkafka libpcre2-8 zlib) \
+        -lhttp_parser -ldeflate -lisal -lm -o "$BB/opensearch_sink"
+    # The sink's own template for the size index (prefix lhbench-size).
+    "$BB/opensearch_sink" gen --count 1 --prefix "$INDEX" --out "$W/tpl" --url "$URL" >/dev/null
+    INDEX="$INDEX-bench-x"
+fi
+START_NS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["start_ns"])' "$MANIFEST")
+info=$("$BB/stages" bulk --data "$DATA" --out "$W/bodies" --index "$INDEX" --max-mb "$MAXMB" \
+    --body-mb 5 --patterns "$ROOT/config/patterns" --start-ns "$START_NS")
+EVENTS=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["events"])' "$info")
+RAW=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["raw_bytes"])' "$info")
+log "$EVENTS events, $(calc "$RAW / 1e6") MB raw, in $(ls "$W/bodies" | wc -l) bulk bodies"
+
+# Without the sink on main: the sink's mapping (branch ossink), written out.
+cat >"$W/index.json" <<'EOF'
+{"settings":{"index":{"number_of_shards":1,"number_of_replicas":0,"refresh_interval":"5s",
+  "codec":"best_compression","store.stats_refresh_interval":"0ms"}},
+ "mappings":{"dynamic":"strict","properties":{
+  "timestamp":{"type":"date"},
+  "id":{"type":"keyword"},"tenant":{"type":"keyword"},"service":{"type":"keyword"},
+  "level":{"type":"keyword"},"host":{"type":"keyword"},"trace_id":{"type":"keyword"},
+  "span_id":{"type":"keyword"},"user_id":{"type":"keyword"},"stream":{"type":"keyword"},
+  "container_id":{"type":"keyword"},"region":{"type":"keyword"},"file":{"type":"keyword"},
+  "message":{"type":"text","analyzer":"standard","norms":false},
+  "raw":{"type":"text","analyzer":"standard","index_options":"docs","norms":false},
+  "k8s":{"properties":{"namespace":{"type":"keyword"},"pod":{"type":"keyword"},
+                       "container":{"type":"keyword"}}},
+  "custom_metadata":{"type":"flat_object"}}}}
+EOF
+
+store_bytes() {
+    curl -fs "$URL/$INDEX/_stats/store" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["_all"]["primaries"]["store"]["size_in_bytes"])'
+}
+
+for r in $(seq "$RUNS"); do
+    export RUN_NO=$r
+    log "run $r/$RUNS"
+    curl -s -XDELETE "$URL/$INDEX" >/dev/null
+    # With the sink's template installed, the index takes its mappings and
+    # settings from it; either way the store size stats are not cached (their
+    # default 10 s cache would report sizes from before the force merge).
+    [ "$SINK" = 1 ] && echo '{"settings":{"index.store.stats_refresh_interval":"0ms"}}' >"$W/index.json"
+    curl -fs -XPUT "$URL/$INDEX" -H 'Content-Type: application/json' --data-binary @"$W/index.json" \
+        >/dev/null || { log "index creation failed"; exit 1; }
+    ospid=$(service_pid opensearch) c0=""
+    [ -n "$ospid" ] && c0=$(cpu_s "$ospid")
+    t0=$(date +%s.%N)
+    find "$W/bodies" -name '*.ndjson' | sort | xargs -P 2 -I{} \
+        curl -s -o {}.resp -H 'Content-Type: application/x-ndjson' --data-binary @{} \
+        "$URL/_bulk?filter_path=errors"
+    t1=$(date +%s.%N)
+    if grep -L '"errors":false' "$W"/bodies/*.resp | grep -q .; then
+        log "a bulk request had errors:"
+        head -c 600 "$(grep -L '"errors":false' "$W"/bodies/*.resp | head -1)" >&2
+        exit 1
+    fi
+    rm -f "$W"/bodies/*.resp
+    curl -fs -XPOST "$URL/$INDEX/_refresh" >/dev/null
+    n=$(curl -fs "$URL/$INDEX/_count" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+    [ "$n" = "$EVENTS" ] || { log "count $n, expected $EVENTS"; exit 1; }
+    curl -fs -XPOST "$URL/$INDEX/_flush?wait_if_ongoing=true" >/dev/null
+    hot=$(store_bytes)
+    curl -fs -XPOST "$URL/$INDEX/_forcemerge?max_num_segments=1" >/dev/null
+    # The merged-away segments' files go once no searcher holds them.
+    curl -fs -XPOST "$URL/$INDEX/_refresh" >/dev/null
+    curl -fs -XPOST "$URL/$INDEX/_flush?wait_if_ongoing=true&force=true" >/dev/null
+    settled=$(store_bytes)
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        sleep 0.5
+        s2=$(store_bytes)
+        [ "$s2" = "$settled" ] && break
+        settled=$s2
+    done
+    emit baseline.opensearch.curl_bulk_mb_s "$(calc "$RAW / 1e6 / ($t1 - $t0)")" "MB/s"
+    emit opensearch.size_ratio_hot "$(calc "$hot / $RAW")" "x raw"
+    emit opensearch.size_ratio "$(calc "$settled / $RAW")" "x raw"
+    c1=""
+    [ -n "$ospid" ] && c1=$(cpu_s "$ospid")
+    if [ -n "$c0" ] && [ -n "$c1" ]; then
+        emit opensearch.index_mb_s_per_core "$(calc "$RAW / 1e6 / max($c1 - $c0, 1e-3)")" "MB/s per core"
+    fi
+done
+curl -s -XDELETE "$URL/$INDEX" >/dev/null
+
+# The sink alone against the curl ceiling.
+if [ "$SINK" = 1 ]; then
+    SEV=$([ "$QUICK" = 1 ] && echo 6000 || echo 100000)
+    "$BB/opensearch_sink" gen --count "$SEV" --prefix lhbc --out "$W/sb" --url "$URL" >"$W/sgen.log" 2>&1
+    SBYTES=$(cat "$W"/sb/*.ndjson | wc -c)
+    for r in $(seq "$RUNS"); do
+        export RUN_NO=$r
+        curl -s -XDELETE "$URL/lhbc-*,lhbs-*" >/dev/null
+        t0=$(date +%s.%N)
+        find "$W/sb" -name '*.ndjson' | sort | xargs -P 2 -I{} curl -s -o {}.resp \
+            -H 'Content-Type: application/x-ndjson' --data-binary @{} "$URL/_bulk?filter_path=errors"
+        t1=$(date +%s.%N)
+        if grep -L '"errors":false' "$W"/sb/*.resp | grep -q .; then log "curl: bulk errors"; exit 1; fi
+        rm -f "$W"/sb/*.resp
+        line=$("$BB/opensearch_sink" sink --count "$SEV" --prefix lhbs --batch 50000 --concurrency 2 \
+            --url "$URL" 2>"$W/sink.err") || { log "sink failed"; tail -5 "$W/sink.err" >&2; exit 1; }
+        # "events N written N seconds S events/s E MB/s M cpu_s C cpu_share X"
+        read -r se smb scpu < <(awk '{ for (i = 1; i < NF; i++) { if ($i == "events/s") e = $(i + 1);
+            if ($i == "MB/s") m = $(i + 1); if ($i == "cpu_s") c = $(i + 1) } } END { print e, m, c }' <<<"$line")
+        ce=$(calc "$SEV / ($t1 - $t0)")
+        emit indexer.opensearch.mb_s "$smb" "MB/s"
+        emit baseline.opensearch.sink_bodies_curl_mb_s "$(calc "$SBYTES / 1e6 / ($t1 - $t0)")" "MB/s"
+        emit indexer.opensearch.ratio_to_ceiling "$(calc "$se / $ce")" "x ceiling"
+        emit indexer.opensearch.mb_s_per_core "$(calc "$SBYTES / 1e6 / max($scpu, 1e-3)")" "MB/s per core"
+    done
+    curl -s -XDELETE "$URL/lhbc-*,lhbs-*" >/dev/null
+    for t in lhbc-logs lhbs-logs lhbench-size-logs; do
+        curl -s -XDELETE "$URL/_index_template/$t" >/dev/null || true
+    done
+    note "OpenSearch sink: $SEV events of bench/opensearch_sink.c ($(calc "round($SBYTES / 1e6)") MB of bulk bodies) per round; curl first, then the sink, each into fresh indices."
+fi
+note "$EVENTS events ($(calc "round($RAW / 1e6)") MB raw) parsed by the indexer's parse stage, as the sink's documents (message and raw as text, the rest keywords, metadata flat_object), ids given; OpenSearch 2.19 with a 512 MB heap shares the machine (its JVM's CPU also counts any other client's work during the run)."
+rm -rf "$W"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# bench_stages.sh - pipeline stages alone, in one process (bench/stages.c) on
+# the generated mix: the indexer's parse+grok+mask stage, the embedded store's
+# ingest (lh_store_append, durable per batch) and size on disk, and full-text
+# queries for trace ids and rare words against grep/zstdgrep over the raw file.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+W="$WORK/stages"
+QUERYD=1
+if ! have_daemon queryd; then
+    QUERYD=0
+    skip "queryd.*" "loghaul-queryd is not on main yet (branch queryd); the store is queried through its library here"
+fi
+trap stop_all_bg EXIT
+
+# queryd_queries [LATFILE]: loghaul-queryd over the store just written, the
+# same searches through POST /v1/logs/search (one kept-alive connection).
+queryd_queries() {
+    local port
+    port=$(free_port)
+    cat >"$W/queryd.yaml" <<EOF
+listen:
+  address: 127.0.0.1:$port
+log:
+  level: warn
+tenants:
+  - name: bench
+    tokens: [bench-token]
+cursor:
+  key: bench-cursor-key-0123456789abcdef
+tiers:
+  - type: store
+    max_age: 0
+    store:
+      dir: $W/store
+EOF
+    start_bg "$W/queryd.log" "$BUILD/loghaul-queryd" -c "$W/queryd.yaml"
+    local qpid=$BG_PID
+    wait_http "http://127.0.0.1:$port/readyz" 30 || { log "queryd not ready"; tail "$W/queryd.log" >&2; return 1; }
+    python3 "$ROOT/bench/search_client.py" queries --url "http://127.0.0.1:$port" --token bench-token \
+        --manifest "$MANIFEST" --n "$NQ" ${1:+--lat "$1"} 2>>"$W/stages.log" | emit_lines
+    emit queryd.rss_mb "$(hwm_mb "$qpid")" "MB"
+    stop_pid "$qpid" 10
+}
+ARCHIVE=1
+if [ ! -f "$ROOT/common/include/lh/archive_format.h" ]; then
+    ARCHIVE=0
+    skip "archive.*" "the archive writer (Parquet, NDJSON+zstd) is not on main yet (branch archive)"
+    skip "indexer.archive.*" "the archive writer is not on main yet (branch archive)"
+fi
+rm -rf "$W" && mkdir -p "$W"
+START_NS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["start_ns"])' "$MANIFEST")
+NQ=$([ "$QUICK" = 1 ] && echo 20 || echo 50)
+NBASE=$([ "$QUICK" = 1 ] && echo 3 || echo 10)
+: >"$OUT/latency-queries.dat"
+
+for r in $(seq "$RUNS"); do
+    export RUN_NO=$r
+    log "run $r/$RUNS"
+    "$BB/stages" parse --data "$DATA" --patterns "$ROOT/config/patterns" --start-ns "$START_NS" \
+        2>>"$W/stages.log" | emit_lines
+    rm -rf "$W/store"
+    "$BB/stages" store --data "$DATA" --dir "$W/store" --patterns "$ROOT/config/patterns" \
+        --start-ns "$START_NS" 2>>"$W/stages.log" | emit_lines
+    if [ "$ARCHIVE" = 1 ]; then
+        "$BB/stages" archive --data "$DATA" --patterns "$ROOT/config/patterns" --start-ns "$START_NS" \
+            --max-mb "$([ "$QUICK" = 1 ] && echo 40 || echo 1000000)" 2>>"$W/stages.log" | emit_lines
+    fi
+    lat=""
+    [ "$r" = 1 ] && lat="$OUT/latency-queries.dat"
+    "$BB/stages" query --dir "$W/store" --manifest "$MANIFEST" --data "$DATA" --n "$NQ" \
+        --nbase "$NBASE" ${lat:+--lat "$lat"} 2>>"$W/stages.log" | emit_lines
+    if [ "$QUERYD" = 1 ]; then queryd_queries "$lat"; fi
+done
+plot latency latency-queries.dat "full-text queries: store vs grep over the raw file (run 1)"
+grep -h '^stages: parse' "$W/stages.log" | tail -1 | sed 's/^stages: //' | while IFS= read -r l; do note "$l"; done
+grep -h '^stages: store' "$W/stages.log" | tail -1 | sed 's/^stages: //' | while IFS= read -r l; do note "$l"; done
+grep -h '^stages: archive' "$W/stages.log" | tail -1 | sed 's/^stages: //' | while IFS= read -r l; do note "$l"; done
+if grep -q 'the data holds' "$W/stages.log"; then
+    note "WRONG QUERY ANSWERS: $(grep -c 'the data holds' "$W/stages.log") (see the log)"
+fi
+note "Stages run in one process on warm page cache: parse+mask on one thread; store ingest parses outside the timed part and counts the CPU of lh_store_append (zstd 3, 4 MiB blocks, fdatasync per batch of 5000 events); queries ask for the first 100 hits and the exact total, $NQ trace ids and $NQ rare words from the generator's manifest (each answer checked), grep/zstdgrep on the first $NBASE of each (LC_ALL=C); queryd.*: the same searches through loghaul-queryd's HTTP API on the same store."
+rm -rf "$W"

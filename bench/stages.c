@@ -1,0 +1,867 @@
+/* stages.c - loghaul's pipeline stages measured alone, in one process, on
+ * the generator's data (bench/gen):
+ *
+ *   stages parse --data FILE --patterns DIR [--start-ns NS]
+ *       the indexer's parse stage (JSON, the grok chain, logfmt, timestamps)
+ *       plus PII masking of message and raw, over every record of FILE; and
+ *       as the baseline, one grok pattern (the seed's app format, PCRE2 JIT)
+ *       tried on every record: events per CPU-second of each.
+ *   stages store --data FILE --dir DIR --patterns DIR [--batch 5000]
+ *       parses every record (not timed), then appends the events to a fresh
+ *       embedded store (lh_store_append, fdatasync'd per batch): raw MB per
+ *       CPU-second of the appends, wall MB/s, and bytes on disk per raw byte.
+ *   stages query --dir DIR --manifest FILE --data FILE [--n 20] [--nbase 5] [--lat FILE]
+ *       full-text queries on the store (first page of 100 plus the exact hit
+ *       count, as the search API answers) for --n trace ids and --n rare words
+ *       listed in the generator's manifest, checking each count against it;
+ *       the first --nbase of each also with `grep -c` over the raw file and
+ *       `zstdgrep -c` over FILE.zst when present (LC_ALL=C): p50 in ms.
+ *   stages bulk --data FILE --out DIR --index NAME [--max-mb 50] [--body-mb 5]
+ *       parses the first --max-mb MB of records and writes OpenSearch _bulk
+ *       bodies of about --body-mb MB (create actions with the event ids)
+ *       into DIR; prints {"events", "raw_bytes", "bodies"}.
+ *   stages archive --data FILE --patterns DIR [--batch 50000] [--max-mb M]
+ *       (built when lh/archive_format.h is there) the archive writer: the
+ *       first M MB of records in objects of --batch events, as Parquet and as
+ *       NDJSON+zstd: MB per CPU-second of each, object bytes per raw byte.
+ *   stages watch --dir DIR --tenant T --out FILE
+ *       the visibility probe: see cmd_watch.
+ *   stages count --dir DIR --tenant T [--start-ns NS] [--end-ns NS]
+ *       the number of stored events of T in that time range.
+ *
+ * A record is a line, or a Java stack trace (continuation lines joined the
+ * way the agent's `multiline: java` does). Figures go to stdout as JSON
+ * lines {"name", "value", "unit"}; --lat FILE gets one "<kind> <ms>" line
+ * per query (for the latency plots). */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lh/arena.h"
+#include "lh/conf.h"
+#include "lh/event.h"
+#include "lh/mask.h"
+#include "lh/store.h"
+#ifdef LH_BENCH_ARCHIVE
+#include "lh/archive_format.h"
+#endif
+#include "lh/time.h"
+#include "../indexer/grok.h"
+#include "../indexer/parse.h"
+
+static double now_s(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void emit(const char *name, double value, const char *unit)
+{
+    printf("{\"name\":\"%s\",\"value\":%.6g,\"unit\":\"%s\"}\n", name, value, unit);
+    fflush(stdout);
+}
+
+static void die(const char *what, const char *why)
+{
+    fprintf(stderr, "stages: %s: %s\n", what, why);
+    exit(1);
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+struct data {
+    const char *p;
+    size_t len;
+};
+
+static struct data map_file(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        die(path, strerror(errno));
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED)
+        die(path, strerror(errno));
+    close(fd);
+    madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+    return (struct data){ p, (size_t)st.st_size };
+}
+
+static int starts(const char *s, size_t n, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    return n >= k && !memcmp(s, prefix, k);
+}
+
+/* A Java exception header: "java.lang.Foo: msg", "com.x.BarError". */
+static int exception_header(const char *s, size_t n)
+{
+    size_t i = 0;
+    int dot = 0;
+    while (i < n && s[i] != ':' && s[i] != ' ') {
+        if (s[i] == '.')
+            dot = 1;
+        i++;
+    }
+    if (!dot || (i < n && s[i] == ' '))
+        return 0;
+    return (i >= 9 && !memcmp(s + i - 9, "Exception", 9)) ||
+           (i >= 5 && !memcmp(s + i - 5, "Error", 5)) ||
+           (i >= 9 && !memcmp(s + i - 9, "Throwable", 9));
+}
+
+static int continuation(const char *s, size_t n)
+{
+    return n && (s[0] == '\t' || s[0] == ' ' || starts(s, n, "Caused by:") ||
+                 starts(s, n, "Suppressed:") || exception_header(s, n));
+}
+
+/* Next record at *off: sets *rec and *rn (without the final newline). */
+static int next_record(const struct data *d, size_t *off, const char **rec, size_t *rn)
+{
+    if (*off >= d->len)
+        return 0;
+    const char *s = d->p + *off, *end = d->p + d->len;
+    const char *nl = memchr(s, '\n', (size_t)(end - s));
+    const char *e = nl ? nl : end;
+    while (nl && nl + 1 < end) {
+        const char *n2 = memchr(nl + 1, '\n', (size_t)(end - nl - 1));
+        const char *e2 = n2 ? n2 : end;
+        if (!continuation(nl + 1, (size_t)(e2 - nl - 1)))
+            break;
+        e = e2;
+        nl = n2;
+    }
+    *rec = s;
+    *rn = (size_t)(e - s);
+    *off = (size_t)(e - d->p) + 1;
+    return 1;
+}
+
+/* ---- the parse stage ----------------------------------------------------- */
+
+struct parse_ctx {
+    struct lh_parse_config cfg;
+    struct lh_parser *parser;
+    struct lh_parse_worker *worker;
+    struct lh_masker *masker;
+    struct lh_buf masked;
+    unsigned long kinds[8];
+    uint64_t masked_fields;
+};
+
+static void parse_init(struct parse_ctx *c, const char *patterns)
+{
+    struct lh_err err = {0};
+    char yaml[4200];
+    snprintf(yaml, sizeof(yaml), "patterns_dir: \"%s\"\n", patterns);
+    memset(c, 0, sizeof(*c));
+    if (lh_conf_load_string("parse", yaml, strlen(yaml), lh_parse_opts, &c->cfg, &err) < 0 ||
+        lh_parser_create(&c->cfg, &c->parser, &err) < 0)
+        die("parser", err.msg);
+    if (lh_parse_worker_create(c->parser, &c->worker) < 0)
+        die("parser", "worker");
+    struct lh_mask_config mc = {0};
+    if (lh_conf_load_string("mask", "{}", 2, lh_mask_opts, &mc, &err) < 0 ||
+        lh_masker_create(&mc, &c->masker, &err) < 0)
+        die("masker", err.msg);
+    lh_conf_free(lh_mask_opts, &mc);
+}
+
+static void parse_free(struct parse_ctx *c)
+{
+    lh_parse_worker_destroy(c->worker);
+    lh_parser_destroy(c->parser);
+    lh_masker_destroy(c->masker);
+    lh_conf_free(lh_parse_opts, &c->cfg);
+    lh_buf_free(&c->masked);
+}
+
+/* Parses and masks one record into ev (strings from arena). */
+static void parse_one(struct parse_ctx *c, const char *rec, size_t rn, int64_t received,
+                      struct lh_event *ev, struct lh_arena *arena)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->raw = lh_arena_strndup(arena, rec, rn);
+    ev->received_ns = received;
+    int k = lh_parse_event(c->worker, ev, arena);
+    if (k < 0)
+        die("parse", "out of memory");
+    c->kinds[k & 7]++;
+    const char **fields[2] = { &ev->message, &ev->raw };
+    for (int i = 0; i < 2; i++) {
+        const char *s = *fields[i];
+        if (!s)
+            continue;
+        int m = lh_mask_apply(c->masker, s, strlen(s), &c->masked, NULL);
+        if (m < 0)
+            die("mask", "failed");
+        if (m > 0) {
+            *fields[i] = lh_arena_strndup(arena, c->masked.data, c->masked.len);
+            c->masked_fields++;
+        }
+    }
+}
+
+static int64_t arg_start_ns = 1779494400000000000LL;   /* 2026-05-23T00:00:00Z */
+
+static int cmd_parse(const char *data_path, const char *patterns)
+{
+    struct data d = map_file(data_path);
+    struct parse_ctx c;
+    parse_init(&c, patterns);
+    struct lh_arena arena = LH_ARENA_INIT;
+    struct lh_event ev;
+    size_t off = 0, rn;
+    const char *rec;
+    uint64_t n = 0, bytes = 0;
+    /* Warm the page cache and JIT code on the first 2000 records. */
+    for (int i = 0; i < 2000 && next_record(&d, &off, &rec, &rn); i++)
+        parse_one(&c, rec, rn, arg_start_ns, &ev, &arena);
+    lh_arena_reset(&arena);
+    memset(c.kinds, 0, sizeof(c.kinds));
+    c.masked_fields = 0;
+    off = 0;
+    double t0 = now_s(CLOCK_THREAD_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
+    while (next_record(&d, &off, &rec, &rn)) {
+        parse_one(&c, rec, rn, arg_start_ns, &ev, &arena);
+        n++;
+        bytes += rn + 1;
+        if ((n & 1023) == 0)
+            lh_arena_reset(&arena);
+    }
+    double cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - t0, wall = now_s(CLOCK_MONOTONIC) - w0;
+    emit("indexer.parse.events_s_per_core", (double)n / cpu, "events/s per core");
+    emit("indexer.parse.mb_s_per_core", (double)bytes / cpu / 1e6, "MB/s per core");
+    emit("indexer.parse.wall_s", wall, "s");
+    emit("indexer.parse.failed_fraction", (double)c.kinds[LH_PARSE_FAILED] / (double)n,
+         "fraction");
+    emit("indexer.parse.masked_fraction", (double)c.masked_fields / (double)n, "fraction");
+
+    /* Baseline: one grok pattern tried per record. */
+    struct lh_grok *g;
+    struct lh_grok_matcher *m;
+    struct lh_err err = {0};
+    const char *one[] = { "LOGHAUL_APP" };
+    if (lh_grok_create(patterns, one, 1, &g, &err) < 0 || lh_grok_matcher_create(g, &m) < 0)
+        die("grok", err.msg);
+    off = 0;
+    uint64_t matched = 0, nb = 0;
+    t0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+    while (next_record(&d, &off, &rec, &rn)) {
+        matched += lh_grok_match(m, rec, rn) >= 0;
+        nb++;
+    }
+    cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - t0;
+    emit("baseline.grok_one_pattern.events_s_per_core", (double)nb / cpu, "events/s per core");
+    fprintf(stderr, "stages: parse: %llu records, kinds json=%lu grok=%lu logfmt=%lu failed=%lu; "
+                    "one-pattern baseline matched %llu\n",
+            (unsigned long long)n, c.kinds[LH_PARSE_JSON], c.kinds[LH_PARSE_GROK],
+            c.kinds[LH_PARSE_LOGFMT], c.kinds[LH_PARSE_FAILED], (unsigned long long)matched);
+    lh_grok_matcher_destroy(m);
+    lh_grok_destroy(g);
+    lh_arena_free(&arena);
+    parse_free(&c);
+    munmap((void *)d.p, d.len);
+    return 0;
+}
+
+/* ---- store ingest ------------------------------------------------------ */
+
+static uint64_t dir_bytes(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "find '%s' -type f -printf '%%s\\n' | awk '{s+=$1} END {print s+0}'",
+             dir);
+    FILE *p = popen(cmd, "r");
+    unsigned long long v = 0;
+    if (!p || fscanf(p, "%llu", &v) != 1)
+        die("du", dir);
+    pclose(p);
+    return v;
+}
+
+static int cmd_store(const char *data_path, const char *dir, const char *patterns, int batch)
+{
+    struct data d = map_file(data_path);
+    struct parse_ctx c;
+    parse_init(&c, patterns);
+    struct lh_store_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    lh_store_config_defaults(&cfg);
+    cfg.dir = (char *)dir;
+    struct lh_store *s;
+    struct lh_err err = {0};
+    if (lh_store_open(&s, &cfg, LH_STORE_WRITE, &err) < 0)
+        die("store open", err.msg);
+    struct lh_event *evs = calloc((size_t)batch, sizeof(*evs));
+    char (*ids)[LH_EVENT_ID_MAX] = calloc((size_t)batch, LH_EVENT_ID_MAX);
+    if (!evs || !ids)
+        die("calloc", "out of memory");
+    struct lh_arena arena = LH_ARENA_INIT;
+    size_t off = 0, rn;
+    const char *rec;
+    uint64_t n = 0, bytes = 0, stored = 0, batches = 0;
+    double cpu = 0, wall = 0;
+    for (;;) {
+        int k = 0;
+        uint8_t uuid[16];
+        for (int i = 0; i < 16; i++)
+            uuid[i] = (uint8_t)((batches * 2654435761u) >> (i % 4 * 8)) ^ (uint8_t)i;
+        while (k < batch && next_record(&d, &off, &rec, &rn)) {
+            parse_one(&c, rec, rn, arg_start_ns, &evs[k], &arena);
+            lh_event_id(ids[k], uuid, (uint32_t)k);
+            evs[k].id = ids[k];
+            evs[k].tenant = "bench";
+            bytes += rn + 1;
+            k++;
+        }
+        if (!k)
+            break;
+        struct lh_store_append_stats st;
+        double t0 = now_s(CLOCK_PROCESS_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
+        if (lh_store_append(s, evs, (size_t)k, &st, &err) < 0)
+            die("append", err.msg);
+        cpu += now_s(CLOCK_PROCESS_CPUTIME_ID) - t0;
+        wall += now_s(CLOCK_MONOTONIC) - w0;
+        stored += st.stored;
+        n += (uint64_t)k;
+        batches++;
+        lh_arena_reset(&arena);
+    }
+    lh_store_close(s);
+    uint64_t disk = dir_bytes(dir);
+    emit("store.ingest_mb_s_per_core", (double)bytes / cpu / 1e6, "MB/s per core");
+    emit("store.ingest_mb_s", (double)bytes / wall / 1e6, "MB/s");
+    emit("store.ingest_events_s_per_core", (double)n / cpu, "events/s per core");
+    emit("store.size_ratio", (double)disk / (double)bytes, "x raw");
+    if (stored != n)
+        fprintf(stderr, "stages: store: %llu of %llu events stored\n",
+                (unsigned long long)stored, (unsigned long long)n);
+    fprintf(stderr, "stages: store: %llu events, %.1f MB raw, %.1f MB on disk, %llu batches\n",
+            (unsigned long long)n, (double)bytes / 1e6, (double)disk / 1e6,
+            (unsigned long long)batches);
+    free(evs);
+    free(ids);
+    lh_arena_free(&arena);
+    parse_free(&c);
+    munmap((void *)d.p, d.len);
+    return stored == n ? 0 : 1;
+}
+
+/* ---- queries ----------------------------------------------------------- */
+
+/* Runs argv, stdout to a pipe; returns the wall seconds and the integer it
+ * printed (grep -c's count) in *count. */
+static double run_count(char *const argv[], long *count)
+{
+    int pfd[2];
+    if (pipe(pfd) < 0)
+        die("pipe", strerror(errno));
+    double t0 = now_s(CLOCK_MONOTONIC);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    char buf[64] = {0};
+    ssize_t r = read(pfd[0], buf, sizeof(buf) - 1);
+    close(pfd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    double t = now_s(CLOCK_MONOTONIC) - t0;
+    *count = r > 0 ? atol(buf) : -1;
+    return t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+    qsort(v, n, sizeof(double), cmp_double);
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+struct qitem {
+    const char *term;
+    long lines;
+};
+
+static size_t load_items(json_t *root, const char *key, const char *field, struct qitem *out,
+                         size_t max)
+{
+    json_t *arr = json_object_get(root, key);
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(arr) && n < max; i++) {
+        json_t *o = json_array_get(arr, i);
+        out[n].term = json_string_value(json_object_get(o, field));
+        out[n].lines = (long)json_integer_value(json_object_get(o, "lines"));
+        if (out[n].term)
+            n++;
+    }
+    return n;
+}
+
+static int cmd_query(const char *dir, const char *manifest, const char *data_path, int nq,
+                     int nbase, const char *lat_path)
+{
+    setenv("LC_ALL", "C", 1);   /* grep's fastest mode (byte-wise, ASCII case folding) */
+    json_error_t jerr;
+    json_t *root = json_load_file(manifest, 0, &jerr);
+    if (!root)
+        die(manifest, jerr.text);
+    struct qitem traces[200], rare[100];
+    size_t nt = load_items(root, "trace_ids", "id", traces, (size_t)nq);
+    size_t nr = load_items(root, "rare_terms", "term", rare, (size_t)nq);
+    struct lh_store_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    lh_store_config_defaults(&cfg);
+    cfg.dir = (char *)dir;
+    struct lh_store *s;
+    struct lh_err err = {0};
+    if (lh_store_open(&s, &cfg, LH_STORE_READ, &err) < 0)
+        die("store open", err.msg);
+    FILE *lat = lat_path ? fopen(lat_path, "a") : NULL;
+    char zpath[4200];
+    snprintf(zpath, sizeof(zpath), "%s.zst", data_path);
+    int have_zst = access(zpath, R_OK) == 0;
+    int wrong = 0;
+
+    struct { const char *kind; struct qitem *items; size_t n; } sets[2] = {
+        { "trace_id", traces, nt }, { "rare_term", rare, nr },
+    };
+    for (int k = 0; k < 2; k++) {
+        size_t n = sets[k].n;
+        if (!n)
+            continue;
+        double *ms = calloc(n, sizeof(double)), *g = calloc(n, sizeof(double)),
+               *z = calloc(n, sizeof(double));
+        size_t ng = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *term = sets[k].items[i].term;
+            const char *terms[1] = { term };
+            struct lh_store_query q = { .tenant = "bench", .terms = terms, .nterms = 1,
+                                        .limit = 100, .want_total = 1 };
+            struct lh_store_result *r;
+            double t0 = now_s(CLOCK_MONOTONIC);
+            if (lh_store_search(s, &q, &r, &err) < 0)
+                die("search", err.msg);
+            ms[i] = (now_s(CLOCK_MONOTONIC) - t0) * 1e3;
+            if ((long)r->total != sets[k].items[i].lines) {
+                fprintf(stderr, "stages: query %s %s: %llu hits, the data holds %ld\n",
+                        sets[k].kind, term, (unsigned long long)r->total,
+                        sets[k].items[i].lines);
+                wrong++;
+            }
+            lh_store_result_free(r);
+            if (lat)
+                fprintf(lat, "store.%s %.3f\n", sets[k].kind, ms[i]);
+            if (i >= (size_t)nbase)
+                continue;
+            /* grep: trace ids are unique hex strings (a substring match is
+             * exact; -w would miss "tr_<id>"); words are matched whole and
+             * case-insensitively, as the store's full-text terms are. */
+            long cnt;
+            char *gargv[] = { "grep", "-c", k ? "-iwF" : "-F", "--", (char *)term,
+                              (char *)data_path, NULL };
+            g[ng] = run_count(gargv, &cnt) * 1e3;
+            if (cnt != sets[k].items[i].lines)
+                fprintf(stderr, "stages: grep %s: %ld lines, manifest says %ld\n", term, cnt,
+                        sets[k].items[i].lines);
+            if (have_zst) {
+                char *zargv[] = { "zstdgrep", "-c", k ? "-iwF" : "-F", "--", (char *)term, zpath,
+                                  NULL };
+                z[ng] = run_count(zargv, &cnt) * 1e3;
+            }
+            if (lat) {
+                fprintf(lat, "grep.%s %.3f\n", sets[k].kind, g[ng]);
+                if (have_zst)
+                    fprintf(lat, "zstdgrep.%s %.3f\n", sets[k].kind, z[ng]);
+            }
+            ng++;
+        }
+        char name[128];
+        snprintf(name, sizeof(name), "store.query_%s_p50_ms", sets[k].kind);
+        emit(name, pct(ms, n, 0.5), "ms");
+        snprintf(name, sizeof(name), "store.query_%s_p99_ms", sets[k].kind);
+        emit(name, pct(ms, n, 0.99), "ms");
+        if (ng) {
+            snprintf(name, sizeof(name), "baseline.grep.%s_p50_ms", sets[k].kind);
+            emit(name, pct(g, ng, 0.5), "ms");
+        }
+        if (ng && have_zst) {
+            snprintf(name, sizeof(name), "baseline.zstdgrep.%s_p50_ms", sets[k].kind);
+            emit(name, pct(z, ng, 0.5), "ms");
+        }
+        free(ms);
+        free(g);
+        free(z);
+    }
+    emit("store.query_wrong_answers", wrong, "queries");
+    if (lat)
+        fclose(lat);
+    lh_store_close(s);
+    json_decref(root);
+    return wrong ? 1 : 0;
+}
+
+
+/* ---- the archive writer ------------------------------------------------ */
+
+#ifdef LH_BENCH_ARCHIVE
+/* Parses the records in objects of `per_object` events and writes each as a
+ * Parquet object and as an NDJSON+zstd object (lh/archive_format.h, level
+ * 3): raw MB per CPU-second of each writer and object bytes per raw byte. */
+static int cmd_archive(const char *data_path, const char *patterns, int per_object, double max_mb)
+{
+    struct data d = map_file(data_path);
+    struct parse_ctx c;
+    parse_init(&c, patterns);
+    struct lh_event *evs = calloc((size_t)per_object, sizeof(*evs));
+    char (*ids)[LH_EVENT_ID_MAX] = calloc((size_t)per_object, LH_EVENT_ID_MAX);
+    if (!evs || !ids)
+        die("calloc", "out of memory");
+    struct lh_arena arena = LH_ARENA_INIT;
+    struct lh_buf pq = LH_BUF_INIT, nd = LH_BUF_INIT;
+    struct lh_err err = {0};
+    size_t off = 0, rn;
+    const char *rec;
+    uint64_t bytes = 0, pq_bytes = 0, nd_bytes = 0, objects = 0;
+    double pq_cpu = 0, nd_cpu = 0;
+    for (;;) {
+        int k = 0;
+        uint64_t chunk = 0;
+        uint8_t uuid[16] = { 0x61, 0x72, 0x63, 0x68, (uint8_t)objects, (uint8_t)(objects >> 8) };
+        while (k < per_object && bytes + chunk < (uint64_t)(max_mb * 1e6) &&
+               next_record(&d, &off, &rec, &rn)) {
+            parse_one(&c, rec, rn, arg_start_ns, &evs[k], &arena);
+            lh_event_id(ids[k], uuid, (uint32_t)k);
+            evs[k].id = ids[k];
+            evs[k].tenant = "bench";
+            chunk += rn + 1;
+            k++;
+        }
+        if (!k)
+            break;
+        struct lh_parquet_opts po = { .zstd_level = 3 };
+        lh_buf_reset(&pq);
+        lh_buf_reset(&nd);
+        double t0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+        if (lh_parquet_write(evs, (size_t)k, &po, &pq, &err) < 0)
+            die("parquet", err.msg);
+        double t1 = now_s(CLOCK_THREAD_CPUTIME_ID);
+        if (lh_ndjson_write(evs, (size_t)k, 3, &nd, &err) < 0)
+            die("ndjson", err.msg);
+        double t2 = now_s(CLOCK_THREAD_CPUTIME_ID);
+        pq_cpu += t1 - t0;
+        nd_cpu += t2 - t1;
+        pq_bytes += pq.len;
+        nd_bytes += nd.len;
+        bytes += chunk;
+        objects++;
+        lh_arena_reset(&arena);
+    }
+    emit("indexer.archive.mb_s_per_core", (double)bytes / pq_cpu / 1e6, "MB/s per core");
+    emit("indexer.archive.ndjson_mb_s_per_core", (double)bytes / nd_cpu / 1e6, "MB/s per core");
+    emit("archive.parquet.size_ratio", (double)pq_bytes / (double)bytes, "x raw");
+    emit("archive.ndjson.size_ratio", (double)nd_bytes / (double)bytes, "x raw");
+    fprintf(stderr, "stages: archive: %llu objects of up to %d events, %.1f MB raw -> Parquet %.1f MB, "
+                    "NDJSON+zstd %.1f MB\n", (unsigned long long)objects, per_object,
+            (double)bytes / 1e6, (double)pq_bytes / 1e6, (double)nd_bytes / 1e6);
+    free(evs);
+    free(ids);
+    lh_buf_free(&pq);
+    lh_buf_free(&nd);
+    lh_arena_free(&arena);
+    parse_free(&c);
+    munmap((void *)d.p, d.len);
+    return 0;
+}
+#endif
+
+/* ---- OpenSearch bulk bodies -------------------------------------------- */
+
+/* One field of an object, skipped when absent; *first: no comma before it. */
+static void doc_field(struct lh_buf *b, int *first, const char *key, const char *val)
+{
+    if (!val)
+        return;
+    lh_buf_printf(b, "%s\"%s\":", *first ? "" : ",", key);
+    lh_buf_json_str(b, val, strlen(val));
+    *first = 0;
+}
+
+/* The sink's document shape (indexer/sink_opensearch.c on the ossink branch:
+ * the same fields under the same names), written here until that sink is on
+ * main. */
+static void bulk_item(struct lh_buf *b, const char *index, const struct lh_event *ev)
+{
+    char ts[64];
+    lh_time_format_rfc3339(ev->ts_ns, 3, ts, sizeof(ts));
+    lh_buf_printf(b, "{\"create\":{\"_index\":\"%s\",\"_id\":", index);
+    lh_buf_json_str(b, ev->id, strlen(ev->id));
+    lh_buf_printf(b, "}}\n{\"timestamp\":\"%s\",\"level\":\"%s\"", ts, lh_level_name(ev->level));
+    int top = 0, first = 1;
+    doc_field(b, &top, "id", ev->id);
+    doc_field(b, &top, "tenant", ev->tenant);
+    doc_field(b, &top, "service", ev->service);
+    doc_field(b, &top, "host", ev->host);
+    doc_field(b, &top, "trace_id", ev->trace_id);
+    doc_field(b, &top, "span_id", ev->span_id);
+    doc_field(b, &top, "user_id", ev->user_id);
+    doc_field(b, &top, "message", ev->message);
+    doc_field(b, &top, "raw", ev->raw);
+    doc_field(b, &top, "stream", ev->stream);
+    doc_field(b, &top, "container_id", ev->container_id);
+    if (ev->k8s_namespace || ev->k8s_pod || ev->k8s_container) {
+        lh_buf_puts(b, ",\"k8s\":{");
+        doc_field(b, &first, "namespace", ev->k8s_namespace);
+        doc_field(b, &first, "pod", ev->k8s_pod);
+        doc_field(b, &first, "container", ev->k8s_container);
+        lh_buf_putc(b, '}');
+    }
+    doc_field(b, &top, "region", ev->region);
+    if (ev->nmeta) {
+        lh_buf_puts(b, ",\"custom_metadata\":{");
+        for (size_t i = 0; i < ev->nmeta; i++) {
+            if (i)
+                lh_buf_putc(b, ',');
+            lh_buf_json_str(b, ev->meta[i].key, strlen(ev->meta[i].key));
+            lh_buf_putc(b, ':');
+            lh_buf_json_str(b, ev->meta[i].value, strlen(ev->meta[i].value));
+        }
+        lh_buf_putc(b, '}');
+    }
+    lh_buf_puts(b, "}\n");
+}
+
+/* Writes DIR/body-NNNN.ndjson of up to body_mb MB each from the first max_mb
+ * MB of records; prints the raw bytes and events they hold. */
+static int cmd_bulk(const char *data_path, const char *dir, const char *patterns,
+                    const char *index, double max_mb, double body_mb)
+{
+    struct data d = map_file(data_path);
+    struct parse_ctx c;
+    parse_init(&c, patterns);
+    struct lh_arena arena = LH_ARENA_INIT;
+    struct lh_buf body = LH_BUF_INIT;
+    struct lh_event ev;
+    char id[LH_EVENT_ID_MAX], path[4200];
+    uint8_t uuid[16] = { 0x6c, 0x68, 0x62, 0x65, 0x6e, 0x63, 0x68 };
+    size_t off = 0, rn;
+    const char *rec;
+    uint64_t n = 0, bytes = 0;
+    int nbody = 0;
+    mkdir(dir, 0755);
+    for (;;) {
+        int more = bytes < (uint64_t)(max_mb * 1e6) && next_record(&d, &off, &rec, &rn);
+        if (more) {
+            parse_one(&c, rec, rn, arg_start_ns, &ev, &arena);
+            uuid[15] = (uint8_t)(n >> 16);
+            uuid[14] = (uint8_t)(n >> 24);
+            lh_event_id(id, uuid, (uint32_t)(n & 0xffff));
+            ev.id = id;
+            ev.tenant = "bench";
+            bulk_item(&body, index, &ev);
+            n++;
+            bytes += rn + 1;
+            lh_arena_reset(&arena);
+        }
+        if (body.len && (!more || body.len >= (size_t)(body_mb * 1e6))) {
+            snprintf(path, sizeof(path), "%s/body-%04d.ndjson", dir, nbody++);
+            FILE *f = fopen(path, "w");
+            if (!f || fwrite(body.data, 1, body.len, f) != body.len || fclose(f) != 0)
+                die(path, strerror(errno));
+            lh_buf_reset(&body);
+        }
+        if (!more)
+            break;
+    }
+    printf("{\"events\":%llu,\"raw_bytes\":%llu,\"bodies\":%d}\n", (unsigned long long)n,
+           (unsigned long long)bytes, nbody);
+    lh_buf_free(&body);
+    lh_arena_free(&arena);
+    parse_free(&c);
+    munmap((void *)d.p, d.len);
+    return 0;
+}
+
+/* ---- visibility: when probe lines become searchable -------------------- */
+
+static volatile sig_atomic_t stop_flag;
+static void on_term(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+/* Polls the store every 100 ms for events holding the word "lhprobe" in the
+ * last 10 minutes; a probe's message carries "seq=N". Appends "<seq> <ns>"
+ * to FILE for every probe the first time a search returns it (ns: the wall
+ * clock then, since the epoch), until SIGTERM. The writer of the probes
+ * knows when each was written; the difference is the visibility latency. */
+static int cmd_watch(const char *dir, const char *tenant, const char *out_path)
+{
+    struct lh_store_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    lh_store_config_defaults(&cfg);
+    cfg.dir = (char *)dir;
+    cfg.threads = 1;
+    struct lh_store *s = NULL;
+    struct lh_err err = {0};
+    FILE *out = fopen(out_path, "w");
+    if (!out)
+        die(out_path, strerror(errno));
+    signal(SIGTERM, on_term);
+    signal(SIGINT, on_term);
+    size_t cap = 1 << 16;
+    uint8_t *seen = calloc(cap, 1);
+    while (!stop_flag) {
+        if (!s && lh_store_open(&s, &cfg, LH_STORE_READ, &err) < 0) {
+            s = NULL;
+            usleep(100000);
+            continue;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+        const char *terms[1] = { "lhprobe" };
+        struct lh_store_query q = { .tenant = tenant, .terms = terms, .nterms = 1,
+                                    .start_ns = now_ns - 600 * (int64_t)1000000000,
+                                    .limit = 1000 };
+        struct lh_store_result *r;
+        if (lh_store_search(s, &q, &r, &err) == 0) {
+            clock_gettime(CLOCK_REALTIME, &now);
+            now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+            for (size_t i = 0; i < r->n; i++) {
+                const char *m = r->events[i].message ? r->events[i].message : r->events[i].raw;
+                const char *a = m ? strstr(m, "seq=") : NULL;
+                if (!a)
+                    continue;
+                size_t seq = (size_t)strtoull(a + 4, NULL, 10);
+                if (seq >= cap || seen[seq])
+                    continue;
+                seen[seq] = 1;
+                fprintf(out, "%zu %lld\n", seq, (long long)now_ns);
+                fflush(out);
+            }
+            lh_store_result_free(r);
+        }
+        usleep(100000);
+    }
+    lh_store_close(s);
+    free(seen);
+    fclose(out);
+    return 0;
+}
+
+/* Prints the number of events of tenant with start_ns <= ts < end_ns. */
+static int cmd_count(const char *dir, const char *tenant, int64_t start_ns, int64_t end_ns)
+{
+    struct lh_store_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    lh_store_config_defaults(&cfg);
+    cfg.dir = (char *)dir;
+    struct lh_store *s;
+    struct lh_err err = {0};
+    if (lh_store_open(&s, &cfg, LH_STORE_READ, &err) < 0)
+        die("store open", err.msg);
+    struct lh_store_query q = { .tenant = tenant, .start_ns = start_ns, .end_ns = end_ns };
+    uint64_t n = 0;
+    if (lh_store_count(s, &q, &n, &err) < 0)
+        die("count", err.msg);
+    printf("%llu\n", (unsigned long long)n);
+    lh_store_close(s);
+    return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: stages parse --data FILE --patterns DIR\n"
+            "       stages store --data FILE --dir DIR --patterns DIR [--batch 5000]\n"
+            "       stages query --dir DIR --manifest FILE --data FILE [--n 20] [--nbase 5] [--lat FILE]\n"
+            "       stages bulk --data FILE --out DIR --index NAME [--max-mb 50] [--body-mb 5]\n"
+            "       stages archive --data FILE [--batch 50000] [--max-mb M]\n"
+            "       stages watch --dir DIR --tenant T --out FILE   (until SIGTERM)\n"
+            "       stages count --dir DIR --tenant T [--start-ns NS] [--end-ns NS]\n"
+            "       (all take --start-ns NS: reference time for timestamps without a year)\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        usage();
+    const char *data = NULL, *dir = NULL, *patterns = "config/patterns", *manifest = NULL,
+               *lat = NULL, *out = NULL, *index = "lhbench";
+    double max_mb = 50, body_mb = 5;
+    const char *tenant = "bench";
+    int start_given = 0, max_mb_given = 0;
+    long long end_ns = 0;
+    int batch = 5000, nq = 20, nbase = 5;
+    for (int i = 2; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            usage();
+        if (!strcmp(a, "--data")) data = v;
+        else if (!strcmp(a, "--dir")) dir = v;
+        else if (!strcmp(a, "--patterns")) patterns = v;
+        else if (!strcmp(a, "--manifest")) manifest = v;
+        else if (!strcmp(a, "--lat")) lat = v;
+        else if (!strcmp(a, "--batch")) batch = atoi(v);
+        else if (!strcmp(a, "--n")) nq = atoi(v);
+        else if (!strcmp(a, "--nbase")) nbase = atoi(v);
+        else if (!strcmp(a, "--start-ns")) arg_start_ns = atoll(v), start_given = 1;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--tenant")) tenant = v;
+        else if (!strcmp(a, "--end-ns")) end_ns = atoll(v);
+        else if (!strcmp(a, "--index")) index = v;
+        else if (!strcmp(a, "--max-mb")) max_mb = atof(v), max_mb_given = 1;
+        else if (!strcmp(a, "--body-mb")) body_mb = atof(v);
+        else usage();
+    }
+    if (nq < 1 || nq > 100 || batch < 1)
+        usage();
+    if (!strcmp(argv[1], "parse") && data)
+        return cmd_parse(data, patterns);
+    if (!strcmp(argv[1], "store") && data && dir)
+        return cmd_store(data, dir, patterns, batch);
+#ifdef LH_BENCH_ARCHIVE
+    if (!strcmp(argv[1], "archive") && data)
+        return cmd_archive(data, patterns, batch == 5000 ? 50000 : batch, max_mb_given ? max_mb : 1e12);
+#else
+    (void)max_mb_given;
+#endif
+    if (!strcmp(argv[1], "watch") && dir && out)
+        return cmd_watch(dir, tenant, out);
+    if (!strcmp(argv[1], "count") && dir)
+        return cmd_count(dir, tenant, start_given ? arg_start_ns : 0, end_ns);
+    if (!strcmp(argv[1], "bulk") && data && out)
+        return cmd_bulk(data, out, patterns, index, max_mb, body_mb);
+    if (!strcmp(argv[1], "query") && dir && manifest && data)
+        return cmd_query(dir, manifest, data, nq, nbase, lat);
+    usage();
+    return 2;
+}
