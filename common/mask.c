@@ -281,6 +281,12 @@ static int scan_cards(const char *s, size_t n, struct spans *out)
                     digits += ge[k] - gs[k];
                 if (digits < 13 || digits > 19)
                     continue;
+                /* Card brands start with 2-6 (Mastercard 2-series and 5,
+                 * Amex/Diners/JCB 3, Visa 4, Discover/UnionPay/Maestro 6);
+                 * epoch timestamps in s, ms, us or ns start with 1 and would
+                 * otherwise pass Luhn one time in ten. */
+                if (u[gs[g]] < '2' || u[gs[g]] > '6')
+                    continue;
                 if (!lh_luhn_valid(s + gs[g], ge[e] - gs[g]))
                     continue;
                 if (spans_add(out, gs[g], ge[e], RULE_CARD) < 0)

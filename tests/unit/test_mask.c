@@ -66,6 +66,10 @@ TEST(mask_cards_valid_and_invalid)
     expect(m, "2026-05-23 08:06:14 amount 1234", "2026-05-23 08:06:14 amount 1234");
     expect(m, "two 4111111111111111 and 5555555555554444.",
            "two [CARD] and [CARD].");
+    /* Epoch timestamps are not cards, even when they pass Luhn. */
+    expect(m, "ts=1779523574123456782 ms=1779523574125", "ts=1779523574123456782 ms=1779523574125");
+    CHECK(lh_luhn_valid("1779523574123456782", 19));
+    CHECK(lh_luhn_valid("1779523574125", 13));
     lh_masker_destroy(m);
 }
 

@@ -3,9 +3,9 @@
  *
  * Built-in detectors are hand-written scanners (they run over every
  * message, so they avoid the regex engine): e-mail addresses and payment
- * card numbers (13-19 digits, optionally grouped by single spaces or
- * dashes, that pass the Luhn check and do not sit inside a longer run of
- * digits). Extra detectors are PCRE2 patterns (JIT-compiled) from config.
+ * card numbers (13-19 digits starting with a card brand's 2-6, optionally
+ * grouped by single spaces or dashes, that pass the Luhn check and do not
+ * sit inside a longer run of digits: epoch timestamps start with 1). Extra detectors are PCRE2 patterns (JIT-compiled) from config.
  * A masker is immutable after creation and may be shared by threads; each
  * thread passes its own output buffer. */
 #ifndef LH_MASK_H
