@@ -232,10 +232,13 @@ struct part {
     uint32_t n;
 };
 
-/* A batch held by the shipper. */
+/* A batch held by the shipper: in memq (submitted by the loop) or in
+ * active (loaded from the disk buffer). */
 struct sb {
     struct lh_batch *b;
     int on_disk;               /* stored in the disk buffer */
+    int loaded;                /* read back from the disk buffer (in active) */
+    int sampled;               /* write-ahead sampling done */
     int reported;              /* durable reported (or nothing to report) */
     int in_flight;
     int split;                 /* parts[] in use */
@@ -282,11 +285,14 @@ struct lh_ship {
     _Atomic uint64_t outstanding;      /* submitted, not yet reported */
     _Atomic uint64_t st_submitted, st_delivered, st_replayed, st_spilled, st_dropped,
         st_requests, st_failures, st_splits, st_rejected, st_bytes, st_raw, st_in_flight,
-        st_memory, st_sampled;
+        st_memory, st_sampled, st_written;
+    _Atomic uint64_t ckpt_seq;         /* a saved checkpoint includes batches up to here */
 
     /* shipper thread only */
     pthread_t thread;
     int started;
+    int wa;                             /* write-ahead (the disk buffer's setting) */
+    int64_t wa_retry_at;                /* write-ahead waits (full, I/O error) until then */
     CURLM *multi;
     struct endpoint *eps;
     size_t neps;
@@ -431,18 +437,27 @@ static void count_acked(struct lh_ship *s, const struct lh_batch *b, const uint3
         free(per);
 }
 
-/* The batch is fully handled (delivered, or its refused records dropped). */
+/* The batch is fully handled (delivered, or its refused records dropped,
+ * or it had none). Write-ahead: its file stays until a saved checkpoint
+ * includes it (lh_ship_checkpointed). */
 static void batch_done(struct lh_ship *s, struct sb *x)
 {
     struct lh_err err = { 0 };
-    st_add(&s->st_delivered, 1);
+    if (x->attempts) {
+        st_add(&s->st_delivered, 1);
+        if (x->loaded)
+            st_add(&s->st_replayed, 1);
+    }
     if (x->on_disk) {
-        st_add(&s->st_replayed, 1);
-        if (lh_dbuf_remove(s->dbuf, x->b->seq, &err) < 0 && err.code != LH_ENOTFOUND)
+        if (s->wa && x->b->seq > atomic_load(&s->ckpt_seq))
+            lh_dbuf_mark_delivered(s->dbuf, x->b->seq);   /* removed once checkpointed */
+        else if (lh_dbuf_remove(s->dbuf, x->b->seq, &err) < 0 && err.code != LH_ENOTFOUND)
             lh_error("ship: %s", err.msg);
+    }
+    report(s, x);
+    if (x->loaded) {
         vec_remove(s->active, &s->nactive, x);
     } else {
-        report(s, x);
         vec_remove(s->memq, &s->nmem, x);
         publish_memory(s);
     }
@@ -507,6 +522,13 @@ static void sample_for_disk(struct lh_ship *s, struct sb *x, int drop_low)
 static int spill(struct lh_ship *s, struct sb *x, int shutdown)
 {
     struct lh_err err = { 0 };
+    if (x->on_disk) {   /* written ahead: only the memory copy goes */
+        st_add(&s->st_spilled, 1);
+        vec_remove(s->memq, &s->nmem, x);
+        publish_memory(s);
+        sb_free(x);
+        return 0;
+    }
     if (!shutdown)
         sample_for_disk(s, x, 0);
     int rc = x->b->nrec ? lh_dbuf_put(s->dbuf, x->b, &err) : 0;
@@ -540,6 +562,112 @@ static int spill(struct lh_ship *s, struct sb *x, int shutdown)
         atomic_fetch_sub(&s->outstanding, 1);
     sb_free(x);
     return 0;
+}
+
+/* ---- write-ahead ---------------------------------------------------------------- */
+
+static int any_up(const struct lh_ship *s, int64_t now);
+
+/* Drops every record of x, counted as buffer_full: x keeps only its
+ * ranges (a tombstone in the buffer, so the checkpoint may pass them). */
+static void drop_all(struct lh_ship *s, struct sb *x)
+{
+    char id[LH_UUID_STR_SIZE];
+    lh_warn("ship: disk buffer full; batch %s (%u records) dropped",
+            lh_uuid_format(&x->b->uuid, id), x->b->nrec);
+    for (uint32_t i = 0; i < x->b->nfiles; i++)
+        if (x->b->files[i].lines) {
+            lh_ledger_drop(s->ledger, x->b->files[i].path, LH_DROP_BUFFER_FULL,
+                           x->b->files[i].lines, 0);
+            x->b->files[i].lines = 0;
+        }
+    st_add(&s->st_dropped, 1);
+    x->b->nrec = 0;
+    x->b->raw_len = 0;
+    lh_buf_free(&x->b->body);
+    lh_buf_free(&x->json);
+}
+
+/* Writes the submitted batches not yet in the disk buffer, in seq order,
+ * before any of them may be sent (ship.h). While a collector is up, only
+ * as many as memory_batches wait written and undelivered (the rest wait in
+ * memory, as they would without write-ahead); while none is up, all are
+ * written, sampled by the fill first as spilled batches are. A batch that
+ * does not fit waits while a collector is up and other batches are in the
+ * buffer (their delivery makes room); otherwise its low levels, then all
+ * its records, are dropped and counted. */
+static void write_ahead(struct lh_ship *s, int64_t now)
+{
+    while (s->wa && now >= s->wa_retry_at) {
+        struct lh_batch *v[64];
+        struct sb *xs[64];
+        size_t n = 0;
+        int down = !any_up(s, now);
+        uint64_t waiting = lh_dbuf_waiting(s->dbuf), room = (uint64_t)s->cfg.memory_batches;
+        for (size_t i = 0; i < s->nmem && n < 64; i++) {
+            struct sb *x = s->memq[i];
+            if (x->on_disk)
+                continue;
+            if (!down && x->b->nrec && waiting++ >= room)
+                break;
+            if (down && !x->sampled)
+                sample_for_disk(s, x, 0);
+            x->sampled = 1;
+            xs[n] = x;
+            v[n++] = x->b;
+            if (down)
+                break;   /* one at a time: the next one is sampled by the new fill */
+        }
+        if (!n)
+            return;
+        struct lh_err err = { 0 };
+        size_t k = lh_dbuf_put_many(s->dbuf, v, n, &err);
+        for (size_t i = 0; i < k; i++) {
+            struct sb *x = xs[i];
+            x->on_disk = 1;
+            st_add(&s->st_written, 1);
+            report(s, x);
+            if (x->b->nrec == 0)   /* nothing to send */
+                batch_done(s, x);
+        }
+        if (k == n)
+            continue;
+        struct sb *x = xs[k];
+        if (err.code != LH_EFULL) {
+            lh_error("ship: write-ahead: %s; retrying in 1 s", err.msg);
+            s->wa_retry_at = now + 1000;
+            return;
+        }
+        if (!down && lh_dbuf_count(s->dbuf) > 0) {
+            s->wa_retry_at = now + 20;   /* deliveries will make room */
+            return;
+        }
+        sample_for_disk(s, x, 1);   /* no room: keep only what may be WARN or worse */
+        struct lh_batch *one[1] = { x->b };
+        if (lh_dbuf_put_many(s->dbuf, one, 1, &err) == 1) {
+            x->on_disk = 1;
+            st_add(&s->st_written, 1);
+            report(s, x);
+            if (x->b->nrec == 0)
+                batch_done(s, x);
+        } else if (err.code == LH_EFULL) {
+            drop_all(s, x);   /* written as a tombstone on the next round */
+        } else {
+            lh_error("ship: write-ahead: %s; retrying in 1 s", err.msg);
+            s->wa_retry_at = now + 1000;
+            return;
+        }
+    }
+}
+
+/* Deletes the delivered batches a saved checkpoint includes. */
+static void collect_delivered(struct lh_ship *s)
+{
+    if (!s->wa || lh_dbuf_waiting(s->dbuf) == lh_dbuf_count(s->dbuf))
+        return;
+    uint64_t upto = atomic_load(&s->ckpt_seq);
+    if (upto)
+        lh_dbuf_remove_delivered(s->dbuf, upto);
 }
 
 /* ---- splitting ---------------------------------------------------------------- */
@@ -742,6 +870,8 @@ static int eps_build(struct lh_ship *s, const struct lh_ship_config *c, struct e
 
 static int any_up(const struct lh_ship *s, int64_t now)
 {
+    if (!s->eps)
+        return 0;
     for (size_t i = 0; i < s->neps; i++)
         if (s->eps[i].down_until <= now)
             return 1;
@@ -1105,19 +1235,35 @@ static int reload_pending(struct lh_ship *s)
 
 /* The lowest-seq batch that can be sent now: a memory batch, or (unless
  * stopping) one of the disk buffer. NULL when none. */
+/* 1 when a batch of memq has seq (memq is sorted). */
+static int in_memq(const struct lh_ship *s, uint64_t seq)
+{
+    size_t lo = 0, hi = s->nmem;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->memq[mid]->b->seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->nmem && s->memq[lo]->b->seq == seq;
+}
+
 static struct sb *next_batch(struct lh_ship *s, int64_t now)
 {
     struct sb *mem = NULL;
     for (size_t i = 0; i < s->nmem && !mem; i++)
-        if (!s->memq[i]->in_flight)
+        if (!s->memq[i]->in_flight && (!s->wa || s->memq[i]->on_disk))
             mem = s->memq[i];
     if (s->stopping || now < s->disk_retry_at)
         return mem;
     uint64_t n = lh_dbuf_count(s->dbuf);
     for (size_t i = 0; i < n; i++) {
         uint64_t seq = lh_dbuf_seq_at(s->dbuf, i);
-        if (mem && mem->b->seq < seq)
+        if (mem && mem->b->seq <= seq)
             return mem;
+        if (lh_dbuf_delivered_at(s->dbuf, i) || in_memq(s, seq))
+            continue;   /* waiting for the checkpoint, or held in memory (in flight) */
         struct sb *a = NULL;
         for (size_t k = 0; k < s->nactive && !a; k++)
             if (s->active[k]->b->seq == seq)
@@ -1150,8 +1296,9 @@ static struct sb *next_batch(struct lh_ship *s, int64_t now)
             return mem;
         }
         x->on_disk = 1;
+        x->loaded = 1;
         x->reported = 1;
-        if (b->nrec == 0) {   /* nothing to send (not expected) */
+        if (b->nrec == 0) {   /* nothing to send (only ranges) */
             batch_done(s, x);
             n = lh_dbuf_count(s->dbuf);
             i--;
@@ -1207,7 +1354,7 @@ static void maybe_spill(struct lh_ship *s, int64_t now)
         return;
     for (size_t i = 0; i < s->nmem;) {
         struct sb *x = s->memq[i];
-        if (x->in_flight || x->split) {
+        if (x->in_flight || x->split || (s->wa && !x->on_disk)) {
             i++;
             continue;
         }
@@ -1250,6 +1397,8 @@ static int64_t poll_timeout(struct lh_ship *s, int64_t now)
         t = s->stop_deadline > now ? s->stop_deadline - now : 0;
     if (waiting && s->disk_retry_at > now && s->disk_retry_at - now < t)
         t = s->disk_retry_at - now;
+    if (s->wa && s->nmem && s->wa_retry_at > now && s->wa_retry_at - now < t)
+        t = s->wa_retry_at - now;
     return t < 0 ? 0 : t;
 }
 
@@ -1269,6 +1418,8 @@ static void *thread_main(void *arg)
             s->stopping = 1;
             s->stop_deadline = deadline;
         }
+        write_ahead(s, now);
+        collect_delivered(s);
         if (s->stopping) {
             if (abort_now || now >= s->stop_deadline) {
                 abort_all(s);
@@ -1395,6 +1546,7 @@ int lh_ship_create(const struct lh_ship_config *cfg, struct lh_dbuf *dbuf,
     if (!s)
         return lh_err_set(err, LH_ENOMEM, "ship: out of memory");
     s->dbuf = dbuf;
+    s->wa = lh_dbuf_write_ahead(dbuf);
     s->ledger = ledger;
     s->metrics = metrics;
     s->notify = notify;
@@ -1438,6 +1590,8 @@ void lh_ship_destroy(struct lh_ship *s)
         wake(s);
         pthread_join(s->thread, NULL);
     }
+    if (s->wa && s->dbuf)
+        lh_dbuf_remove_delivered(s->dbuf, atomic_load(&s->ckpt_seq));
     /* Batches submitted after the thread ended: read again after a restart. */
     for (size_t i = 0; i < s->ninbox; i++)
         lh_batch_free(s->inbox[i]);
@@ -1497,7 +1651,7 @@ int lh_ship_busy(const struct lh_ship *s)
 {
     if (!atomic_load(&s->healthy))
         return 0;
-    uint64_t backlog = atomic_load(&s->outstanding) + lh_dbuf_count(s->dbuf);
+    uint64_t backlog = atomic_load(&s->outstanding) + lh_dbuf_waiting(s->dbuf);
     return backlog >= (uint64_t)atomic_load(&s->mem_max);
 }
 
@@ -1544,6 +1698,15 @@ void lh_ship_stop(struct lh_ship *s, int64_t deadline_ms)
     wake(s);
 }
 
+void lh_ship_checkpointed(struct lh_ship *s, uint64_t seq)
+{
+    uint64_t cur = atomic_load(&s->ckpt_seq);
+    while (seq > cur && !atomic_compare_exchange_weak(&s->ckpt_seq, &cur, seq))
+        ;
+    if (s->wa && !atomic_load(&s->stopped))
+        wake(s);
+}
+
 int lh_ship_stopped(const struct lh_ship *s)
 {
     return atomic_load(&s->stopped);
@@ -1566,4 +1729,6 @@ void lh_ship_get_stats(const struct lh_ship *s, struct lh_ship_stats *o)
     o->in_flight = atomic_load(&m->st_in_flight);
     o->sampled = atomic_load(&m->st_sampled);
     o->memory = atomic_load(&m->st_memory);
+    o->written = atomic_load(&m->st_written);
+    o->buffered = lh_dbuf_count(m->dbuf);
 }

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -40,6 +42,7 @@ struct tfile {
     struct tfile *hnext;        /* (dev, ino) hash chain */
     struct lh_tail *t;
     uint64_t uid;
+    uint64_t key;               /* persistent name (checkpoint.h), random, never 0 */
     enum fstate state;
     char *path;                 /* source path: the glob match (maybe a symlink) */
     char *real;                 /* resolved path when last looked at */
@@ -105,6 +108,7 @@ struct lh_tail {
     int scan_now;
     int more;
     int dirty;
+    uint64_t batch_seq;         /* stored with the checkpoint (lh_tail_set_batch_seq) */
     int first_start;            /* no checkpoint existed: read_from applies */
     int started;                /* the first scan is done */
     int destroying;             /* keep the ledger's rows when tearing down */
@@ -336,6 +340,19 @@ static void note_clear(struct lh_tail *t, const char *path)
 
 static void on_record(void *arg, const struct lh_record *rec);
 
+/* A random nonzero 64-bit key. */
+static uint64_t new_key(const struct lh_tail *t)
+{
+    uint64_t k = 0;
+    if (getrandom(&k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        k = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) * 0x9E3779B97F4A7C15ull ^
+            (t->next_uid << 17) ^ (uint64_t)getpid();
+    }
+    return k ? k : 1;
+}
+
 static struct tfile *file_alloc(struct lh_tail *t, const char *path, const char *real)
 {
     struct tfile *f = calloc(1, sizeof(*f));
@@ -344,6 +361,7 @@ static struct tfile *file_alloc(struct lh_tail *t, const char *path, const char 
     f->t = t;
     f->fd = -1;
     f->uid = ++t->next_uid;
+    f->key = new_key(t);
     f->path = strdup(path ? path : "");
     f->real = strdup(real ? real : (path ? path : ""));
     f->fmt = lh_fmt_create(t->spec, on_record, f);
@@ -1174,6 +1192,37 @@ int lh_tail_ack(struct lh_tail *t, uint64_t file_uid, uint64_t end, uint32_t nli
     return 0;
 }
 
+void lh_tail_set_batch_seq(struct lh_tail *t, uint64_t seq)
+{
+    if (seq != t->batch_seq) {
+        t->batch_seq = seq;
+        t->dirty = 1;
+    }
+}
+
+int lh_tail_file_ident(struct lh_tail *t, uint64_t file_uid, struct lh_ckpt_entry *out)
+{
+    struct tfile *f = t->ack_cache;
+    if (!f || f->uid != file_uid)
+        for (f = t->files; f && f->uid != file_uid; f = f->next)
+            ;
+    if (!f || f->state == F_DEAD)
+        return LH_ENOTFOUND;
+    if (f->state == F_ROTATED)
+        refresh_real(f);
+    memset(out, 0, sizeof(*out));
+    out->key = f->key;
+    out->dev = f->dev;
+    out->ino = f->ino;
+    out->fp = f->fp;
+    out->fp_len = f->fp_len;
+    out->offset = f->acked;
+    out->size = f->size_seen;
+    out->path = f->path;
+    out->real = f->real;
+    return 0;
+}
+
 int lh_tail_checkpoint_save(struct lh_tail *t, struct lh_err *err)
 {
     if (!t->ckpt_path || !t->dirty)
@@ -1190,6 +1239,7 @@ int lh_tail_checkpoint_save(struct lh_tail *t, struct lh_err *err)
             continue;
         if (f->state == F_ROTATED)
             refresh_real(f);
+        v[k].key = f->key;
         v[k].dev = f->dev;
         v[k].ino = f->ino;
         v[k].fp = f->fp;
@@ -1200,7 +1250,7 @@ int lh_tail_checkpoint_save(struct lh_tail *t, struct lh_err *err)
         v[k].real = f->real;
         k++;
     }
-    int rc = lh_ckpt_save(t->ckpt_path, v, k, err);
+    int rc = lh_ckpt_save_seq(t->ckpt_path, v, k, t->batch_seq, err);
     free(v);
     if (rc < 0) {
         lh_ledger_error(t->ledger, LH_TAILERR_CHECKPOINT);
@@ -1263,7 +1313,7 @@ static int load_checkpoint(struct lh_tail *t, struct lh_err *err)
         return 0;
     }
     struct lh_err e = { 0 };
-    int rc = lh_ckpt_load(t->ckpt_path, &v, &n, &e);
+    int rc = lh_ckpt_load_seq(t->ckpt_path, &v, &n, &t->batch_seq, &e);
     if (rc == LH_ECORRUPT) {
         char aside[PATH_MAX];
         snprintf(aside, sizeof(aside), "%s.corrupt", t->ckpt_path);
@@ -1287,6 +1337,8 @@ static int load_checkpoint(struct lh_tail *t, struct lh_err *err)
         }
         f->state = F_CLOSED;
         f->from_ckpt = 1;
+        if (v[i].key)
+            f->key = v[i].key;
         f->dev = v[i].dev;
         f->ino = v[i].ino;
         f->fp = v[i].fp;
