@@ -583,10 +583,11 @@ static void finish_content(struct lh_tail *t, struct tfile *f)
 
 /* Looks in the directory of f for a regular file whose name starts with the
  * name of f (source or resolved), that is not tracked, is at least min_size
- * long and whose first fp_len bytes hash to fp. The newest one wins. Returns
- * its open descriptor (and stat, path), or -1. */
+ * long and whose first fp_len bytes hash to fp. The newest one wins. f's own
+ * inode is a candidate only with same_inode (f renamed while the agent was
+ * stopped). Returns its open descriptor (and stat, path), or -1. */
 static int find_copy(struct lh_tail *t, const struct tfile *f, uint64_t fp, uint32_t fp_len,
-                     uint64_t min_size, struct stat *out_st, char **out_path)
+                     uint64_t min_size, int same_inode, struct stat *out_st, char **out_path)
 {
     if (fp_len == 0)
         return -1;
@@ -614,7 +615,7 @@ static int find_copy(struct lh_tail *t, const struct tfile *f, uint64_t fp, uint
             continue;
         struct stat st;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min_size ||
-            ((uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino) ||
+            (!same_inode && (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino) ||
             find_open(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
             !fp_matches(t, fd, fp, fp_len) ||
             (best >= 0 && mtime_ns(&st) <= mtime_ns(&best_st))) {
@@ -684,7 +685,7 @@ static void truncated(struct lh_tail *t, struct tfile *f, const struct stat *st)
 
     struct stat cst;
     char *cpath = NULL;
-    int cfd = find_copy(t, f, f->fp, f->fp_len, f->read_off, &cst, &cpath);
+    int cfd = find_copy(t, f, f->fp, f->fp_len, f->read_off, 0, &cst, &cpath);
     if (cfd >= 0) {
         uint64_t csize = (uint64_t)cst.st_size;
         lh_info("tail: %s: truncated at offset %llu (to %llu bytes); reading on from its copy "
@@ -993,28 +994,35 @@ static void watch_pattern(struct lh_tail *t, const char *pattern)
 
 /* Finds, after a restart, checkpointed files the globs no longer match:
  * their unacknowledged rest is read from their rotated name or their copy,
- * or counted as lost. */
+ * or counted as lost. A file may have grown after it was last seen (lines
+ * written just before a copytruncate while the agent was down), so it is
+ * looked for even when nothing unread is known. */
 static void resolve_orphans(struct lh_tail *t)
 {
     for (struct tfile *f = t->files; f; f = f->next) {
         if (!f->from_ckpt || f->state != F_CLOSED)
             continue;
         f->from_ckpt = 0;
-        if (f->acked >= f->size_seen)
-            continue;   /* nothing known unread; purged once the file is gone */
         int fd = open(f->real, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         struct stat st;
         if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
             (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino &&
             (uint64_t)st.st_size >= f->read_off && fp_matches(t, fd, f->fp, f->fp_len)) {
+            if ((uint64_t)st.st_size <= f->acked) {
+                close(fd);   /* read to its end; purged once the file is gone */
+                continue;
+            }
             lh_info("tail: resuming rotated %s (%s) at offset %llu", f->path, f->real,
                     (unsigned long long)f->read_off);
         } else {
             if (fd >= 0)
                 close(fd);
             char *cpath = NULL;
-            fd = find_copy(t, f, f->fp, f->fp_len, f->read_off, &st, &cpath);
+            /* Renamed (same inode, another name) or copied (copytruncate). */
+            fd = find_copy(t, f, f->fp, f->fp_len, f->read_off, 1, &st, &cpath);
             if (fd < 0) {
+                if (f->acked >= f->size_seen)
+                    continue;   /* nothing known unread; purged once the file is gone */
                 loss(t, f, LH_LOSS_DELETED, f->acked, f->size_seen,
                      "the file is gone (deleted or rotated away) since the agent stopped");
                 f->state = F_DEAD;
@@ -1022,8 +1030,9 @@ static void resolve_orphans(struct lh_tail *t)
                 t->dirty = 1;
                 continue;
             }
-            lh_info("tail: resuming %s from its copy %s at offset %llu", f->path, cpath,
-                    (unsigned long long)f->read_off);
+            int renamed = (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino;
+            lh_info("tail: resuming %s from its %s %s at offset %llu", f->path,
+                    renamed ? "rotated name" : "copy", cpath, (unsigned long long)f->read_off);
             id_del(t, f);
             f->dev = (uint64_t)st.st_dev;
             f->ino = (uint64_t)st.st_ino;
