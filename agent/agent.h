@@ -120,9 +120,9 @@ void lh_agent_drain(struct lh_agent *a, int64_t timeout_ms, void (*done)(void *a
 
 /* Stops at once (batches in memory go to the disk buffer when they fit and
  * are not there yet, else their lines are read again at the next start),
- * saves the
- * checkpoint and closes the loop handles; memory is freed once the loop
- * ran their close callbacks: run the loop until uv_run returns. NULL-safe. */
+ * saves the checkpoint and closes the loop handles; memory is freed once
+ * the loop ran their close callbacks: run the loop until uv_run returns.
+ * NULL-safe. */
 void lh_agent_destroy(struct lh_agent *a);
 
 /* /metrics: the agent's own registry when it keeps one, and the ledger

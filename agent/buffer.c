@@ -82,6 +82,13 @@ static void name_of(char *out, size_t n, uint64_t seq, const char *suffix)
     snprintf(out, n, "%0*" PRIu64 ".batch%s", SEQ_DIGITS, seq, suffix);
 }
 
+/* The file name of entry i: delivered write-ahead batches are renamed
+ * "<seq>.batch.sent" (not sent again after a restart). */
+static void entry_name(const struct lh_dbuf *d, size_t i, char *out, size_t n)
+{
+    name_of(out, n, d->v[i].seq, d->v[i].delivered ? ".sent" : "");
+}
+
 /* Index of the first entry with seq >= s. */
 static size_t lower_bound(const struct lh_dbuf *d, uint64_t s)
 {
@@ -208,12 +215,20 @@ int lh_dbuf_open(const struct lh_dbuf_config *cfg, struct lh_dbuf **out, struct 
                 lh_warn("buffer: unlink %s/%s: %s", dir, de->d_name, strerror(errno));
             continue;
         }
-        if (!parse_name(de->d_name, ".batch", &seq))
+        int sent = parse_name(de->d_name, ".batch.sent", &seq);
+        if (!sent && !parse_name(de->d_name, ".batch", &seq))
             continue;
         struct stat st;
         if (fstatat(d->dfd, de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
             continue;
+        size_t at = lower_bound(d, seq);
+        if (at < d->n && d->v[at].seq == seq)
+            continue;   /* not expected: rename is atomic */
         rc = index_add(d, seq, (uint64_t)st.st_size);
+        if (rc == 0 && sent) {
+            d->v[lower_bound(d, seq)].delivered = 1;
+            atomic_fetch_add(&d->delivered, 1);
+        }
     }
     closedir(dh);
     if (rc < 0) {
@@ -285,7 +300,17 @@ int lh_dbuf_mark_delivered(struct lh_dbuf *d, uint64_t seq)
     if (i >= d->n || d->v[i].seq != seq)
         return LH_ENOTFOUND;
     if (!d->v[i].delivered) {
+        /* Not fsync'd: if the rename is lost in a crash, the batch is only
+         * sent once more (same UUID). */
+        char from[64], to[64];
+        entry_name(d, i, from, sizeof(from));
         d->v[i].delivered = 1;
+        entry_name(d, i, to, sizeof(to));
+        if (renameat(d->dfd, from, d->dfd, to) < 0) {
+            lh_warn("buffer: rename(%s/%s): %s", d->dir, from, strerror(errno));
+            d->v[i].delivered = 0;
+            return LH_EIO;
+        }
         atomic_fetch_add(&d->delivered, 1);
     }
     return 0;
@@ -300,7 +325,7 @@ size_t lh_dbuf_remove_delivered(struct lh_dbuf *d, uint64_t upto)
             continue;
         }
         char name[64];
-        name_of(name, sizeof(name), d->v[i].seq, "");
+        entry_name(d, i, name, sizeof(name));
         if (unlinkat(d->dfd, name, 0) < 0 && errno != ENOENT)
             lh_warn("buffer: unlink(%s/%s): %s", d->dir, name, strerror(errno));
         index_del(d, i);
@@ -596,7 +621,7 @@ int lh_dbuf_put(struct lh_dbuf *d, const struct lh_batch *b, struct lh_err *err)
 static void move_aside(struct lh_dbuf *d, size_t i, const char *why)
 {
     char name[64], aside[80];
-    name_of(name, sizeof(name), d->v[i].seq, "");
+    entry_name(d, i, name, sizeof(name));
     name_of(aside, sizeof(aside), d->v[i].seq, ".corrupt");
     lh_error("buffer: %s/%s: %s; moved aside to %s, its lines are lost", d->dir, name, why,
              aside);
@@ -619,7 +644,7 @@ int lh_dbuf_load_flags(struct lh_dbuf *d, uint64_t seq, struct lh_batch **out,
     if (i >= d->n || d->v[i].seq != seq)
         return lh_err_set(err, LH_ENOTFOUND, "buffer: no batch %llu", (unsigned long long)seq);
     char name[64];
-    name_of(name, sizeof(name), seq, "");
+    entry_name(d, i, name, sizeof(name));
     int fd = openat(d->dfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
@@ -674,7 +699,7 @@ int lh_dbuf_remove(struct lh_dbuf *d, uint64_t seq, struct lh_err *err)
     if (i >= d->n || d->v[i].seq != seq)
         return lh_err_set(err, LH_ENOTFOUND, "buffer: no batch %llu", (unsigned long long)seq);
     char name[64];
-    name_of(name, sizeof(name), seq, "");
+    entry_name(d, i, name, sizeof(name));
     index_del(d, i);
     if (unlinkat(d->dfd, name, 0) < 0 && errno != ENOENT)
         return lh_err_errno(err, LH_EIO, errno, "buffer: unlink(%s/%s)", d->dir, name);

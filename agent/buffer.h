@@ -26,6 +26,9 @@
  * A batch without records (all of its lines sampled or dropped) is stored
  * as such a file without body, whatever the bound: its ranges count.
  *
+ * Delivered write-ahead batches wait as "<seq>.batch.sent" until a saved
+ * checkpoint includes them.
+ *
  * Durability: a batch is written to "<name>.tmp", fsync'd, renamed to its
  * name and the directory fsync'd before lh_dbuf_put returns 0 (several at
  * once share the directory fsync: lh_dbuf_put_many). From then on the
@@ -115,8 +118,10 @@ int lh_dbuf_load_flags(struct lh_dbuf *d, uint64_t seq, struct lh_batch **out,
 /* Deletes batch seq (delivered). 0, LH_ENOTFOUND or LH_EIO. */
 int lh_dbuf_remove(struct lh_dbuf *d, uint64_t seq, struct lh_err *err);
 
-/* Write-ahead: batch seq was delivered; its file stays until
- * lh_dbuf_remove_delivered covers it. 0 or LH_ENOTFOUND. */
+/* Write-ahead: batch seq was delivered; its file stays, renamed
+ * "<seq>.batch.sent" (not sent again after a restart, its ranges still
+ * count), until lh_dbuf_remove_delivered covers it. 0, LH_ENOTFOUND, or
+ * LH_EIO (the rename failed: it stays undelivered). */
 int lh_dbuf_mark_delivered(struct lh_dbuf *d, uint64_t seq);
 /* 1 when the i-th stored batch was delivered. */
 int lh_dbuf_delivered_at(const struct lh_dbuf *d, size_t i);
