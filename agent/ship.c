@@ -454,6 +454,7 @@ static void batch_done(struct lh_ship *s, struct sb *x)
         else if (lh_dbuf_remove(s->dbuf, x->b->seq, &err) < 0 && err.code != LH_ENOTFOUND)
             lh_error("ship: %s", err.msg);
     }
+    int notified = !x->reported;
     report(s, x);
     if (x->loaded) {
         vec_remove(s->active, &s->nactive, x);
@@ -462,6 +463,8 @@ static void batch_done(struct lh_ship *s, struct sb *x)
         publish_memory(s);
     }
     sb_free(x);
+    if (!notified && s->notify)   /* the backlog shrank: the loop may read again */
+        s->notify(s->notify_arg);
 }
 
 static int load_json(struct lh_ship *s, struct sb *x, struct lh_err *err);

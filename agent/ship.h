@@ -128,8 +128,10 @@ int lh_ship_config_check(const struct lh_ship_config *cfg, struct lh_err *err);
 
 struct lh_ship;
 
-/* Called on the shipper thread when durable seqs are ready to be taken
- * (and when a stop finished). Must be cheap and thread-safe (uv_async_send). */
+/* Called on the shipper thread when durable seqs are ready to be taken,
+ * when a batch was delivered (the backlog shrank: lh_ship_busy may have
+ * turned 0) and when a stop finished. Must be cheap and thread-safe
+ * (uv_async_send). */
 typedef void (*lh_ship_notify_fn)(void *arg);
 
 /* dbuf, ledger and metrics are not owned and must outlive the shipper; the
