@@ -114,8 +114,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(DAEMON_LIBS) $(COMMON_LIB
 # The whole suite, as CI runs it: unit tests under ASan/UBSan, then the
 # release build against real Kafka, OpenSearch and S3 (tests/services/).
 test: deps
-	$(Q)$(MAKE) --no-print-directory test-unit
-	$(Q)$(MAKE) --no-print-directory test-integration
+	$(Q)$(MAKE) --no-print-directory asan
+	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)tests/run
 
 test-unit: asan
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

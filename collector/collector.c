@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dedupe.h"
+#include "fallback.h"
 #include "ingest.h"
 #include "lh/bus.h"
 #include "lh/codec.h"
@@ -53,6 +54,7 @@ struct collector_config {
     struct rate_config rate;
     struct dedupe_config dedupe;
     struct lh_bus_config bus;
+    struct lh_fallback_config fallback;
 };
 
 static const struct lh_opt tenant_opts[] = {
@@ -122,6 +124,9 @@ static const struct lh_opt collector_opts[] = {
       .help = "idempotency cache for retried batches", .sub = dedupe_opts },
     { .type = LH_OPT_SECTION, .key = "bus", .offset = offsetof(struct collector_config, bus),
       .help = "where accepted records go", .sub = lh_bus_opts },
+    { .type = LH_OPT_SECTION, .key = "fallback",
+      .offset = offsetof(struct collector_config, fallback),
+      .help = "local spool while a Kafka bus is unreachable", .sub = lh_fallback_opts },
     { 0 }
 };
 
@@ -161,6 +166,7 @@ struct collector {
     struct lh_daemon *d;
     const struct collector_config *cfg;
     struct lh_bus *bus;
+    struct lh_fallback *fallback;   /* NULL unless configured with a kafka bus */
     struct lh_dedupe *dedupe;
     struct lh_ratelimit *tenant_rl, *host_rl;
     struct lh_ingest_limits limits;
@@ -399,7 +405,8 @@ static void work_decode_produce(struct job *j)
         msgs[i].headers = &hdr;
         msgs[i].nheaders = 1;
     }
-    rc = lh_bus_produce(c->bus, j->topic, msgs, b.n, &err);
+    rc = c->fallback ? lh_fallback_produce(c->fallback, j->topic, msgs, b.n, &err)
+                     : lh_bus_produce(c->bus, j->topic, msgs, b.n, &err);
     if (rc < 0) {
         lh_warn("produce %zu records for %s: %s", b.n, j->tenant, err.msg);
         if (rc == LH_EFULL)
@@ -616,6 +623,9 @@ static int collector_init(struct lh_daemon *d, const void *p, void **state, stru
     int rc = lh_bus_open(&cfg->bus, c->mx.m, &c->bus, err);
     if (rc < 0)
         return lh_err_wrap(err, "bus");
+    if (cfg->fallback.dir && cfg->bus.type == LH_BUS_KAFKA &&
+        (rc = lh_fallback_open(&cfg->fallback, c->bus, c->mx.m, &c->fallback, err)) < 0)
+        return rc;
     c->dedupe = lh_dedupe_create((size_t)cfg->dedupe.max_entries,
                                  cfg->dedupe.window_ms * 1000000);
     c->tenant_rl = make_rl(cfg->rate.tenant_bytes, cfg->rate.tenant_records, cfg->rate.burst_ms, 0);
@@ -662,6 +672,7 @@ static void collector_destroy(void *state)
     struct collector *c = state;
     if (!c)
         return;
+    lh_fallback_close(c->fallback);
     lh_bus_close(c->bus);
     lh_dedupe_destroy(c->dedupe);
     lh_ratelimit_destroy(c->tenant_rl);
@@ -677,7 +688,8 @@ static int collector_ready(void *state, struct lh_buf *reason)
         return lh_buf_puts(reason, "starting"), -1;
     if (c->stopping)
         return lh_buf_puts(reason, "shutting down"), -1;
-    if (lh_bus_ready(c->bus, &err) < 0)
+    /* With a fallback spool the collector takes writes while Kafka is down. */
+    if (!c->fallback && lh_bus_ready(c->bus, &err) < 0)
         return lh_buf_printf(reason, "bus not ready: %s", err.msg), -1;
     return 0;
 }

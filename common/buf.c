@@ -103,6 +103,23 @@ int lh_buf_json_str(struct lh_buf *b, const char *s, size_t n)
     *o++ = '"';
     size_t i = 0;
     while (i < n) {
+        /* Fast path: copy 8 bytes at a time while none needs attention
+         * (a control byte, '"', '\\' or a byte >= 0x80). */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, u + i, 8);
+            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+            uint64_t ctrl = (w - ones * 0x20) & ~w;               /* bytes < 0x20 */
+            uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+            uint64_t special = ctrl | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w;
+            if (special & high)
+                break;
+            memcpy(o, u + i, 8);
+            o += 8;
+            i += 8;
+        }
+        if (i == n)
+            break;
         unsigned char c = u[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             *o++ = (char)c;

@@ -28,6 +28,10 @@ struct lh_bus_instruments {
 int lh_bus_spool_open(const struct lh_bus_config *cfg, struct lh_bus *bus, struct lh_err *err);
 int lh_bus_kafka_open(const struct lh_bus_config *cfg, struct lh_bus *bus, struct lh_err *err);
 
+/* For tests: triggers a fatal error in the kafka bus's producer, as a
+ * broker fencing it would (the next produce replaces the producer). */
+int lh_bus_kafka_test_fatal(struct lh_bus *bus);
+
 /* A topic or group name usable as a file name and as a Kafka topic:
  * 1..200 of [A-Za-z0-9._-], not "." or "..", not starting with '.'. */
 int lh_bus_name_ok(const char *name);

@@ -37,7 +37,7 @@
 #include "lh/arena.h"
 #include "lh/log.h"
 
-#define READY_TIMEOUT_MS 2000
+#define READY_TIMEOUT_MS 1000  /* per health check; bounds how long close waits */
 
 struct ktopic {
     char *name;
@@ -52,10 +52,18 @@ struct kbus {
     pthread_t poller;
     int poller_started;
     int stop;                        /* atomic */
+    pthread_rwlock_t rw;             /* read: using the producer; write: replacing it */
     pthread_mutex_t mu;              /* topics */
     struct ktopic *topics;
     int fatal;                       /* atomic: the producer hit a fatal error */
     char fatal_msg[256];
+    /* Broker reachability, refreshed by the health thread for ready(). */
+    pthread_t health;
+    int health_started;
+    pthread_mutex_t hmu;
+    pthread_cond_t hcv;
+    int reachable;                   /* under hmu: 0 not yet known, 1 yes, -1 no */
+    char reach_msg[256];
     uint64_t produced_msgs, produced_bytes, produce_errors;  /* atomic */
 };
 
@@ -90,6 +98,8 @@ struct kbatch {
     struct kpos *snap;     /* positions to commit for this batch */
     size_t nsnap;
 };
+
+static int producer_restart(struct kbus *kb, struct lh_err *err);
 
 static int64_t mono_ms(void)
 {
@@ -198,6 +208,34 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
+/* Asks the brokers for metadata every few seconds, so that ready() answers
+ * at once (it serves /readyz on an event loop). */
+static void *health_main(void *arg)
+{
+    struct kbus *kb = arg;
+    while (!__atomic_load_n(&kb->stop, __ATOMIC_ACQUIRE)) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(kb->producer, 0, NULL, &md, READY_TIMEOUT_MS);
+        int ok = e == RD_KAFKA_RESP_ERR_NO_ERROR && md->broker_cnt > 0;
+        pthread_mutex_lock(&kb->hmu);
+        kb->reachable = ok ? 1 : -1;
+        if (e)
+            snprintf(kb->reach_msg, sizeof(kb->reach_msg), "metadata: %s", rd_kafka_err2str(e));
+        else if (!ok)
+            snprintf(kb->reach_msg, sizeof(kb->reach_msg), "no broker in metadata");
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += ok ? 3 : 1;
+        while (!__atomic_load_n(&kb->stop, __ATOMIC_ACQUIRE))
+            if (pthread_cond_timedwait(&kb->hcv, &kb->hmu, &dl) == ETIMEDOUT)
+                break;
+        pthread_mutex_unlock(&kb->hmu);
+    }
+    return NULL;
+}
+
 static rd_kafka_topic_t *topic_get(struct kbus *kb, const char *name, struct lh_err *err)
 {
     pthread_mutex_lock(&kb->mu);
@@ -247,18 +285,34 @@ static int produce_err_code(rd_kafka_resp_err_t e)
     }
 }
 
+static int kafka_produce_locked(struct kbus *kb, const char *topic,
+                                const struct lh_bus_msg *msgs, size_t n, struct lh_err *err);
+
 static int kafka_produce(struct lh_bus *bus, const char *topic, const struct lh_bus_msg *msgs,
                          size_t n, struct lh_err *err)
 {
     struct kbus *kb = bus->ctx;
-    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE)) {
+    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE) && producer_restart(kb, err) < 0) {
         __atomic_add_fetch(&kb->produce_errors, 1, __ATOMIC_RELAXED);
-        return lh_err_set(err, LH_EUNAVAIL, "kafka: producer failed fatally: %s",
-                          kb->fatal_msg);
+        return lh_err_set(err, LH_EUNAVAIL, "kafka: the producer failed fatally (%s) and "
+                          "could not be replaced", kb->fatal_msg);
     }
+    pthread_rwlock_rdlock(&kb->rw);
+    int rc = kafka_produce_locked(kb, topic, msgs, n, err);
+    pthread_rwlock_unlock(&kb->rw);
+    if (rc < 0)
+        __atomic_add_fetch(&kb->produce_errors, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+static int kafka_produce_locked(struct kbus *kb, const char *topic,
+                                const struct lh_bus_msg *msgs, size_t n, struct lh_err *err)
+{
+    if (!kb->producer)
+        return lh_err_set(err, LH_EUNAVAIL, "kafka: no producer (it failed fatally: %s)",
+                          kb->fatal_msg);
     rd_kafka_topic_t *rkt = topic_get(kb, topic, err);
     if (!rkt) {
-        __atomic_add_fetch(&kb->produce_errors, 1, __ATOMIC_RELAXED);
         return err ? err->code : LH_ERR;
     }
     struct kcall call = { .pending = 0 };
@@ -268,6 +322,8 @@ static int kafka_produce(struct lh_bus *bus, const char *topic, const struct lh_
     int64_t deadline = mono_ms() + (kb->cfg.delivery_timeout_ms > 0 ?
                                     kb->cfg.delivery_timeout_ms : 30000);
     int rc = 0;
+    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE))
+        rc = lh_err_set(err, LH_EUNAVAIL, "kafka: producer failed fatally: %s", kb->fatal_msg);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct lh_bus_msg *m = &msgs[i];
         rd_kafka_headers_t *hdrs = NULL;
@@ -322,8 +378,6 @@ static int kafka_produce(struct lh_bus *bus, const char *topic, const struct lh_
             bytes += msgs[i].value_len;
         __atomic_add_fetch(&kb->produced_msgs, n, __ATOMIC_RELAXED);
         __atomic_add_fetch(&kb->produced_bytes, bytes, __ATOMIC_RELAXED);
-    } else {
-        __atomic_add_fetch(&kb->produce_errors, 1, __ATOMIC_RELAXED);
     }
     return rc;
 }
@@ -672,23 +726,22 @@ static int kafka_consumer_lag(struct lh_bus_consumer *base, int64_t *lag, struct
 
 /* ---- bus ---- */
 
+/* Non-blocking: the health thread's last answer. */
 static int kafka_ready(struct lh_bus *bus, struct lh_err *err)
 {
     struct kbus *kb = bus->ctx;
     if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE))
-        return lh_err_set(err, LH_EUNAVAIL, "kafka: producer failed fatally: %s",
-                          kb->fatal_msg);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(kb->producer, 0, NULL, &md, READY_TIMEOUT_MS);
-    if (e)
-        return lh_err_set(err, LH_EUNAVAIL, "kafka: brokers %s: metadata: %s", kb->cfg.brokers,
-                          rd_kafka_err2str(e));
-    int nbrokers = md->broker_cnt;
-    rd_kafka_metadata_destroy(md);
-    if (nbrokers == 0)
-        return lh_err_set(err, LH_EUNAVAIL, "kafka: brokers %s: no broker in metadata",
-                          kb->cfg.brokers);
-    return 0;
+        return lh_err_set(err, LH_EUNAVAIL, "kafka: the producer failed fatally (%s); the next "
+                          "produce replaces it", kb->fatal_msg);
+    int rc = 0;
+    pthread_mutex_lock(&kb->hmu);
+    if (kb->reachable == 0)
+        rc = lh_err_set(err, LH_EUNAVAIL, "kafka: brokers %s: connecting", kb->cfg.brokers);
+    else if (kb->reachable < 0)
+        rc = lh_err_set(err, LH_EUNAVAIL, "kafka: brokers %s: %s", kb->cfg.brokers,
+                        kb->reach_msg);
+    pthread_mutex_unlock(&kb->hmu);
+    return rc;
 }
 
 static int kafka_stats(struct lh_bus *bus, const char *topic, struct lh_bus_stats *out,
@@ -703,12 +756,22 @@ static int kafka_stats(struct lh_bus *bus, const char *topic, struct lh_bus_stat
     return 0;
 }
 
-static void kbus_free(struct kbus *kb)
+/* Stops the poll thread, drops the topic handles and the producer. */
+static void producer_stop(struct kbus *kb)
 {
-    if (kb->poller_started) {
-        __atomic_store_n(&kb->stop, 1, __ATOMIC_RELEASE);
-        pthread_join(kb->poller, NULL);
+    __atomic_store_n(&kb->stop, 1, __ATOMIC_RELEASE);
+    if (kb->health_started) {
+        pthread_mutex_lock(&kb->hmu);
+        pthread_cond_broadcast(&kb->hcv);
+        pthread_mutex_unlock(&kb->hmu);
+        pthread_join(kb->health, NULL);
+        kb->health_started = 0;
     }
+    if (kb->poller_started) {
+        pthread_join(kb->poller, NULL);
+        kb->poller_started = 0;
+    }
+    __atomic_store_n(&kb->stop, 0, __ATOMIC_RELEASE);
     while (kb->topics) {
         struct ktopic *t = kb->topics;
         kb->topics = t->next;
@@ -721,8 +784,73 @@ static void kbus_free(struct kbus *kb)
          * what a failed call left queued. */
         rd_kafka_flush(kb->producer, 5000);
         rd_kafka_destroy(kb->producer);
+        kb->producer = NULL;
     }
+}
+
+static int producer_start(struct kbus *kb, struct lh_err *err)
+{
+    rd_kafka_conf_t *conf = base_conf(kb, err);
+    if (!conf)
+        return err ? err->code : LH_EINVAL;
+    if (kset(conf, "compression.type", kb->cfg.compression, err) < 0 ||
+        kset_int(conf, "linger.ms", kb->cfg.linger_ms, err) < 0 ||
+        (kb->cfg.batch_bytes && kset_int(conf, "batch.size", (int64_t)kb->cfg.batch_bytes,
+                                         err) < 0) ||
+        kset_int(conf, "message.timeout.ms", kb->cfg.delivery_timeout_ms, err) < 0 ||
+        kset(conf, "partitioner", "murmur2_random", err) < 0 ||
+        kset(conf, "enable.idempotence", "true", err) < 0 ||
+        kset(conf, "acks", "all", err) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return err ? err->code : LH_EINVAL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    char es[512];
+    kb->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof(es));
+    if (!kb->producer) {
+        rd_kafka_conf_destroy(conf);
+        return lh_err_set(err, LH_EINVAL, "kafka: producer: %s", es);
+    }
+    if (pthread_create(&kb->poller, NULL, poller_main, kb) != 0) {
+        rd_kafka_destroy(kb->producer);
+        kb->producer = NULL;
+        return lh_err_set(err, LH_ERR, "kafka: cannot start the poll thread");
+    }
+    kb->poller_started = 1;
+    if (pthread_create(&kb->health, NULL, health_main, kb) != 0) {
+        producer_stop(kb);
+        return lh_err_set(err, LH_ERR, "kafka: cannot start the health thread");
+    }
+    kb->health_started = 1;
+    return 0;
+}
+
+/* An idempotent producer that failed fatally stays failed: replace it once
+ * the calls still using it have had their (failed) delivery reports. */
+static int producer_restart(struct kbus *kb, struct lh_err *err)
+{
+    int rc = 0;
+    pthread_rwlock_wrlock(&kb->rw);
+    if (__atomic_load_n(&kb->fatal, __ATOMIC_ACQUIRE)) {
+        lh_warn("kafka: replacing the producer after a fatal error: %s", kb->fatal_msg);
+        producer_stop(kb);
+        rc = producer_start(kb, err);
+        if (rc == 0)
+            __atomic_store_n(&kb->fatal, 0, __ATOMIC_RELEASE);
+        else
+            lh_error("kafka: cannot replace the producer: %s", err ? err->msg : "");
+    }
+    pthread_rwlock_unlock(&kb->rw);
+    return rc;
+}
+
+static void kbus_free(struct kbus *kb)
+{
+    producer_stop(kb);
+    pthread_rwlock_destroy(&kb->rw);
     pthread_mutex_destroy(&kb->mu);
+    pthread_mutex_destroy(&kb->hmu);
+    pthread_cond_destroy(&kb->hcv);
     free(kb->cfg.brokers);
     free(kb->cfg.client_id);
     free(kb->cfg.compression);
@@ -733,6 +861,17 @@ static void kbus_free(struct kbus *kb)
     free(kb->cfg.properties.keys);
     free(kb->cfg.properties.values);
     free(kb);
+}
+
+/* For tests: makes the producer fail as if the broker had fenced it. */
+int lh_bus_kafka_test_fatal(struct lh_bus *bus)
+{
+    struct kbus *kb = bus->ctx;
+    pthread_rwlock_rdlock(&kb->rw);
+    rd_kafka_resp_err_t e = rd_kafka_test_fatal_error(
+        kb->producer, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "test-induced");
+    pthread_rwlock_unlock(&kb->rw);
+    return e ? LH_ERR : 0;
 }
 
 static void kafka_destroy(struct lh_bus *bus)
@@ -789,6 +928,9 @@ int lh_bus_kafka_open(const struct lh_bus_config *cfg, struct lh_bus *bus, struc
     if (!kb)
         return lh_err_set(err, LH_ENOMEM, "kafka: out of memory");
     pthread_mutex_init(&kb->mu, NULL);
+    pthread_rwlock_init(&kb->rw, NULL);
+    pthread_mutex_init(&kb->hmu, NULL);
+    pthread_cond_init(&kb->hcv, NULL);
     kb->bus = bus;
     if (copy_config(kb, c) < 0) {
         kbus_free(kb);
@@ -800,36 +942,11 @@ int lh_bus_kafka_open(const struct lh_bus_config *cfg, struct lh_bus *bus, struc
         kb->cfg.session_timeout_ms = 45000;
     if (kb->cfg.max_poll_interval_ms <= 0)
         kb->cfg.max_poll_interval_ms = 300000;
-    rd_kafka_conf_t *conf = base_conf(kb, err);
-    if (!conf) {
+    int rc = producer_start(kb, err);
+    if (rc < 0) {
         kbus_free(kb);
-        return err ? err->code : LH_EINVAL;
+        return rc;
     }
-    if (kset(conf, "compression.type", kb->cfg.compression, err) < 0 ||
-        kset_int(conf, "linger.ms", kb->cfg.linger_ms, err) < 0 ||
-        (kb->cfg.batch_bytes && kset_int(conf, "batch.size", (int64_t)kb->cfg.batch_bytes,
-                                         err) < 0) ||
-        kset_int(conf, "message.timeout.ms", kb->cfg.delivery_timeout_ms, err) < 0 ||
-        kset(conf, "partitioner", "murmur2_random", err) < 0 ||
-        kset(conf, "enable.idempotence", "true", err) < 0 ||
-        kset(conf, "acks", "all", err) < 0) {
-        rd_kafka_conf_destroy(conf);
-        kbus_free(kb);
-        return err ? err->code : LH_EINVAL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    char es[512];
-    kb->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof(es));
-    if (!kb->producer) {
-        rd_kafka_conf_destroy(conf);
-        kbus_free(kb);
-        return lh_err_set(err, LH_EINVAL, "kafka: producer: %s", es);
-    }
-    if (pthread_create(&kb->poller, NULL, poller_main, kb) != 0) {
-        kbus_free(kb);
-        return lh_err_set(err, LH_ERR, "kafka: cannot start the poll thread");
-    }
-    kb->poller_started = 1;
     bus->ops = &kafka_ops;
     bus->ctx = kb;
     return 0;

@@ -1144,15 +1144,30 @@ static int topic_open(struct spool *sp, const char *name, struct spool_topic **o
             goto fail;
         close(rc);
     }
-    if ((rc = recover_tail(t, err)) < 0)
-        goto fail;
-    for (size_t i = 0; i < t->nsegs; i++)
-        t->total_bytes += t->segs[i].size;
     rc = head_map(t->dirfd, 1, &t->headfd, &t->head);
     if (rc < 0) {
         rc = lh_err_errno(err, LH_EIO, -rc, "spool: map %s/head", t->path);
         goto fail;
     }
+    if ((rc = recover_tail(t, err)) < 0)
+        goto fail;
+    /* The head only ever held ends that were fsync'd: less than that on disk
+     * means the storage lost data. Never hand out those offsets again (a
+     * reader may be past them): go on in a new segment after the gap. */
+    uint64_t published = head_durable(t->head);
+    if (published > t->next_offset) {
+        lh_error("spool %s: records %" PRIu64 "..%" PRIu64 " were acknowledged but are not on "
+                 "disk (lost by the storage); continuing at offset %" PRIu64, name,
+                 t->next_offset, published - 1, published);
+        if ((rc = create_segment(t, published, err)) < 0)
+            goto fail;
+        close(t->segfd);
+        t->segfd = rc;
+        t->next_offset = t->durable_offset = published;
+        t->write_pos = t->durable_pos = 0;
+    }
+    for (size_t i = 0; i < t->nsegs; i++)
+        t->total_bytes += t->segs[i].size;
     __atomic_store_n(&t->head->version, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&t->head->writer_pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
     __atomic_add_fetch(&t->head->generation, 1, __ATOMIC_RELAXED);
@@ -1658,8 +1673,9 @@ static int consumer_read(struct spool_consumer *c, size_t max, struct lh_bus_bat
             break;
         }
         if (prc == REC_SHORT && r.len == 0 && c->view.len == 0) {
-            /* The end of this segment: the next one is named by its offset. */
-            int orc = consumer_open_seg(c, c->next);
+            /* The end of this segment: the next one is named by its offset
+             * (unless records were lost in between: then the next by name). */
+            int orc = c->next != c->seg_base ? consumer_open_seg(c, c->next) : -ENOENT;
             if (orc == -ENOENT) {
                 struct seg *segs;
                 size_t n;
@@ -1668,7 +1684,7 @@ static int consumer_read(struct spool_consumer *c, size_t max, struct lh_bus_bat
                 uint64_t nb = 0;
                 int found = 0;
                 for (size_t i = 0; i < n && !found; i++)
-                    if (segs[i].base > c->next) {
+                    if (segs[i].base > c->seg_base && segs[i].base >= c->next) {
                         nb = segs[i].base;
                         found = 1;
                     }
@@ -1678,10 +1694,12 @@ static int consumer_read(struct spool_consumer *c, size_t max, struct lh_bus_bat
                                     "the durable end but in no segment", c->topic, c->next);
                     break;
                 }
-                lh_error("spool %s: offsets %" PRIu64 "..%" PRIu64 " are missing (deleted or "
-                         "lost): skipped", c->topic, c->next, nb - 1);
-                c->corrupt_skipped += nb - c->next;
-                lh_counter_add(c->c_damaged, nb - c->next);
+                if (nb > c->next) {
+                    lh_error("spool %s: offsets %" PRIu64 "..%" PRIu64 " are missing (deleted "
+                             "or lost): skipped", c->topic, c->next, nb - 1);
+                    c->corrupt_skipped += nb - c->next;
+                    lh_counter_add(c->c_damaged, nb - c->next);
+                }
                 c->next = nb;
                 orc = consumer_open_seg(c, nb);
             }

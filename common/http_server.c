@@ -107,6 +107,7 @@ enum conn_state {
     CS_BODY,     /* receiving a body: body timeout (between reads) */
     CS_HANDLER,  /* the request is with its handler: no timeout */
     CS_WRITING,  /* the response is being written: write timeout */
+    CS_STREAM,   /* a streamed response is open: write timeout while data waits */
     CS_LINGER,   /* final response sent, write side shut: discard until EOF */
 };
 
@@ -141,6 +142,12 @@ struct lh_http_req {
     uint64_t start_ns;
     int dispatched;
     int deferred;
+    int streaming;           /* lh_http_stream_begin was called */
+    int stream_chunked;      /* HTTP/1.1: chunked transfer encoding */
+    int stream_head;         /* HEAD: the body is dropped */
+    int stream_keep;         /* keep-alive after the stream ends */
+    int stream_status;
+    uint64_t stream_bytes;   /* bytes sent for the observer */
 };
 
 struct conn {
@@ -161,6 +168,7 @@ struct conn {
     char error_msg[160];
     struct lh_buf pending;   /* plaintext received but not parsed yet */
     size_t writes;           /* uv_write requests in flight */
+    size_t write_bytes;      /* bytes of those requests */
     uint64_t body_last_ms;   /* loop time of the last body bytes */
     SSL *ssl;
     BIO *rbio, *wbio;        /* owned by ssl */
@@ -377,6 +385,13 @@ static void on_timer(uv_timer_t *t)
         lh_debug("http: %s: response write timeout", c->remote);
         conn_close(c);
         return;
+    case CS_STREAM:
+        if (c->writes == 0)
+            return;
+        STAT_ADD(srv->st.timeouts, 1);
+        lh_debug("http: %s: streamed response write timeout", c->remote);
+        conn_close(c);
+        return;
     case CS_IDLE:
     case CS_LINGER:
         conn_close(c);
@@ -506,6 +521,7 @@ static void on_write(uv_write_t *w, int status)
     struct write_req *wr = (struct write_req *)w;
     struct conn *c = wr->conn;
     c->writes--;
+    c->write_bytes -= wr->buf.len;
     if (status == 0)
         STAT_ADD(c->srv->st.bytes_out, wr->buf.len);
     free(wr->buf.base);
@@ -519,6 +535,8 @@ static void on_write(uv_write_t *w, int status)
     }
     if (c->writes == 0)
         conn_write_done(c);
+    else if (c->state == CS_STREAM)
+        conn_timer(c, c->srv->cfg.write_timeout_ms);   /* progress: wait anew */
 }
 
 /* Queues data (malloc'd, ownership taken) on the socket. */
@@ -541,6 +559,7 @@ static int raw_write(struct conn *c, char *data, size_t len)
         return LH_EIO;
     }
     c->writes++;
+    c->write_bytes += len;
     return 0;
 }
 
@@ -598,6 +617,10 @@ static void conn_write_done(struct conn *c)
         conn_close(c);   /* the last bytes are out and the client is done */
         return;
     }
+    if (c->state == CS_STREAM) {
+        uv_timer_stop(&c->timer);   /* nothing waits: no write timeout */
+        return;
+    }
     if (c->state != CS_WRITING)
         return;     /* e.g. a "100 Continue" went out while reading the body */
     if (c->close_after || c->srv->draining) {
@@ -630,31 +653,23 @@ static void count_status(struct lh_http_server *srv, int status)
 
 static void observe(struct lh_http_req *req, int status, uint64_t bytes_out);
 
-/* Builds and queues a response on c; req (may be NULL) is the request it
- * answers, observed before the bytes leave. Returns the bytes queued (>= 0)
- * or a negative code (the connection is then closed). */
-static long conn_send(struct conn *c, struct lh_http_req *req, int status,
-                      const struct lh_http_header *headers, const char *ctype, const void *body,
-                      size_t len, int keep_alive, int head_only, int http_minor)
+/* Appends the status line and headers to out. len < 0: a streamed body
+ * (chunked when chunked, else delimited by the close). */
+static int put_head(struct lh_http_server *srv, struct lh_buf *out, int status,
+                    const struct lh_http_header *headers, const char *ctype, long long len,
+                    int keep_alive, int http_minor, int chunked)
 {
-    struct lh_http_server *srv = c->srv;
-    struct lh_buf out = LH_BUF_INIT;
     int have_ctype = 0, no_body = (status >= 100 && status < 200) || status == 204 ||
                                   status == 304;
-    if (status < 100 || status > 999)
-        status = 500;
     if (headers) {
-        for (const struct lh_http_header *h = headers; h->name; h++) {
-            if (header_is(h->name, "Connection") && h->value && strcasecmp(h->value, "close") == 0)
-                keep_alive = 0;
+        for (const struct lh_http_header *h = headers; h->name; h++)
             if (header_is(h->name, "Content-Type"))
                 have_ctype = 1;
-        }
     }
-    int rc = lh_buf_printf(&out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: loghaul\r\n", status,
+    int rc = lh_buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: loghaul\r\n", status,
                            lh_http_status_text(status), http_date(srv));
-    if (rc == 0 && !have_ctype && !no_body && (ctype || len > 0))
-        rc = lh_buf_printf(&out, "Content-Type: %s\r\n",
+    if (rc == 0 && !have_ctype && !no_body && (ctype || len != 0))
+        rc = lh_buf_printf(out, "Content-Type: %s\r\n",
                            ctype ? ctype : "text/plain; charset=utf-8");
     if (headers) {
         for (const struct lh_http_header *h = headers; rc == 0 && h->name; h++) {
@@ -668,19 +683,50 @@ static long conn_send(struct conn *c, struct lh_http_req *req, int status,
             }
             if (ctype && header_is(h->name, "Content-Type"))
                 continue;
-            rc = lh_buf_printf(&out, "%s: %s\r\n", h->name, h->value);
+            rc = lh_buf_printf(out, "%s: %s\r\n", h->name, h->value);
         }
     }
-    if (rc == 0 && !no_body)
-        rc = lh_buf_printf(&out, "Content-Length: %zu\r\n", len);
+    if (rc == 0 && !no_body) {
+        if (len >= 0)
+            rc = lh_buf_printf(out, "Content-Length: %lld\r\n", len);
+        else if (chunked)
+            rc = lh_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+    }
     if (rc == 0) {
         if (!keep_alive)
-            rc = lh_buf_puts(&out, "Connection: close\r\n\r\n");
+            rc = lh_buf_puts(out, "Connection: close\r\n\r\n");
         else if (http_minor == 0)
-            rc = lh_buf_puts(&out, "Connection: keep-alive\r\n\r\n");
+            rc = lh_buf_puts(out, "Connection: keep-alive\r\n\r\n");
         else
-            rc = lh_buf_puts(&out, "\r\n");
+            rc = lh_buf_puts(out, "\r\n");
     }
+    return rc;
+}
+
+/* 0 when the headers ask for `Connection: close`. */
+static int headers_keep_alive(const struct lh_http_header *headers, int keep_alive)
+{
+    for (const struct lh_http_header *h = headers; h && h->name; h++)
+        if (header_is(h->name, "Connection") && h->value && strcasecmp(h->value, "close") == 0)
+            keep_alive = 0;
+    return keep_alive;
+}
+
+/* Builds and queues a response on c; req (may be NULL) is the request it
+ * answers, observed before the bytes leave. Returns the bytes queued (>= 0)
+ * or a negative code (the connection is then closed). */
+static long conn_send(struct conn *c, struct lh_http_req *req, int status,
+                      const struct lh_http_header *headers, const char *ctype, const void *body,
+                      size_t len, int keep_alive, int head_only, int http_minor)
+{
+    struct lh_http_server *srv = c->srv;
+    struct lh_buf out = LH_BUF_INIT;
+    int no_body = (status >= 100 && status < 200) || status == 204 || status == 304;
+    if (status < 100 || status > 999)
+        status = 500;
+    keep_alive = headers_keep_alive(headers, keep_alive);
+    int rc = put_head(srv, &out, status, headers, ctype, (long long)len, keep_alive, http_minor,
+                      0);
     if (rc == 0 && !head_only && !no_body && len > 0)
         rc = lh_buf_append(&out, body, len);
     if (rc != 0) {
@@ -1086,7 +1132,7 @@ static void conn_input(struct conn *c, const char *data, size_t len)
 {
     if (c->closing || c->state == CS_LINGER || len == 0)
         return;
-    if (c->state == CS_HANDLER || c->state == CS_WRITING) {
+    if (c->state == CS_HANDLER || c->state == CS_WRITING || c->state == CS_STREAM) {
         /* The next (pipelined) request waits for this response. */
         if (lh_buf_append(&c->pending, data, len) != 0) {
             conn_close(c);
@@ -1113,11 +1159,12 @@ static void conn_resume(struct conn *c)
     if (c->closing)
         return;
     if (c->eof) {
-        if (c->state != CS_HANDLER && c->state != CS_WRITING && c->state != CS_LINGER)
+        if (c->state != CS_HANDLER && c->state != CS_WRITING && c->state != CS_LINGER &&
+            c->state != CS_STREAM)
             conn_close(c);   /* nothing more can come */
         return;
     }
-    if (c->state != CS_HANDLER || c->pending.len <= PENDING_MAX)
+    if ((c->state != CS_HANDLER && c->state != CS_STREAM) || c->pending.len <= PENDING_MAX)
         conn_read_start(c);
 }
 
@@ -1133,6 +1180,7 @@ static void conn_eof(struct conn *c)
             conn_close(c);
         return;
     case CS_HANDLER:
+    case CS_STREAM:
         lh_debug("http: %s: client went away during its request", c->remote);
         conn_close(c);
         return;
@@ -1719,7 +1767,7 @@ static int respond(struct lh_http_req *req, int status, const struct lh_http_hea
                    const char *ctype, const void *body, size_t len)
 {
     struct conn *c = req->conn;
-    if (!req->dispatched || c->req != req) {
+    if (!req->dispatched || c->req != req || req->streaming) {
         lh_error("http: respond called for a request not with its handler (status %d)", status);
         return LH_EINVAL;
     }
@@ -1778,6 +1826,119 @@ int lh_http_respond_error(struct lh_http_req *req, int status,
     rc = respond(req, status, headers, "application/json", b.data, b.len);
     lh_buf_free(&b);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* streamed responses */
+
+#define STREAM_MAX_BUFFERED (1u << 20)
+
+int lh_http_stream_begin(struct lh_http_req *req, int status,
+                         const struct lh_http_header *headers, const char *content_type)
+{
+    struct conn *c = req->conn;
+    if (!req->dispatched || c->req != req || req->streaming || req->deferred ||
+        status < 200 || status > 999 || status == 204 || status == 304)
+        return LH_EINVAL;
+    req->streaming = 1;
+    if (c->closing)
+        return LH_ECLOSED;
+    struct lh_http_server *srv = c->srv;
+    req->stream_head = req->method == HTTP_HEAD;
+    req->stream_chunked = req->http_minor >= 1;
+    /* Without chunks, the end of the body is the end of the connection. */
+    req->stream_keep = headers_keep_alive(headers, req->keep_alive && !srv->draining &&
+                                                       !c->eof && req->stream_chunked);
+    struct lh_buf out = LH_BUF_INIT;
+    if (put_head(srv, &out, status, headers, content_type, -1, req->stream_keep,
+                 req->http_minor, req->stream_chunked) != 0) {
+        lh_buf_free(&out);
+        conn_close(c);
+        return LH_ENOMEM;
+    }
+    count_status(srv, status);
+    req->stream_bytes = out.len;
+    req->stream_status = status;
+    c->state = CS_STREAM;
+    size_t n = out.len;
+    int rc = conn_write(c, lh_buf_steal(&out), n);
+    if (rc != 0)
+        return rc == LH_EIO ? LH_ECLOSED : rc;
+    conn_timer(c, srv->cfg.write_timeout_ms);
+    return 0;
+}
+
+int lh_http_stream_write(struct lh_http_req *req, const void *data, size_t len)
+{
+    struct conn *c = req->conn;
+    if (!req->streaming || c->req != req)
+        return LH_EINVAL;
+    if (c->closing)
+        return LH_ECLOSED;
+    if (len == 0 || req->stream_head)
+        return 0;
+    if (c->write_bytes + len > STREAM_MAX_BUFFERED && c->write_bytes > 0)
+        return LH_EFULL;
+    char size[24];
+    int sn = req->stream_chunked ? snprintf(size, sizeof(size), "%zx\r\n", len) : 0;
+    size_t n = (size_t)sn + len + (req->stream_chunked ? 2 : 0);
+    char *p = malloc(n);
+    if (!p)
+        return LH_ENOMEM;
+    memcpy(p, size, (size_t)sn);
+    memcpy(p + sn, data, len);
+    if (req->stream_chunked)
+        memcpy(p + sn + len, "\r\n", 2);
+    int was_idle = c->writes == 0;
+    int rc = conn_write(c, p, n);
+    if (rc != 0)
+        return rc == LH_EIO ? LH_ECLOSED : rc;
+    req->stream_bytes += n;
+    if (was_idle)
+        conn_timer(c, c->srv->cfg.write_timeout_ms);
+    return 0;
+}
+
+size_t lh_http_stream_buffered(const struct lh_http_req *req)
+{
+    return req->conn->closing ? 0 : req->conn->write_bytes;
+}
+
+int lh_http_stream_end(struct lh_http_req *req)
+{
+    struct conn *c = req->conn;
+    if (!req->streaming || c->req != req)
+        return LH_EINVAL;
+    int status = req->stream_status, rc = 0;
+    c->req = NULL;
+    if (c->closing) {
+        rc = LH_ECLOSED;
+    } else {
+        c->state = CS_WRITING;
+        c->close_after = !req->stream_keep;
+        if (req->stream_chunked && !req->stream_head) {
+            static const char last[] = "0\r\n\r\n";
+            char *p = malloc(sizeof(last) - 1);
+            if (!p) {
+                conn_close(c);
+                rc = LH_ENOMEM;
+            } else {
+                memcpy(p, last, sizeof(last) - 1);
+                req->stream_bytes += sizeof(last) - 1;
+                rc = conn_write(c, p, sizeof(last) - 1);
+            }
+        }
+        if (rc == 0) {
+            if (c->writes == 0)
+                conn_write_done(c);
+            else
+                conn_timer(c, c->srv->cfg.write_timeout_ms);
+        }
+    }
+    observe(req, status, req->stream_bytes);
+    req_free(req);
+    conn_unref(c);
+    return rc == LH_EIO ? LH_ECLOSED : rc;
 }
 
 static void defer_work(uv_work_t *w)

@@ -24,7 +24,7 @@ const struct lh_opt lh_store_opts[] = {
       "drop a tenant's day partitions this long after the day ended (0: keep)" },
     { LH_OPT_SIZE, "retention_size", "0", offsetof(struct lh_store_config, retention_bytes),
       "per tenant: drop the oldest partitions while the tenant is larger (0: no cap)" },
-    { LH_OPT_SIZE, "block_size", "4MiB", offsetof(struct lh_store_config, block_bytes),
+    { LH_OPT_SIZE, "block_size", "1MiB", offsetof(struct lh_store_config, block_bytes),
       "event bytes per block before it is cut" },
     { LH_OPT_INT, "block_events", "16384", offsetof(struct lh_store_config, block_events),
       "events per block at most" },
@@ -46,7 +46,7 @@ void lh_store_config_defaults(struct lh_store_config *cfg)
 {
     cfg->retention_ms = 0;
     cfg->retention_bytes = 0;
-    cfg->block_bytes = 4u << 20;
+    cfg->block_bytes = 1u << 20;
     cfg->block_events = 16384;
     cfg->segment_bytes = 64u << 20;
     cfg->merge_interval_ms = 0;
@@ -195,6 +195,13 @@ static int write_all(int fd, const void *p, size_t n, uint64_t off)
     return 0;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Seals and closes the partition's active segment. */
 static int wpart_seal(struct lhs_wpart *w, struct lh_err *err)
 {
@@ -212,28 +219,32 @@ static int wpart_seal(struct lhs_wpart *w, struct lh_err *err)
     return rc;
 }
 
+/* Creates the next segment: header written and synced under a temporary
+ * name, then renamed, so readers never see a partial header. */
 static int wpart_new_segment(struct lhs_wpart *w, struct lh_err *err)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
     uint64_t seq = w->next_seq++;
     snprintf(path, sizeof(path), "%s/%016llx.seg", w->path, (unsigned long long)seq);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return lh_err_errno(err, LH_EIO, errno, "create %s", path);
+        return lh_err_errno(err, LH_EIO, errno, "create %s", tmp);
     struct lh_buf b = LH_BUF_INIT;
     int rc = 0;
     if (lhs_seg_header(&b, seq, LHS_SEG_KIND_APPEND, NULL, 0) < 0)
         rc = lh_err_set(err, LH_ENOMEM, "out of memory");
     else if (write_all(fd, b.data, b.len, 0) < 0 || fdatasync(fd) < 0 ||
-             lhs_fsync_dir(w->path) < 0)
-        rc = lh_err_errno(err, LH_EIO, errno, "write %s", path);
+             rename(tmp, path) < 0 || lhs_fsync_dir(w->path) < 0)
+        rc = lh_err_errno(err, LH_EIO, errno, "create %s", path);
     if (rc < 0) {
         close(fd);
-        unlink(path);
+        unlink(tmp);
     } else {
         w->fd = fd;
         w->active_seq = seq;
         w->active_size = b.len;
+        w->active_blocks = 0;
     }
     lh_buf_free(&b);
     return rc;
@@ -272,17 +283,36 @@ static int wpart_write(struct lh_store *s, struct lhs_wpart *w, const char *data
             return lh_err_set(err, LH_ETOOBIG, "block of %zu bytes too big", len);
         }
         if (write_all(w->fd, data + bounds[i], len, w->active_size) < 0 || fdatasync(w->fd) < 0) {
+            /* Leave the segment as it is (a reader may map its tail) and go on
+             * in a new one; whatever did reach the disk is found by the id
+             * index reload, so a retry stores no duplicates. The next open
+             * drops the torn tail. */
             int e = errno;
-            if (ftruncate(w->fd, (off_t)w->active_size) < 0)
-                lh_error("store: truncate after failed write in %s: %s", w->path, strerror(errno));
             close(w->fd);
             w->fd = -1;
             return lh_err_errno(err, LH_EIO, e, "append to %s", w->path);
         }
         w->active_size += len;
+        w->active_blocks += (uint32_t)(j - i);
         i = j;
     }
+    w->last_append_ms = mono_ms();
     return 0;
+}
+
+void lhs_seal_idle(struct lh_store *s, int64_t idle_ms)
+{
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&s->wlock);
+    for (size_t i = 0; i < s->nwparts; i++) {
+        struct lhs_wpart *w = s->wparts[i];
+        if (w->fd < 0 || (now - w->last_append_ms < idle_ms && w->active_blocks < 256))
+            continue;
+        struct lh_err e;
+        if (wpart_seal(w, &e) < 0)
+            lh_error("%s", e.msg);
+    }
+    pthread_mutex_unlock(&s->wlock);
 }
 
 /* ---- append ----------------------------------------------------------- */
@@ -296,12 +326,12 @@ struct aent {
 static int aent_group_cmp(const void *a, const void *b)
 {
     const struct aent *x = a, *y = b;
-    int c = strcmp(x->tenant, y->tenant);
+    int c = x->tenant == y->tenant ? 0 : strcmp(x->tenant, y->tenant);
     if (c)
         return c;
     if (x->day != y->day)
         return x->day < y->day ? -1 : 1;
-    return strcmp(x->ev->id, y->ev->id);
+    return x->ev < y->ev ? -1 : x->ev > y->ev;
 }
 
 static int ev_ts_cmp(const void *a, const void *b)
@@ -327,50 +357,56 @@ static int append_group(struct lh_store *s, struct aent *g, size_t n,
         return rc;
     const struct lh_event **evs = malloc(n * sizeof(*evs));
     size_t *bounds = malloc((n + 1) * sizeof(*bounds));
+    uint64_t *rawb = malloc(n * sizeof(*rawb));
     size_t m = 0, nb = 0;
-    if (!evs || !bounds) {
+    if (!evs || !bounds || !rawb) {
         rc = lh_err_set(err, LH_ENOMEM, "out of memory");
         goto out;
     }
+    for (size_t i = 0; i < n; i++)
+        evs[i] = g[i].ev;
+    qsort(evs, n, sizeof(*evs), ev_ts_cmp);
+    /* ids go into the index now; any failure below reloads it from disk */
     for (size_t i = 0; i < n; i++) {
-        if ((i > 0 && strcmp(g[i].ev->id, g[i - 1].ev->id) == 0) ||
-            lhs_idx_has(w->idx, g[i].ev->id)) {
+        int added = lhs_idx_add(w->idx, evs[i]->id);
+        if (added < 0) {
+            rc = lh_err_set(err, LH_ENOMEM, "out of memory");
+            goto fail;
+        }
+        if (!added) {
             st->duplicates++;
             continue;
         }
-        evs[m++] = g[i].ev;
+        evs[m] = evs[i];
+        rawb[m++] = lhs_event_raw_bytes(evs[i]);
     }
     if (m == 0)
         goto out;
-    qsort(evs, m, sizeof(*evs), ev_ts_cmp);
     lh_buf_reset(&s->wbuf);
     bounds[0] = 0;
     for (size_t i = 0; i < m;) {
         size_t j = i;
         uint64_t bytes = 0;
         while (j < m && (int64_t)(j - i) < s->cfg.block_events && bytes < s->cfg.block_bytes)
-            bytes += lhs_event_raw_bytes(evs[j++]);
-        if ((rc = lhs_block_encode(s->enc, evs + i, j - i, &s->wbuf, err)) < 0)
-            goto out;
+            bytes += rawb[j++];
+        if ((rc = lhs_block_encode(s->enc, evs + i, rawb + i, j - i, &s->wbuf, err)) < 0)
+            goto fail;
         bounds[++nb] = s->wbuf.len;
         i = j;
     }
     if ((rc = wpart_write(s, w, s->wbuf.data, bounds, nb, err)) < 0)
-        goto out;
-    for (size_t i = 0; i < m; i++) {
-        if (lhs_idx_add(w->idx, evs[i]->id) < 0) {
-            /* the index is now incomplete: rebuild it from disk next time */
-            lhs_idx_free(w->idx);
-            w->idx = NULL;
-            break;
-        }
-    }
+        goto fail;   /* some blocks may be durable: the reload finds them */
     st->stored += m;
+    goto out;
+fail:
+    lhs_idx_free(w->idx);
+    w->idx = NULL;
 out:
     if (s->wbuf.cap > (64u << 20))
         lh_buf_free(&s->wbuf);
     free(evs);
     free(bounds);
+    free(rawb);
     return rc;
 }
 
@@ -386,7 +422,8 @@ int lh_store_append(struct lh_store *s, const struct lh_event *evs, size_t n,
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const struct lh_event *ev = &evs[i];
-        if (!ev->id || !ev->id[0] || strlen(ev->id) > LH_STORE_ID_MAX) {
+        if (!ev->id || !ev->id[0] || strlen(ev->id) > LH_STORE_ID_MAX ||
+            strlen(tenant_of(ev)) > LH_STORE_TENANT_MAX) {
             st.rejected++;
             continue;
         }
@@ -466,6 +503,47 @@ static uint64_t valid_end(const char *path, const uint8_t *p, uint64_t size, uin
     return good_end;
 }
 
+/* Writes a sealed copy of blocks [hlen, end) of a segment as segment seq,
+ * replacing old_seq. */
+static int replace_torn(const char *pdir, int fd, uint64_t old_seq, uint64_t hlen, uint64_t end,
+                        uint64_t seq, struct lh_err *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s/%016llx.seg", pdir, (unsigned long long)seq);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    struct lh_buf b = LH_BUF_INIT;
+    int rc = 0, out = -1;
+    if (lhs_seg_header(&b, seq, LHS_SEG_KIND_MERGE, &old_seq, 1) < 0 ||
+        lh_buf_reserve(&b, end - hlen + LHS_BLK_HDR) < 0) {
+        rc = lh_err_set(err, LH_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t at = b.len;
+    ssize_t r = end > hlen ? pread(fd, b.data + at, end - hlen, (off_t)hlen) : 0;
+    if (r != (ssize_t)(end - hlen)) {
+        rc = lh_err_errno(err, LH_EIO, errno, "read %s/%016llx.seg", pdir,
+                          (unsigned long long)old_seq);
+        goto out;
+    }
+    b.len += (size_t)r;
+    struct lhs_block last;
+    if (!(b.len >= at + LHS_BLK_HDR &&
+          lhs_block_header((uint8_t *)b.data + b.len - LHS_BLK_HDR, LHS_BLK_HDR, &last) == 1 &&
+          (last.flags & LHS_BLK_SEAL)))
+        lhs_block_seal(&b);
+    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0 || write_all(out, b.data, b.len, 0) < 0 || fdatasync(out) < 0 ||
+        rename(tmp, path) < 0 || lhs_fsync_dir(pdir) < 0)
+        rc = lh_err_errno(err, LH_EIO, errno, "write %s", path);
+out:
+    if (out >= 0)
+        close(out);
+    if (rc < 0)
+        unlink(tmp);
+    lh_buf_free(&b);
+    return rc;
+}
+
 int lhs_recover_partition(struct lh_store *s, const char *pdir, struct lh_err *err)
 {
     (void)s;
@@ -487,6 +565,7 @@ int lhs_recover_partition(struct lh_store *s, const char *pdir, struct lh_err *e
     int rc = lhs_list_segs(pdir, &names, &nn);
     if (rc < 0)
         return lh_err_set(err, rc, "list %s failed", pdir);
+    uint64_t next_seq = nn ? names[nn - 1].seq + 1 : 1;
     for (size_t i = 0; i < nn && rc == 0; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s", pdir, names[i].name);
@@ -503,12 +582,8 @@ int lhs_recover_partition(struct lh_store *s, const char *pdir, struct lh_err *e
             break;
         }
         if (names[i].bad) {
-            if (st.st_size < 4096) {   /* creation cut short: holds no acknowledged data */
-                lh_warn("store: removing %s (incomplete segment header)", path);
-                unlink(path);
-            } else {
-                lh_error("store: %s: bad segment header, left for inspection", path);
-            }
+            /* segments get their name only once the header is synced: damage */
+            lh_error("store: %s: bad segment header, left for inspection", path);
             close(fd);
             continue;
         }
@@ -531,13 +606,16 @@ int lhs_recover_partition(struct lh_store *s, const char *pdir, struct lh_err *e
             munmap(map, size);
             map = NULL;
             if (end < size) {
-                lh_warn("store: %s: truncating torn tail (%llu bytes at offset %llu)", path,
+                /* A reader may have the tail mapped: rather than shrink the file
+                 * under it, copy the valid blocks to a new segment that replaces
+                 * this one, and unlink it. */
+                lh_warn("store: %s: dropping torn tail (%llu bytes at offset %llu)", path,
                         (unsigned long long)(size - end), (unsigned long long)end);
-                if (ftruncate(fd, (off_t)end) < 0) {
-                    rc = lh_err_errno(err, LH_EIO, errno, "truncate %s", path);
-                    close(fd);
-                    break;
-                }
+                rc = replace_torn(pdir, fd, names[i].seq, hlen, end, next_seq++, err);
+                close(fd);
+                if (rc == 0)
+                    unlink(path);
+                continue;
             }
             struct lhs_block last;
             int has_seal = end >= hlen + LHS_BLK_HDR && pread(fd, hb, LHS_BLK_HDR,
@@ -682,7 +760,7 @@ int lh_store_open(struct lh_store **out, const struct lh_store_config *cfg,
         if ((rc = lhs_mkdirs(s->cfg.dir, err)) < 0)
             goto fail;
         char lp[PATH_MAX];
-        snprintf(lp, sizeof(lp), "%s/LOCK", s->cfg.dir);
+        snprintf(lp, sizeof(lp), "%s/.lock", s->cfg.dir);
         s->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (s->lock_fd < 0) {
             rc = lh_err_errno(err, LH_EIO, errno, "store: open %s", lp);
@@ -767,6 +845,7 @@ static void *bg_main(void *arg)
         clock_gettime(CLOCK_REALTIME, &now);
         if (lh_store_retain(s, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec, NULL, &e) < 0)
             lh_error("store: retention: %s", e.msg);
+        lhs_seal_idle(s, s->cfg.merge_interval_ms);
         if (lh_store_merge(s, NULL, &e) < 0)
             lh_error("store: merge: %s", e.msg);
         pthread_mutex_lock(&s->bg_mu);
@@ -918,8 +997,8 @@ int lh_store_inspect(struct lh_store *s, int verify, struct lh_store_report **ou
                     if (verify) {
                         struct lhs_bdec d;
                         lhs_bdec_init(&d, bl);
-                        for (int c = 0; c < LHS_NCOLS; c++) {
-                            int dr = lhs_bdec_load(&d, c);
+                        for (int c = 0; c <= LHS_NCOLS; c++) {
+                            int dr = c < LHS_NCOLS ? lhs_bdec_load(&d, c) : lhs_bdec_raw(&d);
                             if (dr < 0) {
                                 pi->corrupt_blocks++;
                                 add_problem(&v, "%s@%llu: column %d does not decode", path,

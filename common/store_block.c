@@ -14,8 +14,10 @@
  *
  * The raw line is stored as a template: the first occurrence of message,
  * trace_id, span_id, user_id or host inside raw (at token boundaries, at
- * least 4 bytes) becomes \x01 plus a letter (M T S U H); a literal \x01 is
- * \x01 '1'. Most raw lines then cost a few bytes beyond their fields. */
+ * least 4 bytes) becomes \x01 plus a byte \x02..\x06 (in that order); a
+ * literal \x01 is \x01 \x07. Most raw lines then cost a few bytes beyond
+ * their fields, and as the markers are not token bytes, the template's
+ * tokens are exactly those of raw's literal parts. */
 #include "store_int.h"
 
 #include <stdlib.h>
@@ -207,7 +209,7 @@ static int raw_template(struct lhs_enc_ctx *e, const struct lh_event *ev, struct
 {
     const char *raw = ev->raw;
     size_t rlen = strlen(raw);
-    static const char codes[] = "MTSUH";
+    static const char codes[] = "\x02\x03\x04\x05\x06";   /* non-token bytes */
     const char *vals[] = { ev->message, ev->trace_id, ev->span_id, ev->user_id, ev->host };
     struct subst s[5];
     size_t ns = 0;
@@ -251,7 +253,7 @@ static int raw_template(struct lhs_enc_ctx *e, const struct lh_event *ev, struct
                     return rc;
                 p += chunk;
                 if (x) {
-                    if ((rc = lh_buf_append(out, "\x01" "1", 2)) < 0)
+                    if ((rc = lh_buf_append(out, "\x01\x07", 2)) < 0)
                         return rc;
                     p++;
                 }
@@ -276,8 +278,8 @@ static int put_col(struct lhs_enc_ctx *e, uint8_t *dir, int enc, int width, uint
     if (rc < 0)
         return lh_err_set(err, rc, "block: out of memory");
     size_t off = e->body.len;
-    size_t cl = ZSTD_compressCCtx(e->cctx, e->body.data + off, bound, e->col.data ? e->col.data : "",
-                                  e->col.len, e->level);
+    size_t cl = ZSTD_compressCCtx(e->cctx, e->body.data + off, bound,
+                                  e->col.data ? e->col.data : "", e->col.len, e->level);
     if (ZSTD_isError(cl))
         return lh_err_set(err, LH_ERR, "block: zstd: %s", ZSTD_getErrorName(cl));
     e->body.len += cl;
@@ -303,10 +305,20 @@ static int grow_ptrs(const char ***v, size_t *cap, size_t n)
     return 0;
 }
 
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 #define AREA_OFF(e) ((uint32_t)(META_FIXED + (e)->areas.len))
 
-int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, size_t n,
-                     struct lh_buf *out, struct lh_err *err)
+int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
+                     const uint64_t *raw_bytes_of, size_t n, struct lh_buf *out, struct lh_err *err)
 {
     uint8_t fixed[META_FIXED];
     int rc = LH_ENOMEM;
@@ -321,13 +333,18 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, s
     if (n == 0 || n > UINT32_MAX)
         return lh_err_set(err, LH_EINVAL, "block: bad event count %zu", n);
 
-    /* timestamps */
+    /* timestamps: deltas divided by their common factor (ms or us clocks) */
     lh_buf_reset(&e->col);
-    if (lhs_buf_u64(&e->col, (uint64_t)evs[0]->ts_ns) < 0)
+    uint64_t div = 0;
+    for (size_t i = 1; i < n; i++)
+        div = gcd64(div, (uint64_t)(evs[i]->ts_ns - evs[i - 1]->ts_ns));
+    if (div == 0)
+        div = 1;
+    if (lhs_buf_u64(&e->col, (uint64_t)evs[0]->ts_ns) < 0 || lhs_buf_varint(&e->col, div) < 0)
         goto nomem;
     int any_recv = 0;
     for (size_t i = 1; i < n; i++)
-        if (lhs_buf_varint(&e->col, (uint64_t)(evs[i]->ts_ns - evs[i - 1]->ts_ns)) < 0)
+        if (lhs_buf_varint(&e->col, (uint64_t)(evs[i]->ts_ns - evs[i - 1]->ts_ns) / div) < 0)
             goto nomem;
     if ((rc = put_col(e, fixed + 8 + LHS_C_TS * META_COL_BYTES, LHS_ENC_TS, 0, 0, 0, err)) < 0)
         return rc;
@@ -335,8 +352,17 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, s
         any_recv |= evs[i]->received_ns != 0;
     if (any_recv) {
         lh_buf_reset(&e->col);
+        div = 0;
         for (size_t i = 0; i < n; i++) {
             int64_t d = evs[i]->received_ns - evs[i]->ts_ns;
+            div = gcd64(div, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
+        }
+        if (div == 0)
+            div = 1;
+        if (lhs_buf_varint(&e->col, div) < 0)
+            goto nomem;
+        for (size_t i = 0; i < n; i++) {
+            int64_t d = (evs[i]->received_ns - evs[i]->ts_ns) / (int64_t)div;
             uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
             if (lhs_buf_varint(&e->col, z) < 0)
                 goto nomem;
@@ -355,7 +381,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, s
             l = 0;
         levels[l]++;
         e->col.data[e->col.len++] = (char)l;
-        raw_bytes += lhs_event_raw_bytes(evs[i]);
+        raw_bytes += raw_bytes_of ? raw_bytes_of[i] : lhs_event_raw_bytes(evs[i]);
     }
     if ((rc = put_col(e, fixed + 8 + LHS_C_LEVEL * META_COL_BYTES, LHS_ENC_U8, 0, 0, 0, err)) < 0)
         return rc;
@@ -710,6 +736,16 @@ int lhs_block_check_body(const struct lhs_block *b)
     return lhs_crc(b->body, b->body_len) == b->body_crc ? 0 : LH_ECORRUPT;
 }
 
+int lhs_block_body_ok(struct lhs_block *b)
+{
+    int st = __atomic_load_n(&b->body_state, __ATOMIC_ACQUIRE);
+    if (st == 0) {
+        st = lhs_block_check_body(b) == 0 ? 1 : 2;
+        __atomic_store_n(&b->body_state, st, __ATOMIC_RELEASE);
+    }
+    return st == 1;
+}
+
 void lhs_block_free_meta(struct lhs_block *b)
 {
     for (int c = 0; c < LHS_NCOLS; c++) {
@@ -745,7 +781,7 @@ static int decompress(struct lhs_bdec *d, int c, uint8_t **out)
 {
     const struct lhs_coldir *cd = &d->b->m.col[c];
     if (!(d->loaded & BODY_CHECKED)) {
-        if (lhs_block_check_body(d->b) < 0)
+        if (!lhs_block_body_ok((struct lhs_block *)d->b))
             return LH_ECORRUPT;
         d->loaded |= BODY_CHECKED;
     }
@@ -798,10 +834,13 @@ static int load_plain(struct lhs_bdec *d, int c, const uint8_t *buf, size_t len)
     return 0;
 }
 
-static int load_raw(struct lhs_bdec *d)
+int lhs_bdec_raw(struct lhs_bdec *d)
 {
-    static const int deps[] = { LHS_C_MESSAGE, LHS_C_TRACE, LHS_C_SPAN, LHS_C_USER, LHS_C_HOST };
-    for (size_t k = 0; k < 5; k++) {
+    if (d->raw)
+        return 0;
+    static const int deps[] = { LHS_C_RAW, LHS_C_MESSAGE, LHS_C_TRACE, LHS_C_SPAN, LHS_C_USER,
+                                LHS_C_HOST };
+    for (size_t k = 0; k < 6; k++) {
         int rc = lhs_bdec_load(d, deps[k]);
         if (rc < 0)
             return rc;
@@ -829,12 +868,12 @@ static int load_raw(struct lhs_bdec *d)
                 break;
             const char *v = NULL;
             switch (x[1]) {
-            case '1': v = "\x01"; break;
-            case 'M': v = d->str[LHS_C_MESSAGE][i]; break;
-            case 'T': v = d->str[LHS_C_TRACE][i]; break;
-            case 'S': v = d->str[LHS_C_SPAN][i]; break;
-            case 'U': v = d->str[LHS_C_USER][i]; break;
-            case 'H': v = d->str[LHS_C_HOST][i]; break;
+            case '\x07': v = "\x01"; break;
+            case '\x02': v = d->str[LHS_C_MESSAGE][i]; break;
+            case '\x03': v = d->str[LHS_C_TRACE][i]; break;
+            case '\x04': v = d->str[LHS_C_SPAN][i]; break;
+            case '\x05': v = d->str[LHS_C_USER][i]; break;
+            case '\x06': v = d->str[LHS_C_HOST][i]; break;
             default: rc = LH_ECORRUPT; break;
             }
             if (rc)
@@ -881,12 +920,15 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
         if (!d->ts)
             return LH_ENOMEM;
         const uint8_t *p = buf + 8, *end = buf + cd->ulen;
+        uint64_t div;
         d->ts[0] = (int64_t)lhs_get64(buf);
+        if (lhs_varint(&p, end, &div) < 0)
+            goto corrupt;
         for (uint32_t i = 1; i < n; i++) {
             uint64_t v;
             if (lhs_varint(&p, end, &v) < 0)
                 goto corrupt;
-            d->ts[i] = d->ts[i - 1] + (int64_t)v;
+            d->ts[i] = d->ts[i - 1] + (int64_t)(v * div);
         }
         break;
     }
@@ -899,12 +941,15 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
         if ((rc = lhs_bdec_load(d, LHS_C_TS)) < 0)
             goto fail;
         const uint8_t *p = buf, *end = buf + cd->ulen;
+        uint64_t div;
+        if (lhs_varint(&p, end, &div) < 0)
+            goto corrupt;
         for (uint32_t i = 0; i < n; i++) {
             uint64_t z;
             if (lhs_varint(&p, end, &z) < 0)
                 goto corrupt;
             int64_t delta = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-            d->recv[i] = d->ts[i] + delta;
+            d->recv[i] = (int64_t)((uint64_t)d->ts[i] + (uint64_t)delta * div);
         }
         break;
     }
@@ -958,7 +1003,8 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
             if (!v || !codes)
                 return LH_ENOMEM;
             for (uint32_t i = 0; i < n; i++) {
-                uint32_t code = cd->width == 1 ? buf[i] : (uint32_t)(buf[2 * i] | (buf[2 * i + 1] << 8));
+                uint32_t code = cd->width == 1 ? buf[i]
+                                               : (uint32_t)(buf[2 * i] | (buf[2 * i + 1] << 8));
                 if (code > cd->dict_n)
                     goto corrupt;
                 codes[i] = (uint16_t)code;
@@ -968,13 +1014,6 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
             d->codes[c] = codes;
         } else {
             goto corrupt;
-        }
-        if (c == LHS_C_RAW) {
-            d->loaded |= 1u << c;   /* the template; load_raw needs the others */
-            if ((rc = load_raw(d)) < 0) {
-                d->loaded &= ~(1u << c);
-                goto fail;
-            }
         }
         break;
     }
@@ -1023,6 +1062,9 @@ int lhs_bdec_event(struct lhs_bdec *d, uint32_t i, const char *tenant, struct lh
         if (rc < 0)
             return rc;
     }
+    int rc = lhs_bdec_raw(d);
+    if (rc < 0)
+        return rc;
     int fail = 0;
     memset(ev, 0, sizeof(*ev));
     ev->ts_ns = d->ts[i];

@@ -20,7 +20,7 @@ static int hset_grow(struct lhs_hset *s)
         uint64_t h = s->v[i];
         if (!h)
             continue;
-        size_t j = (size_t)lhs_mix(h) & (ncap - 1);
+        size_t j = (size_t)h & (ncap - 1);
         while (nv[j])
             j = (j + 1) & (ncap - 1);
         nv[j] = h;
@@ -42,7 +42,7 @@ int lhs_hset_add(struct lhs_hset *s, uint64_t h)
     }
     if ((s->n + 1) * 2 > s->cap && hset_grow(s) < 0)
         return LH_ENOMEM;
-    size_t j = (size_t)lhs_mix(h) & (s->cap - 1);
+    size_t j = (size_t)h & (s->cap - 1);   /* h is a hash already */
     while (s->v[j]) {
         if (s->v[j] == h)
             return 0;
@@ -136,11 +136,6 @@ void lhs_idx_free(struct lhs_idx *x)
     free(x->tab);
     free(x->gen);
     free(x);
-}
-
-uint64_t lhs_idx_count(const struct lhs_idx *x)
-{
-    return x->count;
 }
 
 static size_t uuid_slot(const uint8_t uuid[16], size_t cap)
@@ -334,17 +329,18 @@ int lhs_idx_add(struct lhs_idx *x, const char *id)
 {
     uint8_t uuid[16];
     uint32_t index;
-    if (lhs_id_parse(id, uuid, &index) == 0) {
-        if (index == UINT32_MAX) {   /* no room for [index, index+1): hash it */
-            uint64_t h[2];
-            gen_hash(id, h);
-            return gen_add(x, h);
-        }
-        return idx_add_range(x, uuid, index, index + 1);
+    uint64_t before = x->count;
+    int rc;
+    if (lhs_id_parse(id, uuid, &index) == 0 && index != UINT32_MAX) {
+        rc = idx_add_range(x, uuid, index, index + 1);
+    } else {   /* other shapes (and an index without room for index + 1): hashed */
+        uint64_t h[2];
+        gen_hash(id, h);
+        rc = gen_add(x, h);
     }
-    uint64_t h[2];
-    gen_hash(id, h);
-    return gen_add(x, h);
+    if (rc < 0)
+        return rc;
+    return x->count > before;
 }
 
 /* Summary: u32 nuuid, {uuid[16], u32 nranges, {u32 lo, u32 hi}...}...,

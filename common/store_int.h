@@ -48,8 +48,8 @@ enum lhs_enc {
     LHS_ENC_NULL = 0,     /* every row NULL; nothing in the body */
     LHS_ENC_PLAIN = 1,    /* varint (len+1, 0 = NULL) per row, then the bytes, each + NUL */
     LHS_ENC_DICT = 2,     /* dictionary in meta; u8 or u16 codes per row (0 = NULL) */
-    LHS_ENC_TS = 3,       /* i64 first, then varint deltas (rows sorted ascending) */
-    LHS_ENC_ZIGZAG = 4,   /* zigzag varint of (value - ts) per row */
+    LHS_ENC_TS = 3,       /* i64 first, varint divisor, varint deltas / divisor (sorted rows) */
+    LHS_ENC_ZIGZAG = 4,   /* varint divisor, zigzag varint of (value - ts) / divisor per row */
     LHS_ENC_U8 = 5,       /* one byte per row */
     LHS_ENC_META = 6,     /* per row: varint n, n x (varint key code, varint len, bytes, NUL) */
 };
@@ -145,12 +145,12 @@ struct lhs_idx *lhs_idx_new(void);
 void lhs_idx_free(struct lhs_idx *x);
 /* 1 if present. */
 int lhs_idx_has(const struct lhs_idx *x, const char *id);
+/* 1 if id was added, 0 if it was there already, LH_ENOMEM. */
 int lhs_idx_add(struct lhs_idx *x, const char *id);
 /* Adds everything a block's id summary lists. */
 int lhs_idx_add_summary(struct lhs_idx *x, const uint8_t *p, size_t len);
 /* Writes the id summary of ids[0..n) (any order) into b. */
 int lhs_idx_summary(const char *const *ids, size_t n, struct lh_buf *b);
-uint64_t lhs_idx_count(const struct lhs_idx *x);
 
 /* ---- blocks (store_block.c) -------------------------------------------- */
 
@@ -186,6 +186,7 @@ struct lhs_block {
     const uint8_t *body;
     uint32_t body_len;
     uint32_t body_crc;
+    int body_state;         /* atomic: 0 unchecked, 1 checksum ok, 2 damaged */
     struct lhs_meta m;      /* dictionaries allocated (freed with the segment) */
 };
 
@@ -194,9 +195,10 @@ struct lhs_enc_ctx;
 struct lhs_enc_ctx *lhs_enc_new(int zstd_level);
 void lhs_enc_free(struct lhs_enc_ctx *e);
 /* Encodes events (sorted by ts, id; distinct ids) as one block appended to
- * out (8-byte aligned length). */
-int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs, size_t n,
-                     struct lh_buf *out, struct lh_err *err);
+ * out (8-byte aligned length). raw_bytes: lhs_event_raw_bytes of each event,
+ * or NULL to compute them. */
+int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
+                     const uint64_t *raw_bytes, size_t n, struct lh_buf *out, struct lh_err *err);
 int lhs_block_seal(struct lh_buf *out);
 /* Approximate bytes of an event before encoding (its fields). */
 uint64_t lhs_event_raw_bytes(const struct lh_event *ev);
@@ -208,6 +210,8 @@ int lhs_block_header(const uint8_t *p, uint64_t avail, struct lhs_block *b);
 /* Verifies the meta checksum and parses it into b->m. */
 int lhs_block_parse_meta(struct lhs_block *b, struct lh_err *err);
 int lhs_block_check_body(const struct lhs_block *b);
+/* The same, remembered in the block: checksums each body once. */
+int lhs_block_body_ok(struct lhs_block *b);
 void lhs_block_free_meta(struct lhs_block *b);
 
 /* A decoded block: columns decompressed on demand. */
@@ -222,14 +226,16 @@ struct lhs_bdec {
     uint16_t *codes[LHS_NCOLS];    /* DICT columns: codes */
     const uint8_t **meta_row;      /* per row: start of its metadata list */
     const uint8_t *meta_end;
-    char **raw;                    /* reconstructed raw per row (when asked) */
+    char **raw;                    /* rebuilt raw lines per row (lhs_bdec_raw) */
     void *bufs[LHS_NCOLS + 2];     /* owned decompressed buffers */
     struct lh_arena arena;
     void *dctx;                    /* ZSTD_DCtx, owned */
 };
 void lhs_bdec_init(struct lhs_bdec *d, const struct lhs_block *b);
-/* Loads column c (and what it depends on). 0 or LH_ECORRUPT. */
+/* Loads column c. 0 or LH_ECORRUPT. For LHS_C_RAW, str[] holds the raw
+ * templates; lhs_bdec_raw rebuilds the raw lines into raw[]. */
 int lhs_bdec_load(struct lhs_bdec *d, int c);
+int lhs_bdec_raw(struct lhs_bdec *d);
 void lhs_bdec_free(struct lhs_bdec *d);
 /* Copies row i into ev, strings allocated from arena. */
 int lhs_bdec_event(struct lhs_bdec *d, uint32_t i, const char *tenant, struct lh_arena *arena,
@@ -359,15 +365,17 @@ struct lhs_wpart {
     uint64_t active_seq;
     uint64_t active_size;
     struct lhs_idx *idx;    /* loaded on first append */
-    int dropped;
+    int64_t last_append_ms; /* monotonic */
+    uint32_t active_blocks;
 };
+/* Writer: seals active segments idle for idle_ms or holding many small
+ * blocks, so that merge can take them. */
+void lhs_seal_idle(struct lh_store *s, int64_t idle_ms);
 int lhs_wpart_get(struct lh_store *s, const char *tenant, int64_t day, int create,
                   struct lhs_wpart **out, struct lh_err *err);
 void lhs_wpart_drop(struct lh_store *s, struct lhs_wpart *w);
 int lhs_recover_partition(struct lh_store *s, const char *pdir, struct lh_err *err);
 int lhs_rm_tree(const char *path);
 
-/* Query engine (store_query.c). */
-void lhs_log_corrupt(const struct lhs_block *b, const char *what);
 
 #endif

@@ -175,7 +175,7 @@ static int mw_flush(struct mw *m, struct lh_err *err)
         m->ptrs[i] = &m->evs[i];
     qsort(m->ptrs, m->n, sizeof(*m->ptrs), ptr_ts_cmp);
     lh_buf_reset(&m->buf);
-    int rc = lhs_block_encode(m->enc, m->ptrs, m->n, &m->buf, err);
+    int rc = lhs_block_encode(m->enc, m->ptrs, NULL, m->n, &m->buf, err);
     if (rc < 0)
         return rc;
     const char *p = m->buf.data;
@@ -336,8 +336,11 @@ static int merge_partition(struct lh_store *s, const char *tenant, int64_t day,
     if (rc < 0)
         return lh_err_set(err, rc, "list %s failed", pdir);
     struct lhs_seg **cand = calloc(nn ? nn : 1, sizeof(*cand));
+    uint8_t *cand_small = calloc(nn ? nn : 1, 1);
     size_t nc = 0;
-    if (!cand) {
+    if (!cand || !cand_small) {
+        free(cand);
+        free(cand_small);
         free(names);
         return lh_err_set(err, LH_ENOMEM, "out of memory");
     }
@@ -348,9 +351,13 @@ static int merge_partition(struct lh_store *s, const char *tenant, int64_t day,
         struct lh_err e2;
         struct lhs_seg *sg;
         snprintf(path, sizeof(path), "%s/%s", pdir, names[i].name);
+        struct stat fst;
+        if (names[i].kind == LHS_SEG_KIND_MERGE && stat(path, &fst) == 0 &&
+            (uint64_t)fst.st_size >= s->cfg.merge_min_bytes)
+            continue;   /* a large merged segment: full blocks already */
         if (lhs_seg_open(path, &sg, &e2) < 0)
             continue;
-        if (lhs_seg_scan(sg, 1, NULL, NULL, &e2) < 0 || !sg->sealed || sg->corrupt ||
+        if (lhs_seg_scan(sg, 0, NULL, NULL, &e2) < 0 || !sg->sealed || sg->corrupt ||
             sg->end != sg->size) {
             lhs_seg_unref(sg);   /* damaged or still open: leave it alone */
             continue;
@@ -360,24 +367,33 @@ static int merge_partition(struct lh_store *s, const char *tenant, int64_t day,
             raw += sg->blocks[b]->raw_bytes;
         int small_seg = sg->size < s->cfg.merge_min_bytes;
         int small_blocks = sg->nblocks > 1 && raw / sg->nblocks < s->cfg.block_bytes / 4;
-        if (sg->nblocks == 0 || small_seg || small_blocks)
+        if (sg->nblocks == 0 || small_seg || small_blocks) {
+            cand_small[nc] = (uint8_t)small_blocks;
             cand[nc++] = sg;
-        else
+        } else {
             lhs_seg_unref(sg);
+        }
     }
     free(names);
+    /* groups of neighbours up to segment_size; a lone segment only when
+     * its blocks are small (else merging would rewrite it every pass) */
     for (size_t i = 0; i < nc && rc == 0;) {
         size_t j = i;
-        uint64_t bytes = 0, blocks = 0;
+        uint64_t bytes = 0;
         while (j < nc && (j == i || bytes + cand[j]->size <= s->cfg.segment_bytes)) {
             bytes += cand[j]->size;
-            blocks += cand[j]->nblocks;
             j++;
         }
-        if (j - i >= 2 || blocks > 1)
+        if (j - i >= 2 || cand_small[i]) {
             rc = merge_group(s, tenant, day, pdir, cand + i, j - i, st, err);
+            if (rc == LH_ECORRUPT) {   /* a damaged block: leave these for verify */
+                lh_error("store: merge of %s skipped: %s", pdir, err ? err->msg : "");
+                rc = 0;
+            }
+        }
         i = j;
     }
+    free(cand_small);
     for (size_t i = 0; i < nc; i++)
         lhs_seg_unref(cand[i]);
     free(cand);

@@ -11,6 +11,7 @@
 #include <zstd.h>
 
 #include "lh/log.h"
+#include "lh/time.h"
 
 /* ---- compiled query --------------------------------------------------- */
 
@@ -49,6 +50,8 @@ struct cq {
     struct lh_store_pos after;
     size_t limit;
     int want_total;
+    uint64_t total_cap;     /* want_total: stop counting past this (0: never) */
+    int64_t deadline;       /* lh_time_mono_ns() limit (0: none) */
     int empty;              /* contradictory: matches nothing */
     struct lh_arena arena;
 };
@@ -272,13 +275,15 @@ static void cq_free(struct cq *cq)
 static int cq_compile(struct cq *cq, const struct lh_store_query *q, struct lh_err *err)
 {
     memset(cq, 0, sizeof(*cq));
-    if (!q->tenant || !q->tenant[0])
-        return lh_err_set(err, LH_EINVAL, "query without a tenant");
+    if (!q->tenant || !q->tenant[0] || strlen(q->tenant) > LH_STORE_TENANT_MAX)
+        return lh_err_set(err, LH_EINVAL, "query without a valid tenant");
     cq->tenant = q->tenant;
     cq->start = q->start_ns;
     cq->end = q->end_ns ? q->end_ns : INT64_MAX;
     cq->limit = q->limit ? q->limit : 100;
     cq->want_total = q->want_total;
+    cq->total_cap = q->total_cap;
+    cq->deadline = q->deadline_ns;
     if (q->after) {
         cq->has_after = 1;
         cq->after = *q->after;
@@ -501,12 +506,12 @@ struct region {
 
 struct qblk {
     struct lhs_bdec d;
-    struct region *reg[LHS_NCOLS];
+    struct region *reg[LHS_NCOLS + 1];   /* [LHS_C_RAW]: templates, [LHS_NCOLS]: raw lines */
 };
 
 static void qblk_free(struct qblk *qb)
 {
-    for (int c = 0; c < LHS_NCOLS; c++) {
+    for (int c = 0; c <= LHS_NCOLS; c++) {
         if (qb->reg[c]) {
             free(qb->reg[c]->low);
             free(qb->reg[c]->starts);
@@ -615,11 +620,30 @@ static int ft_block(const struct cq *cq, struct qblk *qb, uint8_t *mask, uint32_
                     hit[i] |= ok[d->codes[c][i]];
                 continue;
             }
-            const char *const *vals = c == LHS_C_RAW ? (const char *const *)d->raw : d->str[c];
-            struct region *r = region_get(qb, c, vals);
+            if (c == LHS_C_RAW && t->ntok > 1) {
+                /* a phrase may run across a field inside raw: search raw itself */
+                if ((rc = lhs_bdec_raw(d)) < 0)
+                    return rc;
+                struct region *r = region_get(qb, LHS_NCOLS, (const char *const *)d->raw);
+                if (!r)
+                    return LH_ENOMEM;
+                region_match(r, t, hit);
+                continue;
+            }
+            /* a single token in raw is in its template's literal text or in a
+             * field it refers to; all but span_id are searched anyway */
+            struct region *r = region_get(qb, c, d->str[c]);
             if (!r)
                 return LH_ENOMEM;
             region_match(r, t, hit);
+            if (c == LHS_C_RAW && d->b->m.col[LHS_C_SPAN].enc != LHS_ENC_NULL) {
+                if ((rc = lhs_bdec_load(d, LHS_C_SPAN)) < 0)
+                    return rc;
+                for (uint32_t i = lo; i < hi; i++)
+                    if (mask[i] && !hit[i] && d->str[c][i] && d->str[LHS_C_SPAN][i] &&
+                        strstr(d->str[c][i], "\x01\x04"))
+                        hit[i] = (uint8_t)str_has(d->str[LHS_C_SPAN][i], t);
+            }
         }
         if ((d->b->m.nkeys) && (lhs_bdec_load(d, LHS_C_META) == 0)) {
             for (uint32_t i = lo; i < hi; i++) {
@@ -682,7 +706,7 @@ static int eval_block(const struct cq *cq, struct qblk *qb, uint8_t *mask, uint3
                     mask[i] = (uint8_t)str_pred(c, lhs_bdec_meta_get(d, i, c->key));
             break;
         case FK_COL: {
-            if ((rc = lhs_bdec_load(d, c->col)) < 0)
+            if ((rc = c->col == LHS_C_RAW ? lhs_bdec_raw(d) : lhs_bdec_load(d, c->col)) < 0)
                 return rc;
             const struct lhs_coldir *cd = &d->b->m.col[c->col];
             if (cd->enc == LHS_ENC_DICT) {
@@ -852,7 +876,17 @@ struct job {
     size_t nbuckets;
     const char *field;
     struct cpred topf;      /* field of top */
+    uint64_t counted;       /* atomic: matches counted so far (search, total_cap) */
 };
+
+/* Search: whether every match is still counted (want_total and the count
+ * below total_cap); else scanning stops as soon as the page is known. */
+static int counting(const struct job *j)
+{
+    const struct cq *cq = j->cq;
+    return cq->want_total &&
+           (!cq->total_cap || __atomic_load_n(&j->counted, __ATOMIC_RELAXED) < cq->total_cap);
+}
 
 static int hit_less(const struct hit *a, const struct hit *b)
 {
@@ -947,7 +981,7 @@ static int top_load(const struct job *j, struct lhs_bdec *d)
     case FK_TS: return lhs_bdec_load(d, LHS_C_TS);
     case FK_RECV: return lhs_bdec_load(d, LHS_C_RECV);
     case FK_META: return lhs_bdec_load(d, LHS_C_META);
-    default: return lhs_bdec_load(d, f->col);
+    default: return f->col == LHS_C_RAW ? lhs_bdec_raw(d) : lhs_bdec_load(d, f->col);
     }
 }
 
@@ -958,6 +992,12 @@ static int scan_block(struct worker *w, const struct lhs_block *b, uint8_t **mas
     const struct cq *cq = j->cq;
     int rc = 0;
     int lo_only;
+    if (!lhs_block_body_ok((struct lhs_block *)b)) {
+        lh_error("store: tenant %s: block at offset %llu skipped: body checksum mismatch",
+                 cq->tenant, (unsigned long long)b->off);
+        w->corrupt++;
+        return 0;
+    }
     if (j->mode == QM_COUNT && fast_countable(cq, b, &lo_only)) {
         w->count += fast_count(cq, b, lo_only);
         return 0;
@@ -1004,7 +1044,8 @@ static int scan_block(struct worker *w, const struct lhs_block *b, uint8_t **mas
     uint32_t lo, hi, hia;
     if ((rc = row_range(cq, &qb.d, &lo, &hi, &hia)) < 0)
         goto out;
-    if (j->mode == QM_SEARCH && !cq->want_total)
+    int count_all = j->mode == QM_SEARCH && counting(j);
+    if (j->mode == QM_SEARCH && !count_all)
         hi = hia;
     if (lo >= hi)
         goto out;
@@ -1060,15 +1101,16 @@ static int scan_block(struct worker *w, const struct lhs_block *b, uint8_t **mas
         if ((rc = lhs_bdec_load(&qb.d, LHS_C_ID)) < 0)
             goto out;
         const char *const *ids = qb.d.str[LHS_C_ID];
+        uint64_t matched = 0;
         for (uint32_t i = hi; i-- > lo;) {
             if (!mask[i])
                 continue;
-            w->count++;
+            matched++;
             if (i >= hia)
                 continue;
             const char *id = ids[i] ? ids[i] : "";
             if (w->nheap == j->k && key_cmp(qb.d.ts[i], id, w->heap[0].ts, w->heap[0].id) <= 0) {
-                if (!cq->want_total)
+                if (!count_all)
                     break;   /* every earlier row is smaller still */
                 continue;
             }
@@ -1085,6 +1127,9 @@ static int scan_block(struct worker *w, const struct lhs_block *b, uint8_t **mas
                 heap_down(w->heap, w->nheap, 0);
             }
         }
+        w->count += matched;
+        if (cq->total_cap)
+            __atomic_fetch_add(&j->counted, matched, __ATOMIC_RELAXED);
         break;
     }
     }
@@ -1112,10 +1157,17 @@ static void *worker_main(void *arg)
         if (i >= j->nblocks)
             break;
         const struct lhs_block *b = j->blocks[i];
+        if (j->cq->deadline && lh_time_mono_ns() > j->cq->deadline) {
+            w->rc = lh_err_set(&w->err, LH_ETIMEDOUT, "store: query: time limit passed after "
+                               "%zu of %zu blocks", i, j->nblocks);
+            __atomic_store_n(&j->next, j->nblocks, __ATOMIC_RELAXED);
+            break;
+        }
         if (j->mode == QM_SEARCH) {
-            if (!j->cq->want_total && w->nheap == j->k && b->max_ts < w->heap[0].ts)
+            int count_all = counting(j);
+            if (!count_all && w->nheap == j->k && b->max_ts < w->heap[0].ts)
                 break;   /* blocks come by max_ts desc: nothing later can enter */
-            if (j->cq->has_after && !j->cq->want_total && b->min_ts > j->cq->after.ts_ns)
+            if (j->cq->has_after && !count_all && b->min_ts > j->cq->after.ts_ns)
                 continue;
         }
         if (!block_may_match(j->cq, b))
@@ -1159,6 +1211,13 @@ static int run_job(struct lh_store *s, struct job *j, struct worker **wout, size
     size_t nt = (size_t)s->cfg.threads;
     if (nt > j->nblocks)
         nt = j->nblocks ? j->nblocks : 1;
+    if (j->mode == QM_SEARCH) {   /* the heap never needs more than every row */
+        uint64_t rows = 0;
+        for (size_t i = 0; i < j->nblocks; i++)
+            rows += j->blocks[i]->nrows;
+        if (j->k > rows + 1)
+            j->k = (size_t)rows + 1;
+    }
     struct worker *w = calloc(nt, sizeof(*w));
     if (!w) {
         lhs_snap_free(&snap);

@@ -249,7 +249,7 @@ int lhs_list_tenants(const char *dir, char ***out, size_t *n)
     int rc = 0;
     while ((de = readdir(d))) {
         char name[512];
-        if (de->d_name[0] == '.' || strcmp(de->d_name, "LOCK") == 0 ||
+        if (de->d_name[0] == '.' ||
             lhs_tenant_dec(de->d_name, name, sizeof(name)) < 0)
             continue;
         if (nv == cap) {
@@ -380,11 +380,6 @@ void lhs_seg_unref(struct lhs_seg *s)
     free(s);
 }
 
-void lhs_log_corrupt(const struct lhs_block *b, const char *what)
-{
-    lh_error("store: block at offset %llu skipped: %s", (unsigned long long)b->off, what);
-}
-
 int lhs_seg_scan(struct lhs_seg *s, int check_bodies, lhs_problem_fn problem, void *ctx,
                  struct lh_err *err)
 {
@@ -471,6 +466,10 @@ int lhs_seg_scan(struct lhs_seg *s, int check_bodies, lhs_problem_fn problem, vo
         off += hb.len;
     }
     s->end = off;
+    if (s->sealed && s->fd >= 0) {   /* never grows again: the mapping is enough */
+        close(s->fd);
+        s->fd = -1;
+    }
 out:
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -628,18 +627,28 @@ static int part_refresh(struct lhs_part *p, struct lh_err *err)
             break;
     }
     free(seqs);
-    /* drop the segments a merged one replaces */
+    /* Drop the segments a merged one replaces. Decide for all of them
+     * first: releasing one may free it while later checks still read its
+     * list of superseded segments. */
+    unsigned char *dead = calloc(nnv ? nnv : 1, 1);
+    if (!dead) {
+        for (size_t i = 0; i < nnv; i++)
+            lhs_seg_unref(nv[i]);
+        free(nv);
+        return lh_err_set(err, LH_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nnv; i++)
+        for (size_t j = 0; j < nnv && !dead[i]; j++)
+            for (uint32_t k = 0; j != i && k < nv[j]->nsuper && !dead[i]; k++)
+                dead[i] = nv[j]->supersedes[k] == nv[i]->seq;
     size_t w = 0;
     for (size_t i = 0; i < nnv; i++) {
-        int dead = 0;
-        for (size_t j = 0; j < nnv && !dead; j++)
-            for (uint32_t k = 0; j != i && k < nv[j]->nsuper && !dead; k++)
-                dead = nv[j]->supersedes[k] == nv[i]->seq;
-        if (dead)
+        if (dead[i])
             lhs_seg_unref(nv[i]);
         else
             nv[w++] = nv[i];
     }
+    free(dead);
     nnv = w;
     for (size_t k = 0; k < p->nsegs; k++)
         lhs_seg_unref(p->segs[k]);

@@ -43,7 +43,10 @@ uint64_t lhs_hash_seed(const void *p, size_t n, uint64_t seed)
         memcpy(&v, q, n);
         h = rotl64(h ^ (v * 0x87c37b91114253d5ull), 31) * 0x4cf5ad432745937full;
     }
-    return lhs_mix(h);
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return h;
 }
 
 uint64_t lhs_hash(const void *p, size_t n)
@@ -265,17 +268,25 @@ int lhs_tokenize(const char *s, size_t n, lhs_tok_fn fn, void *ctx)
         size_t len = i - st;
         if (len == 0)
             break;
-        char *t = small;
-        if (len > sizeof(small)) {
-            char *nb = realloc(big, len);
-            if (!nb) {
-                free(big);
-                return LH_ENOMEM;
+        const char *t = s + st;
+        size_t k = 0;
+        while (k < len && !(u[st + k] >= 'A' && u[st + k] <= 'Z'))
+            k++;
+        if (k < len) {   /* has upper case: lower-case a copy */
+            char *c = small;
+            if (len > sizeof(small)) {
+                char *nb = realloc(big, len);
+                if (!nb) {
+                    free(big);
+                    return LH_ENOMEM;
+                }
+                big = c = nb;
             }
-            big = t = nb;
+            memcpy(c, s + st, k);
+            for (; k < len; k++)
+                c[k] = (char)lhs_lower[u[st + k]];
+            t = c;
         }
-        for (size_t k = 0; k < len; k++)
-            t[k] = (char)lhs_lower[u[st + k]];
         int rc = fn(ctx, t, len);
         if (rc) {
             free(big);

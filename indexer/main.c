@@ -1,8 +1,7 @@
 /* main.c - loghaul-indexer entry point. */
-#include "lh/log.h"
+#include "indexer.h"
 
-int main(void)
+int main(int argc, char **argv)
 {
-    lh_info("loghaul-indexer");
-    return 0;
+    return lh_daemon_main(argc, argv, &lh_indexer_ops);
 }

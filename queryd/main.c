@@ -1,8 +1,7 @@
 /* main.c - loghaul-queryd entry point. */
-#include "lh/log.h"
+#include "queryd.h"
 
-int main(void)
+int main(int argc, char **argv)
 {
-    lh_info("loghaul-queryd");
-    return 0;
+    return lh_daemon_main(argc, argv, &lh_queryd_ops);
 }

@@ -3,7 +3,6 @@
 # land on the bus exactly once with the right key and tenant header; then
 # kill -9 the collector twice under load: every batch that got a 200 is on
 # the bus, and the batches the clients retried land again with the same ids.
-# services: (none)
 . "$(dirname "$0")/lib.sh"
 
 N=200000

@@ -237,8 +237,74 @@ static inline int ref_field_has(const char *field, const char *term)
     return found;
 }
 
+/* Optional cache of the reference's field tokens (the property test sets
+ * it up, as tokenizing every field for every query is slow under ASan). */
+struct ref_toks {
+    const struct lh_event *ev;
+    size_t nf;
+    char **t[16];
+    size_t n[16];
+};
+static struct ref_toks *ref_cache;
+static size_t ref_ncache;
+
+static inline int ref_toks_have(char **ft, size_t nf, char **tt, size_t nt)
+{
+    if (nt == 0)
+        return 1;
+    for (size_t i = 0; i + nt <= nf; i++) {
+        size_t k = 0;
+        while (k < nt && strcmp(ft[i + k], tt[k]) == 0)
+            k++;
+        if (k == nt)
+            return 1;
+    }
+    return 0;
+}
+
+static inline void ref_cache_build(const struct lh_event *evs, size_t n)
+{
+    ref_cache = calloc(n, sizeof(*ref_cache));
+    ref_ncache = n;
+    for (size_t i = 0; i < n; i++) {
+        const struct lh_event *ev = &evs[i];
+        struct ref_toks *c = &ref_cache[i];
+        const char *f[16] = { ev->message, ev->raw, ev->trace_id, ev->user_id, ev->host };
+        size_t nf = 5;
+        for (size_t k = 0; k < ev->nmeta && nf < 16; k++)
+            f[nf++] = ev->meta[k].value;
+        c->ev = ev;
+        c->nf = nf;
+        for (size_t k = 0; k < nf; k++)
+            c->n[k] = f[k] ? ref_tokens(f[k], &c->t[k]) : 0;
+    }
+}
+
+static inline void ref_cache_free(void)
+{
+    for (size_t i = 0; i < ref_ncache; i++)
+        for (size_t k = 0; k < ref_cache[i].nf; k++)
+            if (ref_cache[i].t[k])
+                ref_free_tokens(ref_cache[i].t[k], ref_cache[i].n[k]);
+    free(ref_cache);
+    ref_cache = NULL;
+    ref_ncache = 0;
+}
+
 static inline int ref_event_has(const struct lh_event *ev, const char *term)
 {
+    if (ref_cache && ev >= ref_cache[0].ev && ev < ref_cache[0].ev + ref_ncache) {
+        const struct ref_toks *c = &ref_cache[ev - ref_cache[0].ev];
+        char **tt;
+        size_t nt = ref_tokens(term, &tt);
+        int found = 0;
+        for (size_t k = 0; k < c->nf && !found; k++)
+            found = c->t[k] && ref_toks_have(c->t[k], c->n[k], tt, nt);
+        if (nt == 0)
+            found = 1;
+        ref_free_tokens(tt, nt);
+        return found;
+    }
     if (ref_field_has(ev->message, term) || ref_field_has(ev->raw, term) ||
         ref_field_has(ev->trace_id, term) || ref_field_has(ev->user_id, term) ||
         ref_field_has(ev->host, term))
@@ -251,7 +317,8 @@ static inline int ref_event_has(const struct lh_event *ev, const char *term)
 
 static inline int ref_level(const char *s)
 {
-    static const char *const n[] = { "UNKNOWN", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL" };
+    static const char *const n[] = { "UNKNOWN", "TRACE", "DEBUG", "INFO", "WARN", "ERROR",
+                                     "FATAL" };
     for (int i = 0; i < 7; i++)
         if (strcasecmp(s, n[i]) == 0)
             return i;

@@ -522,19 +522,28 @@ TEST(spool_torn_tail_is_truncated_on_open)
     uint64_t size = file_size(seg);
     uint64_t reclen = size / 10;
     REQUIRE_INT(reclen * 10, ==, size);
-    /* Cut the last record in the middle. */
-    REQUIRE(truncate(seg, (off_t)(size - 50)) == 0);
+    /* A write cut short by a crash: the first bytes of one more record. */
+    {
+        int fd = open(seg, O_RDWR);
+        REQUIRE(fd >= 0);
+        char *rec = malloc(reclen);
+        REQUIRE(pread(fd, rec, reclen, (off_t)(size - reclen)) == (ssize_t)reclen);
+        REQUIRE(pwrite(fd, rec, reclen - 50, (off_t)size) == (ssize_t)(reclen - 50));
+        free(rec);
+        close(fd);
+    }
 
     bus = open_spool(dir, NULL);
     REQUIRE(bus);
-    REQUIRE_INT(produce_seq(bus, "t", 9, 1, 1, 200, &err), ==, 0);  /* takes offset 9 */
-    CHECK_INT(file_size(seg), ==, size);
+    REQUIRE_INT(produce_seq(bus, "t", 10, 1, 1, 200, &err), ==, 0);  /* takes offset 10 */
+    CHECK_INT(file_size(seg), ==, size + reclen);
     struct lh_bus_consumer *c;
     REQUIRE_INT(lh_bus_consumer_open(bus, "g", "t", &c, &err), ==, 0);
     uint64_t next = 0;
-    CHECK_INT(drain(c, &next, 20, 1), ==, 10);
+    CHECK_INT(drain(c, &next, 20, 1), ==, 11);
     lh_bus_consumer_close(c);
     lh_bus_close(bus);
+    size += reclen;
 
     /* Garbage after the last record: gone, and nothing of it is read. */
     FILE *f = fopen(seg, "a");
@@ -544,11 +553,11 @@ TEST(spool_torn_tail_is_truncated_on_open)
     fclose(f);
     bus = open_spool(dir, NULL);
     REQUIRE(bus);
-    REQUIRE_INT(produce_seq(bus, "t", 10, 1, 1, 200, &err), ==, 0);
+    REQUIRE_INT(produce_seq(bus, "t", 11, 1, 1, 200, &err), ==, 0);
     CHECK_INT(file_size(seg), ==, size + reclen);
     REQUIRE_INT(lh_bus_consumer_open(bus, "g", "t", &c, &err), ==, 0);
     CHECK_INT(drain(c, &next, 20, 1), ==, 1);
-    CHECK_INT(next, ==, 11);
+    CHECK_INT(next, ==, 12);
     lh_bus_consumer_close(c);
     lh_bus_close(bus);
     lh_log_shutdown();
@@ -557,6 +566,62 @@ TEST(spool_torn_tail_is_truncated_on_open)
     snprintf(want, sizeof(want), "truncating %llu bytes", (unsigned long long)(reclen - 50));
     CHECK_CONTAINS(log, want);   /* what was left of the cut record */
     CHECK_CONTAINS(log, "truncating 300 bytes");
+}
+
+TEST(spool_acknowledged_records_lost_by_the_storage_never_reuse_their_offsets)
+{
+    const char *logf = log_to_file();
+    const char *dir = spool_dir();
+    struct opts o = { .segment_bytes = 600 };   /* one batch of two per segment */
+    struct lh_bus *bus = open_spool(dir, &o);
+    REQUIRE(bus);
+    struct lh_err err = {0};
+    REQUIRE_INT(produce_seq(bus, "t", 0, 10, 2, 200, &err), ==, 0);
+    struct lh_bus *rbus = open_spool(dir, &o);   /* the reader's own, as in an indexer */
+    REQUIRE(rbus);
+    struct lh_bus_consumer *c;
+    REQUIRE_INT(lh_bus_consumer_open(rbus, "early", "t", &c, &err), ==, 0);
+    uint64_t early = 0;
+    CHECK_INT(drain(c, &early, 20, 1), ==, 10);   /* this reader is past 8 and 9 */
+    lh_bus_close(bus);
+    /* The disk loses the last segment's fsync'd content (records 8 and 9). */
+    char seg[700];
+    snprintf(seg, sizeof(seg), "%s/t/00000000000000000008.seg", dir);
+    REQUIRE(truncate(seg, 0) == 0);
+
+    bus = open_spool(dir, &o);
+    REQUIRE(bus);
+    REQUIRE_INT(produce_seq(bus, "t", 10, 2, 2, 200, &err), ==, 0);
+    /* The reader that was past the loss goes on with the new records. */
+    CHECK_INT(drain(c, &early, 20, 1), ==, 2);
+    CHECK_INT(early, ==, 12);
+    lh_bus_consumer_close(c);
+    lh_bus_close(rbus);
+    /* A new reader gets everything but the lost two, and does not stall. */
+    REQUIRE_INT(lh_bus_consumer_open(bus, "late", "t", &c, &err), ==, 0);
+    int64_t got[16];
+    int n = 0;
+    for (;;) {
+        struct lh_bus_batch b;
+        int k = lh_bus_poll(c, 100, 50, &b, &err);
+        REQUIRE(k >= 0);
+        if (k == 0)
+            break;
+        for (int i = 0; i < k && n < 16; i++) {
+            CHECK(check_value(b.msgs[i].value, b.msgs[i].value_len, (uint64_t)b.msgs[i].offset));
+            got[n++] = b.msgs[i].offset;
+        }
+        lh_bus_batch_release(c, &b);
+    }
+    REQUIRE_INT(n, ==, 10);
+    for (int i = 0; i < 10; i++)
+        CHECK_INT(got[i], ==, i < 8 ? i : i + 2);
+    lh_bus_consumer_close(c);
+    lh_bus_close(bus);
+    lh_log_shutdown();
+    const char *log = read_file(logf);
+    CHECK_CONTAINS(log, "records 8..9 were acknowledged but are not on disk");
+    CHECK_CONTAINS(log, "offsets 8..9 are missing");
 }
 
 TEST(spool_corrupt_record_in_the_middle_is_skipped_not_returned)
@@ -676,16 +741,21 @@ TEST(spool_reader_in_another_process_follows_rolls_and_deletions)
     lh_bus_close(bus);
 }
 
+#define STARTING (1ull << 63)   /* kill -9 test: "a produce call starts now" */
+
 TEST(spool_kill9_never_loses_acknowledged_records)
 {
     const char *logf = log_to_file();
     const char *dir = spool_dir();
     uint64_t have = 0;   /* records verified so far: seqs 0..have-1 */
     srand(12345);
-    for (int round = 0; round < 10; round++) {
+    /* LH_KILL9_ROUNDS=N runs a longer stress by hand. */
+    int rounds = getenv("LH_KILL9_ROUNDS") ? atoi(getenv("LH_KILL9_ROUNDS")) : 10;
+    for (int round = 0; round < rounds; round++) {
         int fds[2];
         REQUIRE(pipe(fds) == 0);
-        unsigned delay_us = 5000 + (unsigned)(rand() % 40000);
+        int acks_first = 1 + rand() % 5;
+        unsigned delay_us = (unsigned)(rand() % 2000);
         unsigned seed = (unsigned)rand();
         pid_t pid = fork();
         REQUIRE(pid >= 0);
@@ -697,9 +767,12 @@ TEST(spool_kill9_never_loses_acknowledged_records)
                 _exit(2);
             uint64_t seq = have;
             for (;;) {
-                /* Up to ~800 KB per batch, so that some kills land inside a write. */
+                /* Up to ~800 KB per batch, so that kills land inside writes. */
                 size_t k = 1 + (size_t)(rand() % 200), vlen = 100 + (size_t)(rand() % 3900);
                 struct lh_err err = {0};
+                uint64_t mark = STARTING | seq;
+                if (write(fds[1], &mark, sizeof(mark)) != sizeof(mark))
+                    _exit(4);
                 if (produce_seq(bus, "t", seq, k, k, vlen, &err) < 0)
                     _exit(3);
                 seq += k;
@@ -709,14 +782,25 @@ TEST(spool_kill9_never_loses_acknowledged_records)
             }
         }
         close(fds[1]);
-        usleep(delay_us);
+        /* After some acknowledged batches, kill shortly after a produce starts. */
+        uint64_t acked = have, v;
+        int acks = 0;
+        while (read(fds[0], &v, sizeof(v)) == sizeof(v)) {
+            if (!(v & STARTING)) {
+                acked = v;
+                acks++;
+            } else if (acks >= acks_first) {
+                usleep(delay_us);
+                break;
+            }
+        }
         kill(pid, SIGKILL);
         int status;
         REQUIRE(waitpid(pid, &status, 0) == pid);
         REQUIRE(WIFSIGNALED(status));
-        uint64_t acked = have, v;
         while (read(fds[0], &v, sizeof(v)) == sizeof(v))
-            acked = v;
+            if (!(v & STARTING))
+                acked = v;
         close(fds[0]);
 
         /* Every acknowledged record is there once, in order, intact; maybe
@@ -757,8 +841,8 @@ TEST(spool_kill9_never_loses_acknowledged_records)
     int torn = 0;
     for (const char *p = log; (p = strstr(p, "truncating")); p++)
         torn++;
-    fprintf(stderr, "    kill -9: %llu records over 10 crashes, %d torn tails truncated\n",
-            (unsigned long long)have, torn);
+    fprintf(stderr, "    kill -9: %llu records over %d crashes, %d torn tails truncated\n",
+            (unsigned long long)have, rounds, torn);
 }
 
 TEST(spool_disk_full_fails_with_efull_and_leaves_nothing_partial)
@@ -1002,6 +1086,13 @@ TEST(kafka_produce_without_a_broker_fails_unavailable_after_the_delivery_timeout
     struct lh_bus *bus;
     struct lh_err err = {0};
     REQUIRE_INT(lh_bus_open(&cfg, NULL, &bus, &err), ==, 0);
+    /* ready() answers at once (it serves /readyz), from the health thread's view. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_INT(lh_bus_ready(bus, &err), ==, LH_EUNAVAIL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK_INT((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, <, 500);
+    CHECK_CONTAINS(err.msg, "127.0.0.1:1");
     struct lh_bus_msg m[2] = {
         { .key = "h", .key_len = 1, .value = "a", .value_len = 1, .headers = tenant_hdr,
           .nheaders = 1 },
@@ -1014,4 +1105,28 @@ TEST(kafka_produce_without_a_broker_fails_unavailable_after_the_delivery_timeout
     CHECK_INT(st.produce_errors, ==, 1);
     CHECK_INT(st.produced_msgs, ==, 0);
     lh_bus_close(bus);
+}
+
+int lh_bus_kafka_test_fatal(struct lh_bus *bus);   /* bus_kafka.c, for tests */
+
+TEST(kafka_producer_is_replaced_after_a_fatal_error)
+{
+    const char *logf = log_to_file();
+    struct lh_bus_config cfg = {0};
+    cfg.type = LH_BUS_KAFKA;
+    cfg.kafka.brokers = "127.0.0.1:1";
+    cfg.kafka.compression = "zstd";
+    cfg.kafka.delivery_timeout_ms = 300;
+    struct lh_bus *bus;
+    struct lh_err err = {0};
+    REQUIRE_INT(lh_bus_open(&cfg, NULL, &bus, &err), ==, 0);
+    REQUIRE_INT(lh_bus_kafka_test_fatal(bus), ==, 0);
+    usleep(300000);   /* the error callback runs on the poll thread */
+    struct lh_bus_msg m = { .key = "h", .key_len = 1, .value = "a", .value_len = 1 };
+    /* A new producer takes the call: it fails for want of a broker, not fatally. */
+    CHECK_INT(lh_bus_produce(bus, "logs", &m, 1, &err), ==, LH_EUNAVAIL);
+    CHECK_CONTAINS(err.msg, "delivery to logs failed");
+    lh_bus_close(bus);
+    lh_log_shutdown();
+    CHECK_CONTAINS(read_file(logf), "replacing the producer after a fatal error");
 }

@@ -5,6 +5,9 @@
 #include "lh/daemon.h"
 
 #include <errno.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -449,13 +452,19 @@ TEST(daemon_serves_reloads_and_drains)
 
 TEST(daemon_start_failure_exits_1)
 {
-    /* The port is taken: the daemon reports it and exits 1. */
-    struct ht_server ts;
-    struct lh_http_server_config scfg = { 0 };
-    REQUIRE(ht_start(&ts, &scfg, NULL, NULL) == 0);
+    /* The port is taken: the daemon reports it and exits 1. A plain
+     * listening socket keeps it busy: no thread may run in this process
+     * when run_main forks (a lock held by another thread at fork time
+     * would stay held in the child). */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t sl = sizeof(sa);
+    REQUIRE(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 4) == 0);
+    REQUIRE(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
     const char *conf = cfg_path("busy.yaml");
     char text[256];
-    snprintf(text, sizeof(text), "listen:\n  address: 127.0.0.1:%d\n", ts.port);
+    snprintf(text, sizeof(text), "listen:\n  address: 127.0.0.1:%d\n", ntohs(sa.sin_port));
     write_file(conf, text);
     char *out, *err;
     const char *a[] = { "-c", conf, NULL };
@@ -464,11 +473,11 @@ TEST(daemon_start_failure_exits_1)
     CHECK_CONTAINS(err, "in use");
     free(out);
     free(err);
+    close(fd);
     /* init fails with a handle running: shut down, freed, exit 1. */
     write_file(conf, "listen:\n  address: 127.0.0.1:0\ngreeting: failinit\n");
     CHECK_INT(run_main(a, &out, &err), ==, 1);
     CHECK_CONTAINS(err, "start failed: cannot start: told to fail");
     free(out);
     free(err);
-    CHECK_INT(ht_stop(&ts), ==, 0);
 }

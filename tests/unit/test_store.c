@@ -6,6 +6,7 @@
 #include "store_testlib.h"
 
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lh/store.h"
@@ -328,7 +329,7 @@ TEST(store_property_queries_match_reference)
     const char *dir = lh_test_tmpdir();
     struct lh_store_config cfg = { 0 };
     cfg.dir = (char *)dir;
-    cfg.block_events = 40;
+    cfg.block_events = 80;
     cfg.segment_bytes = 64 * 1024;
     struct lh_store *s = NULL;
     struct lh_err err = { 0 };
@@ -359,7 +360,13 @@ TEST(store_property_queries_match_reference)
     REQUIRE(r);
     const struct lh_event **m = malloc(n * sizeof(*m));
     int failures = 0;
+    ref_cache_build(evs, n);
     for (int qi = 0; qi < 2000 && failures < 5; qi++) {
+        if (qi == 1000) {   /* the second half runs on merged segments */
+            struct lh_store_maint_stats ms = { 0 };
+            CHECK_INT(lh_store_merge(s, &ms, &err), ==, 0);
+            CHECK(ms.segments_merged > 0);
+        }
         struct lh_arena qa = LH_ARENA_INIT;
         g.a = &qa;
         struct lh_store_query q;
@@ -468,6 +475,7 @@ TEST(store_property_queries_match_reference)
         g.a = &a;
     }
     CHECK_INT(failures, ==, 0);
+    ref_cache_free();
     free(m);
     lh_store_close(r);
     lh_store_close(s);
@@ -763,7 +771,8 @@ TEST(store_background_merge_thread)
     struct lh_store_config cfg = { 0 };
     cfg.dir = subdir("bg");
     cfg.block_events = 16;
-    cfg.segment_bytes = 8 * 1024;
+    cfg.segment_bytes = 64 * 1024;
+    cfg.merge_min_bytes = 1 << 20;
     cfg.merge_interval_ms = 20;
     struct lh_store *s = NULL;
     struct lh_err err = { 0 };
@@ -777,16 +786,132 @@ TEST(store_background_merge_thread)
         REQUIRE_INT(lh_store_append(s, evs, 20, NULL, &err), ==, 0);
         usleep(2000);
     }
-    usleep(100000);
+    /* 40 appends of 20 events made 80 blocks; merged, 800 / 16 = 50 */
+    struct lh_store_report *rep = NULL;
+    for (int tries = 0; tries < 300; tries++) {
+        REQUIRE_INT(lh_store_inspect(s, 0, &rep, &err), ==, 0);
+        uint64_t blocks = rep->blocks;
+        lh_store_report_free(rep);
+        if (blocks <= 55)
+            break;
+        usleep(10000);
+    }
     struct lh_store_query q = { .tenant = "bgt" };
     uint64_t n = 0;
     REQUIRE_INT(lh_store_count(s, &q, &n, &err), ==, 0);
     CHECK_INT(n, ==, 800);
-    struct lh_store_report *rep = NULL;
     REQUIRE_INT(lh_store_inspect(s, 1, &rep, &err), ==, 0);
     CHECK_INT(rep->nproblems, ==, 0);
     CHECK_INT(rep->events, ==, 800);
+    CHECK(rep->blocks <= 55);
     lh_store_report_free(rep);
     lh_store_close(s);
     lh_arena_free(&a);
+}
+
+TEST(store_new_events_visible_to_reader_within_1s)
+{
+    struct lh_arena a = LH_ARENA_INIT;
+    const char *dir = subdir("vis");
+    struct lh_store *r = open_store(dir, LH_STORE_READ, 0);   /* before any data exists */
+    REQUIRE(r);
+    struct lh_store *w = open_store(dir, LH_STORE_WRITE, 0);
+    REQUIRE(w);
+    struct tgen g = { 8, &a, 0, { 0 }, 0 };
+    struct lh_store_query q = { .tenant = "v" };
+    struct lh_err err = { 0 };
+    for (int round = 1; round <= 5; round++) {
+        struct lh_event evs[10];
+        tg_new_batch(&g);
+        for (int i = 0; i < 10; i++)
+            tg_event(&g, &evs[i], "v", TBASE + round * TDAY, TDAY);   /* a new day each time */
+        REQUIRE_INT(lh_store_append(w, evs, 10, NULL, &err), ==, 0);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        uint64_t n = 0;
+        double waited = 0;
+        while (waited < 1.0) {
+            REQUIRE_INT(lh_store_count(r, &q, &n, &err), ==, 0);
+            if (n == (uint64_t)round * 10)
+                break;
+            usleep(1000);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            waited = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        }
+        CHECK_INT(n, ==, round * 10);
+    }
+    lh_store_close(w);
+    lh_store_close(r);
+    lh_arena_free(&a);
+}
+
+TEST(store_config_table_loads)
+{
+    struct lh_store_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    const char *y = "dir: /var/lib/loghaul/store\nretention: 3d\nretention_size: 10GiB\n"
+                    "block_size: 2MiB\nmerge_interval: 10s\nthreads: 4\n";
+    struct lh_err err = { 0 };
+    REQUIRE_INT(lh_conf_load_string("store.yaml", y, strlen(y), lh_store_opts, &cfg, &err), ==, 0);
+    CHECK_STR(cfg.dir, "/var/lib/loghaul/store");
+    CHECK_INT(cfg.retention_ms, ==, 3 * 86400000ll);
+    CHECK_INT(cfg.retention_bytes, ==, 10ull << 30);
+    CHECK_INT(cfg.block_bytes, ==, 2u << 20);
+    CHECK_INT(cfg.merge_interval_ms, ==, 10000);
+    CHECK_INT(cfg.threads, ==, 4);
+    CHECK_INT(cfg.segment_bytes, ==, 64u << 20);   /* default */
+    CHECK_INT(cfg.zstd_level, ==, 3);
+    lh_conf_free(lh_store_opts, &cfg);
+    memset(&cfg, 0, sizeof(cfg));
+    const char *bad = "dir: x\nretention: soon\n";
+    CHECK(lh_conf_load_string("store.yaml", bad, strlen(bad), lh_store_opts, &cfg, &err) < 0);
+    CHECK_CONTAINS(err.msg, "retention");
+    lh_conf_free(lh_store_opts, &cfg);
+}
+
+TEST(store_raw_template_search)
+{
+    struct lh_store *s = open_store(lh_test_tmpdir(), LH_STORE_WRITE, 0);
+    REQUIRE(s);
+    struct lh_event evs[3] = {
+        { .ts_ns = TBASE + 1, .id = "r1", .tenant = "t", .span_id = "00f067aa0ba902b7",
+          .message = "checkout done", .user_id = "usr_5",
+          .raw = "12:00 span=00f067aa0ba902b7 user=usr_5 checkout done \x01" },
+        { .ts_ns = TBASE + 2, .id = "r2", .tenant = "t", .span_id = "1111222233334444",
+          .message = "other", .raw = "plain other line" },
+        { .ts_ns = TBASE + 3, .id = "r3", .tenant = "t", .span_id = "abcd",
+          .raw = "abcdabcd x" },   /* span_id not at a token boundary: kept literal */
+    };
+    struct lh_err err = { 0 };
+    REQUIRE_INT(lh_store_append(s, evs, 3, NULL, &err), ==, 0);
+    struct {
+        const char *term;
+        uint64_t want;
+    } cases[] = {
+        { "00F067AA0BA902B7", 1 },     /* span_id only reachable through raw */
+        { "user usr", 1 },             /* a phrase across a field inside raw */
+        { "span 00f067aa0ba902b7 user", 1 },
+        { "usr_5 checkout", 1 },
+        { "1111222233334444", 0 },     /* span_id of r2 is not in its raw */
+        { "abcdabcd", 1 },
+        { "abcd", 0 },                 /* not a token of r3's raw, span_id is not searched */
+        { "done", 1 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *terms[] = { cases[i].term };
+        struct lh_store_query q = { .tenant = "t", .terms = terms, .nterms = 1 };
+        uint64_t n = 99;
+        REQUIRE_INT(lh_store_count(s, &q, &n, &err), ==, 0);
+        if (n != cases[i].want)
+            fprintf(stderr, "term '%s': %llu\n", cases[i].term, (unsigned long long)n);
+        CHECK_INT(n, ==, cases[i].want);
+    }
+    struct lh_store_query q = { .tenant = "t", .limit = 10 };
+    struct lh_store_result *r = NULL;
+    REQUIRE_INT(lh_store_search(s, &q, &r, &err), ==, 0);
+    REQUIRE_INT(r->n, ==, 3);
+    CHECK_STR(r->events[2].raw, evs[0].raw);
+    CHECK_STR(r->events[0].raw, evs[2].raw);
+    lh_store_result_free(r);
+    lh_store_close(s);
 }

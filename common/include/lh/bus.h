@@ -171,7 +171,9 @@ int lh_bus_consumer_lag(struct lh_bus_consumer *c, int64_t *lag, struct lh_err *
 int lh_bus_topic_expand(const char *tmpl, const char *tenant, char *out, size_t n,
                         struct lh_err *err);
 
-/* 0 when the bus can take writes now (for /readyz). */
+/* 0 when the bus can take writes now (for /readyz). Does not block: kafka
+ * answers from a health thread that asks the brokers every few seconds;
+ * spool checks the directory, free space and the topics' max_bytes. */
 int lh_bus_ready(struct lh_bus *bus, struct lh_err *err);
 void lh_bus_close(struct lh_bus *bus);
 void lh_bus_config_free(struct lh_bus_config *cfg);

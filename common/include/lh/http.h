@@ -245,6 +245,46 @@ int lh_http_respond_error(struct lh_http_req *req, int status,
                           const struct lh_http_header *headers, const char *code,
                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* --- streamed responses (loop thread only) ---
+ *
+ * For a body whose length is not known up front (server-sent events, live
+ * tails): begin sends the status line and headers, each write queues one
+ * piece of the body, end finishes it and frees req. Instead of
+ * lh_http_respond, not in addition to it.
+ *
+ *   HTTP/1.1: `Transfer-Encoding: chunked`, one chunk per write; the
+ *             connection may stay open for the next request after end.
+ *   HTTP/1.0: the body is sent as is and the connection closes after end.
+ *   HEAD:     the headers only; writes are accepted and dropped.
+ *
+ * Between begin and end the request stays with its handler: write and end
+ * are called later, from timers or deferred completions, on the loop
+ * thread. The client going away shows in lh_http_req_closed (then write
+ * returns LH_ECLOSED and end only frees). The stream's owner checks that,
+ * e.g. on each timer tick; a server drain does not end a stream by itself
+ * (the drain timeout closes its connection: the owner should end it first).
+ * While data waits to be sent, write_timeout applies from the last
+ * progress: a client that stops reading is disconnected. Bytes of a
+ * pipelined next request wait until the stream ended. */
+
+/* Sends status (200..999, not 204/304), headers (as lh_http_respond; no
+ * Content-Length) and Content-Type content_type (NULL: text/plain).
+ * Returns 0; LH_EINVAL when req is not with its handler, was answered or
+ * deferred, or status is not allowed; LH_ECLOSED when the client is gone.
+ * After any return but LH_EINVAL, lh_http_stream_end must follow. */
+int lh_http_stream_begin(struct lh_http_req *req, int status,
+                         const struct lh_http_header *headers, const char *content_type);
+/* Queues a copy of data[0..len) (len 0 does nothing). Returns 0; LH_EFULL
+ * when more than 1 MiB would wait unsent (nothing queued: wait, see
+ * lh_http_stream_buffered, or drop); LH_ECLOSED when the client is gone;
+ * LH_ENOMEM; LH_EINVAL when no stream is open on req. */
+int lh_http_stream_write(struct lh_http_req *req, const void *data, size_t len);
+/* Bytes queued on the connection and not yet written to the socket. */
+size_t lh_http_stream_buffered(const struct lh_http_req *req);
+/* Ends the body (the last chunk) and frees req. Returns 0, LH_ECLOSED when
+ * the client was gone (nothing sent), LH_ENOMEM (the connection closes). */
+int lh_http_stream_end(struct lh_http_req *req);
+
 /* Runs work(req, arg) on libuv's thread pool, then done(req, status, arg)
  * on the loop thread; done must respond. status is 0, or LH_ECLOSED when
  * the client went away meanwhile (responding is still required: it only

@@ -3,7 +3,7 @@
  * An embedded library, not a server. One writer process (the indexer) and any
  * number of reader processes (queryd) share one data directory:
  *
- *   DIR/LOCK                          flock'd by the writer (one writer per DIR)
+ *   DIR/.lock                         flock'd by the writer (one writer per DIR)
  *   DIR/<tenant>/<YYYY-MM-DD>/        one partition per tenant and UTC day
  *   DIR/<tenant>/<YYYY-MM-DD>/<seq>.seg  append-only segments of blocks
  *
@@ -18,7 +18,9 @@
  *
  * Durability: lh_store_append returns only after the blocks holding the batch
  * are fdatasync'd. A torn tail (a crash in the middle of an append) is found
- * and truncated when the writer opens the directory. Readers map segments
+ * and dropped when the writer opens the directory: the valid blocks are
+ * copied to a sealed segment that replaces the torn one, so a reader still
+ * mapping the old file is never cut short. Readers map segments
  * read-only, see only complete blocks whose checksums match, and never take
  * a lock the writer waits for; a new block is visible to a reader's next
  * query (no caching beyond that). A block that fails its checksum is skipped
@@ -28,13 +30,19 @@
  * skips it (and counts it). Ids of the form <32 hex>-<decimal> (lh_event_id)
  * are tracked as index ranges per batch UUID; other ids by a 128-bit hash.
  *
- * Threads: a writer handle's lh_store_append, lh_store_merge and
- * lh_store_retain are called from one thread at a time (the writer thread);
- * the writer may also run its own background thread for merge and retention
- * (config merge_interval). Query functions (search, count, histogram, top,
- * inspect) are thread-safe on any handle, reader or writer, and may run
- * concurrently with each other and with the writer; each query scans blocks
- * on up to `threads` threads of its own. */
+ * Threads: meant for one writer thread calling lh_store_append; the writer
+ * functions (append, merge, retain) serialize on the handle's locks, so
+ * merge and retain may also run on another thread, and the handle runs
+ * them itself on a background thread when merge_interval is set; merge
+ * rewrites only sealed segments, so appends never wait for it beyond the
+ * final rename. Query functions (search, count, histogram, top, inspect)
+ * are thread-safe on any handle, reader or writer, and run concurrently
+ * with each other and with the writer; each query scans blocks on up to
+ * `threads` threads of its own. A handle is closed once no call is running.
+ *
+ * Files are never truncated under a reader: segments are only appended to,
+ * replaced by rename (merge, torn-tail recovery) or unlinked (retention),
+ * and a reader keeps its mapping of an unlinked file until its next query. */
 #ifndef LH_STORE_H
 #define LH_STORE_H
 
@@ -53,7 +61,7 @@ struct lh_store_config {
     char *dir;                  /* data directory (created by the writer) */
     int64_t retention_ms;       /* drop partitions whose day ended longer ago; 0 = keep */
     uint64_t retention_bytes;   /* per tenant: drop oldest partitions past this; 0 = no cap */
-    uint64_t block_bytes;       /* raw bytes per block before it is cut (default 4 MiB) */
+    uint64_t block_bytes;       /* raw bytes per block before it is cut (default 1 MiB) */
     int64_t block_events;       /* events per block at most (default 16384) */
     uint64_t segment_bytes;     /* a segment is sealed past this size (default 64 MiB) */
     int64_t merge_interval_ms;  /* writer: background merge + retention period; 0 = off */
@@ -66,7 +74,8 @@ struct lh_store_config {
  * struct lh_store_config. */
 extern const struct lh_opt lh_store_opts[];
 
-/* Fills cfg with the defaults above (dir stays as the caller set it). */
+/* Fills cfg with the defaults above (dir stays as the caller set it;
+ * retention and merge_interval 0, i.e. off). */
 void lh_store_config_defaults(struct lh_store_config *cfg);
 
 /* ---- open / close ----------------------------------------------------- */
@@ -78,11 +87,12 @@ enum lh_store_mode {
 
 struct lh_store;
 
-/* Opens the store in cfg->dir (copied). A writer takes DIR/LOCK (LH_EUNAVAIL
+/* Opens the store in cfg->dir (copied). A writer takes DIR/.lock (LH_EUNAVAIL
  * if another writer holds it), removes leftovers of an interrupted merge or
- * retention run, truncates torn tails and seals the segments that were being
+ * retention run, drops torn tails and seals the segments that were being
  * appended to. A reader of a directory that does not exist yet sees no data.
- * Values of 0 in cfg mean the defaults. */
+ * Sizes, counts and levels of 0 in cfg mean the defaults; retention and
+ * merge_interval of 0 mean off (lh_store_opts defaults them to 7d and 30s). */
 int lh_store_open(struct lh_store **out, const struct lh_store_config *cfg,
                   enum lh_store_mode mode, struct lh_err *err);
 
@@ -95,10 +105,12 @@ void lh_store_close(struct lh_store *s);
 struct lh_store_append_stats {
     uint64_t stored;            /* events written */
     uint64_t duplicates;        /* events skipped: id already stored */
-    uint64_t rejected;          /* events skipped: no id, or id longer than LH_STORE_ID_MAX */
+    uint64_t rejected;          /* events skipped: no id, id longer than LH_STORE_ID_MAX or
+                                   tenant longer than LH_STORE_TENANT_MAX */
 };
 
 #define LH_STORE_ID_MAX 200
+#define LH_STORE_TENANT_MAX 128   /* bytes of a tenant name */
 
 /* Appends n events, grouped by tenant (NULL or "" means "default") and UTC
  * day of ts_ns. Returns 0 once everything written is durable (fdatasync'd),
@@ -178,6 +190,12 @@ struct lh_store_query {
     size_t limit;                       /* search: events per page (0 = 100) */
     const struct lh_store_pos *after;   /* search: resume after this position */
     int want_total;                     /* search: also count every match (total) */
+    uint64_t total_cap;                 /* search with want_total: stop counting once
+                                           about this many matched (0: count all); a
+                                           total >= total_cap is then a lower bound */
+    int64_t deadline_ns;                /* lh_time_mono_ns() after which the query gives
+                                           up with LH_ETIMEDOUT (checked per block);
+                                           0: no limit. All query functions. */
 };
 
 struct lh_store_result {

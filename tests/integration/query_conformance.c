@@ -1,0 +1,621 @@
+/* query_conformance.c - the search API answers the same over both hot-store
+ * backends: one generated data set is written into an embedded store
+ * directory and, through the _bulk API with the indexer's own document and
+ * template encoders (indexer/sink_opensearch.h), into the real OpenSearch
+ * (tests/services/opensearch); two queryd instances run in this process,
+ * one per backend, and every query of the suite is asked of both: the same
+ * hits in the same order (every page of a cursor walk), the same
+ * total_hits, the same aggregations.
+ *
+ *   build/tests/query_conformance [--url http://127.0.0.1:9200] [--count N]
+ *                                 [--keep] [-v]
+ *
+ * The suite covers every operator on keyword fields, levels, timestamps and
+ * metadata keys (dotted ones too), words, phrases, unicode, empty results,
+ * combinations and narrow time ranges. It stays inside what both backends
+ * define the same way (os_dsl.h lists the differences: analyzer details of
+ * '_' and '.', non-ASCII case, exact-value full-text matches on keywords).
+ * Indices and the template use a prefix of their own (qct<pid>) and are
+ * deleted at the end unless --keep. Prints one line per query and
+ * "N passed, N failed"; exit status 1 on any difference. */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "../../indexer/sink_opensearch.h"
+#include "../../queryd/queryd.h"
+#include "lh/http_client.h"
+#include "lh/log.h"
+#include "lh/store.h"
+#include "lh/time.h"
+
+static int g_verbose;
+
+/* ---- queryd in this process --------------------------------------------- */
+
+struct qd {
+    uv_loop_t loop;
+    uv_async_t stop;
+    pthread_t thread;
+    struct lh_http_server *srv;
+    struct lh_queryd_config cfg;
+    struct lh_queryd *q;
+    char base[64];
+};
+
+static void *qd_loop(void *arg)
+{
+    struct qd *d = arg;
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void qd_on_stop(uv_async_t *a)
+{
+    struct qd *d = a->data;
+    lh_queryd_shutdown(d->q);
+    lh_http_server_shutdown(d->srv, 1000, NULL, NULL);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static int qd_start(struct qd *d, const char *yaml)
+{
+    memset(d, 0, sizeof(*d));
+    struct lh_err err = { 0 };
+    if (lh_conf_load_string("conformance.yaml", yaml, strlen(yaml), lh_queryd_opts, &d->cfg,
+                            &err) < 0 ||
+        lh_queryd_validate(&d->cfg, &err) < 0) {
+        fprintf(stderr, "config: %s\n", err.msg);
+        return -1;
+    }
+    uv_loop_init(&d->loop);
+    if (lh_http_server_create(&d->loop, &d->cfg.common.listen, &d->srv, &err) < 0 ||
+        lh_queryd_create(&d->cfg, d->srv, NULL, &d->q, &err) < 0) {
+        fprintf(stderr, "queryd: %s\n", err.msg);
+        return -1;
+    }
+    snprintf(d->base, sizeof(d->base), "http://127.0.0.1:%d", lh_http_server_port(d->srv));
+    uv_async_init(&d->loop, &d->stop, qd_on_stop);
+    d->stop.data = d;
+    return pthread_create(&d->thread, NULL, qd_loop, d) == 0 ? 0 : -1;
+}
+
+static void qd_stop(struct qd *d)
+{
+    uv_async_send(&d->stop);
+    pthread_join(d->thread, NULL);
+    lh_http_server_destroy(d->srv);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d->loop);
+    lh_queryd_destroy(d->q);
+    lh_conf_free(lh_queryd_opts, &d->cfg);
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+static struct lh_http_client *g_http;
+
+static int http(const char *method, const char *url, const char *body, size_t len,
+                const char *ctype, const char *token, struct lh_http_response *resp)
+{
+    char auth[128];
+    snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
+    struct lh_http_header h[] = { { "Content-Type", ctype }, { token ? "Authorization" : NULL,
+                                                               auth }, { NULL, NULL } };
+    struct lh_http_request req = { .method = method, .url = url, .headers = h, .body = body,
+                                   .body_len = len, .timeout_ms = 60000 };
+    struct lh_err err = { 0 };
+    lh_http_response_free(resp);
+    if (lh_http_client_do(g_http, &req, resp, &err) < 0) {
+        fprintf(stderr, "%s %s: %s\n", method, url, err.msg);
+        return -1;
+    }
+    return (int)resp->status;
+}
+
+static json_t *post_json(const char *base, const char *path, const char *body, int *status)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    struct lh_http_response resp = { 0 };
+    *status = http("POST", url, body, strlen(body), "application/json", "conformance-token",
+                   &resp);
+    json_t *j = resp.body.data ? json_loadb(resp.body.data, resp.body.len, 0, NULL) : NULL;
+    if (*status != 200 && g_verbose)
+        fprintf(stderr, "  %s -> %d %s\n", path, *status, resp.body.data);
+    lh_http_response_free(&resp);
+    return j;
+}
+
+/* ---- the data set ------------------------------------------------------- */
+
+static uint64_t g_rng = 88172645463325252ull;
+static uint64_t rnd(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+static size_t below(size_t n) { return (size_t)(rnd() % n); }
+
+static const char *const words[] = {
+    "timeout", "payment", "failed", "connection", "refused", "retry", "cache", "miss",
+    "database", "Timeout", "TIMEOUT", "naïve", "café", "日本語", "ok", "done", "slow",
+    "query", "card", "declined", "disk", "full", "Grüße", "OR", "AND", "value",
+};
+#define NWORDS (sizeof(words) / sizeof(words[0]))
+static const char *const services[] = { "api", "web", "db", "auth", "payment-service" };
+static const char *const hosts[] = { "web-1", "web-2", "db-1", "worker-3", "edge-9" };
+static const char *const durations[] = { "12", "99.5", "99.49", "100", "-3.25", "1500",
+                                         "0", "007", "250", "-0.5", "42.125", "999999" };
+
+struct dataset {
+    struct lh_event *evs;
+    size_t n;
+    struct lh_arena arena;
+    int64_t base, span;
+};
+
+static void make_data(struct dataset *d, const char *tenant, size_t n, int64_t now)
+{
+    memset(d, 0, sizeof(*d));
+    d->n = n;
+    d->span = 2 * 3600 * LH_NS_PER_SEC;
+    d->base = now - d->span - 60 * LH_NS_PER_SEC;
+    d->evs = lh_arena_alloc(&d->arena, n * sizeof(*d->evs));
+    struct lh_arena *a = &d->arena;
+    for (size_t i = 0; i < n; i++) {
+        struct lh_event *e = &d->evs[i];
+        memset(e, 0, sizeof(*e));
+        char buf[512];
+        snprintf(buf, sizeof(buf), "c-%05zu", i);
+        e->id = lh_arena_strdup(a, buf);
+        e->tenant = tenant;
+        /* whole milliseconds, with collisions: ties are ordered by id */
+        e->ts_ns = d->base + (int64_t)below((size_t)(d->span / LH_NS_PER_MS / 4)) * 4 *
+                   LH_NS_PER_MS;
+        e->level = (enum lh_level)below(LH_LEVEL_COUNT);
+        e->service = below(10) ? services[below(5)] : NULL;
+        e->host = below(8) ? hosts[below(5)] : NULL;
+        if (below(3)) {
+            snprintf(buf, sizeof(buf), "%016llx%016llx", (unsigned long long)rnd(),
+                     (unsigned long long)rnd());
+            e->trace_id = lh_arena_strdup(a, buf);
+        }
+        if (below(2)) {
+            snprintf(buf, sizeof(buf), "usr_%zu", below(20));
+            e->user_id = lh_arena_strdup(a, buf);
+        }
+        size_t nw = 1 + below(7), o = 0;
+        for (size_t k = 0; k < nw; k++)
+            o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", k ? (below(4) ? " " : ", ")
+                                                                      : "", words[below(NWORDS)]);
+        e->message = lh_arena_strdup(a, buf);
+        e->stream = below(2) ? "stdout" : "stderr";
+        if (below(3)) {
+            snprintf(buf, sizeof(buf), "c%06zx", below(1 << 20));
+            e->container_id = lh_arena_strdup(a, buf);
+        }
+        e->k8s_namespace = below(2) ? "prod" : NULL;
+        if (e->k8s_namespace) {
+            snprintf(buf, sizeof(buf), "pod-%zu", below(6));
+            e->k8s_pod = lh_arena_strdup(a, buf);
+            e->k8s_container = "app";
+        }
+        e->region = below(2) ? "eu-west-1" : "us-east-1";
+        size_t nm = below(4);
+        if (nm) {
+            e->meta = lh_arena_alloc(a, 3 * sizeof(*e->meta));
+            static const char *const keys[] = { "zone", "duration_ms", "http.status" };
+            for (size_t k = 0; k < 3; k++) {
+                if (below(3) == 0)
+                    continue;
+                const char *v;
+                if (k == 0) {
+                    snprintf(buf, sizeof(buf), "z-%zu", below(5));
+                    v = lh_arena_strdup(a, buf);
+                } else if (k == 1) {
+                    v = durations[below(sizeof(durations) / sizeof(durations[0]))];
+                } else {
+                    v = below(3) ? "200" : "500";
+                }
+                e->meta[e->nmeta].key = keys[k];
+                e->meta[e->nmeta].value = v;
+                e->nmeta++;
+            }
+        }
+    }
+    /* fixed events the queries below point at */
+    d->evs[0].trace_id = "feedfacecafebeef0000000000000001";
+    d->evs[0].message = "card declined for naïve café customer";
+    d->evs[1].message = "connection refused by database";
+    d->evs[2].message = "refused connection twice";
+    d->evs[3].ts_ns = d->evs[4].ts_ns;   /* an exact tie */
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static int load_store(const struct dataset *d, const char *dir)
+{
+    struct lh_store_config cfg = { .dir = (char *)dir, .block_events = 300 };
+    struct lh_store *s = NULL;
+    struct lh_err err = { 0 };
+    struct lh_store_append_stats st;
+    if (lh_store_open(&s, &cfg, LH_STORE_WRITE, &err) < 0 ||
+        lh_store_append(s, d->evs, d->n, &st, &err) < 0) {
+        fprintf(stderr, "store: %s\n", err.msg);
+        lh_store_close(s);
+        return -1;
+    }
+    lh_store_close(s);
+    return st.stored == d->n ? 0 : -1;
+}
+
+static int load_opensearch(const struct dataset *d, const char *url, const char *prefix)
+{
+    struct lh_http_response resp = { 0 };
+    char u[512];
+    snprintf(u, sizeof(u), "%s/", url);
+    if (http("GET", u, NULL, 0, "application/json", NULL, &resp) != 200) {
+        fprintf(stderr, "opensearch at %s not answering\n", url);
+        return -1;
+    }
+    struct lh_os_server srv;
+    struct lh_err err = { 0 };
+    if (lh_os_parse_root(resp.body.data, resp.body.len, &srv, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    struct lh_os_template_config t = { .install = 1, .name = (char *)prefix, .priority = 900,
+                                       .shards = 1, .replicas = 0, .refresh_interval = "1s",
+                                       .codec = "", .date_nanos = 1 };
+    struct lh_buf b = LH_BUF_INIT;
+    lh_os_template_json(&t, prefix, &srv, &b);
+    snprintf(u, sizeof(u), "%s/_index_template/%s", url, prefix);
+    int st = http("PUT", u, b.data, b.len, "application/json", NULL, &resp);
+    if (st != 200) {
+        fprintf(stderr, "template: %d %s\n", st, resp.body.data);
+        return -1;
+    }
+    lh_buf_reset(&b);
+    for (size_t i = 0; i < d->n; i++)
+        lh_os_bulk_item(&b, prefix, &d->evs[i], 1);
+    snprintf(u, sizeof(u), "%s/_bulk?refresh=true", url);
+    st = http("POST", u, b.data, b.len, "application/x-ndjson", NULL, &resp);
+    lh_buf_free(&b);
+    json_t *j = resp.body.data ? json_loadb(resp.body.data, resp.body.len, 0, NULL) : NULL;
+    int errors = !j || json_is_true(json_object_get(j, "errors"));
+    if (st != 200 || errors) {
+        fprintf(stderr, "bulk: %d %.500s\n", st, resp.body.data);
+        json_decref(j);
+        lh_http_response_free(&resp);
+        return -1;
+    }
+    json_decref(j);
+    lh_http_response_free(&resp);
+    return 0;
+}
+
+static void cleanup_opensearch(const char *url, const char *prefix)
+{
+    struct lh_http_response resp = { 0 };
+    char u[512];
+    snprintf(u, sizeof(u), "%s/%s-*", url, prefix);
+    http("DELETE", u, NULL, 0, "application/json", NULL, &resp);
+    snprintf(u, sizeof(u), "%s/_index_template/%s", url, prefix);
+    http("DELETE", u, NULL, 0, "application/json", NULL, &resp);
+    lh_http_response_free(&resp);
+}
+
+/* ---- comparing ---------------------------------------------------------- */
+
+struct walk {
+    struct lh_buf ids;          /* "id\n" per hit */
+    size_t n;
+    long long total;
+    char rel[8];
+    int status;
+};
+
+static void walk(const char *base, const char *query, int limit, struct walk *w)
+{
+    memset(w, 0, sizeof(*w));
+    char *cursor = NULL;
+    for (int page = 0; page < 10000; page++) {
+        struct lh_buf body = LH_BUF_INIT;
+        lh_buf_printf(&body, "{\"query\":%s,\"pagination\":{\"limit\":%d", query, limit);
+        if (cursor)
+            lh_buf_printf(&body, ",\"cursor\":\"%s\"", cursor);
+        lh_buf_puts(&body, "}}");
+        int st;
+        json_t *j = post_json(base, "/v1/logs/search", body.data, &st);
+        lh_buf_free(&body);
+        free(cursor);
+        cursor = NULL;
+        if (st != 200 || !j) {
+            w->status = st;
+            json_decref(j);
+            return;
+        }
+        if (page == 0) {
+            w->total = json_integer_value(json_object_get(j, "total_hits"));
+            snprintf(w->rel, sizeof(w->rel), "%s",
+                     json_string_value(json_object_get(j, "total_hits_relation")));
+        }
+        json_t *h;
+        size_t i;
+        json_array_foreach(json_object_get(j, "logs"), i, h) {
+            lh_buf_printf(&w->ids, "%s %s %s\n", json_string_value(json_object_get(h, "id")),
+                          json_string_value(json_object_get(h, "timestamp")),
+                          json_string_value(json_object_get(h, "level")));
+            w->n++;
+        }
+        const char *next = json_string_value(json_object_get(j, "next_cursor"));
+        cursor = next ? strdup(next) : NULL;
+        json_decref(j);
+        if (!cursor)
+            return;
+    }
+    free(cursor);
+}
+
+/* The first line where two hit lists differ, for the report. */
+static void first_diff(const struct lh_buf *a, const struct lh_buf *b)
+{
+    const char *p = a->data ? a->data : "", *q = b->data ? b->data : "";
+    for (size_t line = 0;; line++) {
+        size_t la = strcspn(p, "\n"), lb = strcspn(q, "\n");
+        if (la != lb || memcmp(p, q, la) != 0) {
+            fprintf(stderr, "    hit %zu: store \"%.*s\" vs opensearch \"%.*s\"\n", line,
+                    (int)la, p, (int)lb, q);
+            return;
+        }
+        if (!p[la] || !q[lb])
+            return;
+        p += la + 1;
+        q += lb + 1;
+    }
+}
+
+struct qcase {
+    const char *name;
+    const char *query;          /* the "query" object; %s: timestamps, see below */
+    int expect_empty;
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = { { "url", required_argument, NULL, 'u' },
+                                         { "count", required_argument, NULL, 'n' },
+                                         { "keep", no_argument, NULL, 'k' },
+                                         { 0, 0, 0, 0 } };
+    const char *url = getenv("LOGHAUL_OPENSEARCH_URL");
+    if (!url || !*url)
+        url = "http://127.0.0.1:9200";
+    size_t count = 3000;
+    int keep = 0, ch;
+    while ((ch = getopt_long(argc, argv, "u:n:kv", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'u': url = optarg; break;
+        case 'n': count = (size_t)atol(optarg); break;
+        case 'k': keep = 1; break;
+        case 'v': g_verbose = 1; break;
+        default: return 2;
+        }
+    }
+    if (count < 100) {
+        fprintf(stderr, "--count: at least 100\n");
+        return 2;
+    }
+    lh_log_set_level(LH_LOG_WARN);
+    struct lh_err err = { 0 };
+    struct lh_http_client_config hc = { .timeout_ms = 60000 };
+    if (lh_http_client_create(&hc, &g_http, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    char prefix[32], dir[] = "/tmp/loghaul-conformance-XXXXXX";
+    snprintf(prefix, sizeof(prefix), "qct%d", (int)getpid());
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    int64_t now = lh_time_now_ns();
+    struct dataset d;
+    make_data(&d, "conf", count, now);
+    int rc = load_store(&d, dir);
+    if (rc == 0)
+        rc = load_opensearch(&d, url, prefix);
+    if (rc < 0) {
+        cleanup_opensearch(url, prefix);
+        return 1;
+    }
+    printf("loaded %zu events into %s and %s/%s-*\n", d.n, dir, url, prefix);
+
+    static const char head[] = "tenants:\n  - name: conf\n    tokens: [conformance-token]\n"
+                               "cursor:\n  key: conformance-cursor-key-0123\n"
+                               "listen:\n  address: 127.0.0.1:0\n";
+    char y1[1024], y2[1024];
+    snprintf(y1, sizeof(y1), "%stiers:\n  - type: store\n    store:\n      dir: %s\n", head, dir);
+    snprintf(y2, sizeof(y2), "%stiers:\n  - type: opensearch\n    opensearch:\n"
+             "      urls: [\"%s\"]\n      index_prefix: %s\n", head, url, prefix);
+    struct qd qs, qo;
+    if (qd_start(&qs, y1) < 0 || qd_start(&qo, y2) < 0)
+        return 1;
+
+    /* times for the timestamp filters: the data set's own instants */
+    char t_mid[40], t_q1[40], t_e3[40], t_e5[40], r_from[40], r_to[40];
+    lh_time_format_rfc3339(d.base + d.span / 2, 9, t_mid, sizeof(t_mid));
+    lh_time_format_rfc3339(d.base + d.span / 4, 3, t_q1, sizeof(t_q1));
+    lh_time_format_rfc3339(d.evs[3].ts_ns, 9, t_e3, sizeof(t_e3));
+    lh_time_format_rfc3339(d.evs[5].ts_ns, 9, t_e5, sizeof(t_e5));
+    lh_time_format_rfc3339(d.base + d.span / 3, 0, r_from, sizeof(r_from));
+    lh_time_format_rfc3339(d.base + d.span / 3 + 600 * LH_NS_PER_SEC, 0, r_to, sizeof(r_to));
+    char q_gt_ts[200], q_lte_ts[200], q_in_ts[300], q_ne_ts[200], q_range[200], q_range2[400];
+    snprintf(q_gt_ts, sizeof(q_gt_ts), "{\"filters\":[{\"field\":\"timestamp\",\"operator\":"
+             "\"GT\",\"value\":\"%s\"}]}", t_mid);
+    snprintf(q_lte_ts, sizeof(q_lte_ts), "{\"filters\":[{\"field\":\"timestamp\",\"operator\":"
+             "\"LTE\",\"value\":\"%s\"}]}", t_q1);
+    snprintf(q_in_ts, sizeof(q_in_ts), "{\"filters\":[{\"field\":\"timestamp\",\"operator\":"
+             "\"IN\",\"value\":[\"%s\",\"%s\"]}]}", t_e3, t_e5);
+    snprintf(q_ne_ts, sizeof(q_ne_ts), "{\"filters\":[{\"field\":\"timestamp\",\"operator\":"
+             "\"NOT_EQUALS\",\"value\":\"%s\"}]}", t_e3);
+    snprintf(q_range, sizeof(q_range), "{\"time_range\":{\"start\":\"%s\",\"end\":\"%s\"}}",
+             r_from, r_to);
+    snprintf(q_range2, sizeof(q_range2), "{\"full_text\":\"timeout\",\"time_range\":{\"start\":"
+             "\"%s\",\"end\":\"%s\"},\"filters\":[{\"field\":\"level\",\"operator\":\"GTE\","
+             "\"value\":\"INFO\"}]}", r_from, r_to);
+#define F1(f, op, v) "{\"filters\":[{\"field\":\"" f "\",\"operator\":\"" op "\",\"value\":" v "}]}"
+    struct qcase cases[] = {
+        { "everything", "{}", 0 },
+        { "word", "{\"full_text\":\"timeout\"}", 0 },
+        { "word_case", "{\"full_text\":\"TimeOut\"}", 0 },
+        { "two_words", "{\"full_text\":\"payment failed\"}", 0 },
+        { "three_words", "{\"full_text\":\"card declined disk\"}", 0 },
+        { "phrase", "{\"full_text\":\"\\\"connection refused\\\"\"}", 0 },
+        { "phrase_reversed", "{\"full_text\":\"\\\"refused connection\\\"\"}", 0 },
+        { "phrase_and_word", "{\"full_text\":\"\\\"card declined\\\" naïve\"}", 0 },
+        { "unicode_latin", "{\"full_text\":\"naïve café\"}", 0 },
+        { "unicode_umlaut", "{\"full_text\":\"Grüße\"}", 0 },
+        { "unicode_cjk", "{\"full_text\":\"日本語\"}", 0 },
+        { "syntax_as_text", "{\"full_text\":\"OR AND value\"}", 0 },
+        { "no_such_word", "{\"full_text\":\"zyzzyva\"}", 1 },
+        { "trace_id_text", "{\"full_text\":\"feedfacecafebeef0000000000000001\"}", 0 },
+        { "user_id_text", "{\"full_text\":\"usr_7\"}", 0 },
+        { "equals_service", F1("service", "EQUALS", "\"payment-service\""), 0 },
+        { "equals_level", F1("level", "EQUALS", "\"error\""), 0 },
+        { "equals_none", F1("service", "EQUALS", "\"no-such-service\""), 1 },
+        { "not_equals_service", F1("service", "NOT_EQUALS", "\"api\""), 0 },
+        { "not_equals_host", F1("host", "NOT_EQUALS", "\"web-1\""), 0 },
+        { "in_service", F1("service", "IN", "[\"api\",\"db\"]"), 0 },
+        { "in_level", F1("level", "IN", "[\"WARN\",\"FATAL\"]"), 0 },
+        { "contains_host", F1("host", "CONTAINS", "\"eb-\""), 0 },
+        { "contains_wildcard_chars", F1("host", "CONTAINS", "\"w*b\""), 1 },
+        { "prefix_service", F1("service", "PREFIX", "\"pay\""), 0 },
+        { "prefix_user", F1("user_id", "PREFIX", "\"usr_1\""), 0 },
+        { "exists_trace", F1("trace_id", "EXISTS", "true"), 0 },
+        { "not_exists_trace", F1("trace_id", "EXISTS", "false"), 0 },
+        { "equals_id", F1("id", "EQUALS", "\"c-00042\""), 0 },
+        { "gt_timestamp", q_gt_ts, 0 },
+        { "lte_timestamp", q_lte_ts, 0 },
+        { "in_timestamp", q_in_ts, 0 },
+        { "not_equals_timestamp", q_ne_ts, 0 },
+        { "gte_level", F1("level", "GTE", "\"warn\""), 0 },
+        { "lt_level", F1("level", "LT", "\"INFO\""), 0 },
+        { "meta_equals", F1("metadata.zone", "EQUALS", "\"z-3\""), 0 },
+        { "meta_not_equals", F1("metadata.zone", "NOT_EQUALS", "\"z-3\""), 0 },
+        { "meta_in", F1("metadata.zone", "IN", "[\"z-0\",\"z-4\"]"), 0 },
+        { "meta_prefix", F1("metadata.zone", "PREFIX", "\"z-\""), 0 },
+        { "meta_contains", F1("metadata.zone", "CONTAINS", "\"-2\""), 0 },
+        { "meta_exists", F1("metadata.zone", "EXISTS", "true"), 0 },
+        { "meta_not_exists", F1("metadata.zone", "EXISTS", "false"), 0 },
+        { "meta_dotted_exists", F1("metadata.http.status", "EXISTS", "true"), 0 },
+        { "meta_dotted_equals", F1("metadata.http.status", "EQUALS", "500"), 0 },
+        { "meta_gt", F1("metadata.duration_ms", "GT", "99.49"), 0 },
+        { "meta_gte", F1("metadata.duration_ms", "GTE", "99.5"), 0 },
+        { "meta_lt_negative", F1("metadata.duration_ms", "LT", "-1"), 0 },
+        { "meta_lte_zero", F1("metadata.duration_ms", "LTE", "0"), 0 },
+        { "meta_gt_leading_zeros", F1("metadata.duration_ms", "GT", "6.99"), 0 },
+        { "host_alias", F1("metadata.host", "EQUALS", "\"db-1\""), 0 },
+        { "k8s_namespace", F1("k8s.namespace", "EQUALS", "\"prod\""), 0 },
+        { "k8s_pod_in", F1("k8s.pod", "IN", "[\"pod-1\",\"pod-5\"]"), 0 },
+        { "stream", F1("stream", "EQUALS", "\"stderr\""), 0 },
+        { "region", F1("region", "NOT_EQUALS", "\"eu-west-1\""), 0 },
+        { "container_exists", F1("container_id", "EXISTS", "false"), 0 },
+        { "message_exists", F1("message", "EXISTS", "true"), 0 },
+        { "time_window", q_range, 0 },
+        { "combined", "{\"full_text\":\"retry\",\"filters\":[{\"field\":\"service\",\"operator\":"
+          "\"IN\",\"value\":[\"api\",\"web\",\"auth\"]},{\"field\":\"level\",\"operator\":"
+          "\"NOT_EQUALS\",\"value\":\"DEBUG\"},{\"field\":\"metadata.duration_ms\",\"operator\":"
+          "\"EXISTS\"}]}", 0 },
+        { "combined_window", q_range2, 0 },
+        { "contradiction", "{\"filters\":[{\"field\":\"service\",\"operator\":\"EQUALS\","
+          "\"value\":\"api\"},{\"field\":\"service\",\"operator\":\"EQUALS\",\"value\":\"db\"}]}",
+          1 },
+    };
+    size_t ncases = sizeof(cases) / sizeof(cases[0]);
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < ncases; i++) {
+        struct walk ws, wo;
+        int limit = i % 2 ? 97 : 500;   /* walks of many pages and of few */
+        walk(qs.base, cases[i].query, limit, &ws);
+        walk(qo.base, cases[i].query, limit, &wo);
+        int ok = ws.status == 0 && wo.status == 0 && ws.n == wo.n && ws.total == wo.total &&
+                 strcmp(ws.rel, wo.rel) == 0 &&
+                 (ws.ids.len == wo.ids.len &&
+                  (ws.ids.len == 0 || memcmp(ws.ids.data, wo.ids.data, ws.ids.len) == 0)) &&
+                 (cases[i].expect_empty ? ws.n == 0 : ws.n > 0) && (long long)ws.n == ws.total;
+        printf("%s %-26s store %5zu hits (total %lld) opensearch %5zu hits (total %lld)\n",
+               ok ? "ok  " : "FAIL", cases[i].name, ws.n, ws.total, wo.n, wo.total);
+        if (!ok) {
+            if (ws.status || wo.status)
+                fprintf(stderr, "    status: store %d, opensearch %d\n", ws.status, wo.status);
+            first_diff(&ws.ids, &wo.ids);
+            failed++;
+        } else {
+            passed++;
+        }
+        lh_buf_free(&ws.ids);
+        lh_buf_free(&wo.ids);
+    }
+
+    /* aggregations: histogram and top values, the same over both */
+    const char *aggs[] = {
+        "{\"query\":{\"time_range\":{\"start\":\"%s\",\"end\":\"%s\"}},\"interval\":\"1m\","
+        "\"top\":[{\"field\":\"level\"},{\"field\":\"service\",\"size\":3}]}",
+        "{\"query\":{\"full_text\":\"timeout\",\"time_range\":{\"start\":\"%s\",\"end\":\"%s\"}},"
+        "\"interval\":\"10m\",\"top\":[{\"field\":\"host\",\"size\":2},{\"field\":\"k8s.pod\"}]}",
+    };
+    char a_from[40], a_to[40];
+    lh_time_format_rfc3339((d.base / (600 * LH_NS_PER_SEC)) * 600 * LH_NS_PER_SEC, 0, a_from,
+                           sizeof(a_from));
+    lh_time_format_rfc3339(now, 0, a_to, sizeof(a_to));
+    for (size_t i = 0; i < sizeof(aggs) / sizeof(aggs[0]); i++) {
+        char body[800];
+        snprintf(body, sizeof(body), aggs[i], a_from, a_to);
+        int s1, s2;
+        json_t *js = post_json(qs.base, "/v1/logs/aggregate", body, &s1);
+        json_t *jo = post_json(qo.base, "/v1/logs/aggregate", body, &s2);
+        json_object_del(js, "took_ms");
+        json_object_del(jo, "took_ms");
+        json_object_del(js, "tiers");
+        json_object_del(jo, "tiers");
+        int ok = s1 == 200 && s2 == 200 && json_equal(js, jo) &&
+                 json_integer_value(json_object_get(js, "total_hits")) > 0;
+        printf("%s aggregate_%zu               total %lld / %lld\n", ok ? "ok  " : "FAIL", i,
+               (long long)json_integer_value(json_object_get(js, "total_hits")),
+               (long long)json_integer_value(json_object_get(jo, "total_hits")));
+        if (!ok) {
+            char *a = json_dumps(js, JSON_COMPACT), *b = json_dumps(jo, JSON_COMPACT);
+            fprintf(stderr, "    store:      %.600s\n    opensearch: %.600s\n", a, b);
+            free(a);
+            free(b);
+            failed++;
+        } else {
+            passed++;
+        }
+        json_decref(js);
+        json_decref(jo);
+    }
+
+    qd_stop(&qs);
+    qd_stop(&qo);
+    if (!keep) {
+        cleanup_opensearch(url, prefix);
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+    }
+    lh_arena_free(&d.arena);
+    lh_http_client_destroy(g_http);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
