@@ -71,6 +71,7 @@ struct lh_dbuf {
     _Atomic uint64_t count;
     _Atomic uint64_t corrupt;
     _Atomic uint64_t delivered;
+    _Atomic uint64_t reserved;          /* written by lh_dbuf_write, not indexed yet */
     uint64_t next_seq;
     int write_ahead;
     _Atomic double sample_at, low_max;
@@ -519,8 +520,8 @@ struct pw {
     char tmp[64], name[64];
 };
 
-size_t lh_dbuf_put_many(struct lh_dbuf *d, struct lh_batch *const *v, size_t n,
-                        struct lh_err *err)
+size_t lh_dbuf_write(struct lh_dbuf *d, struct lh_batch *const *v, size_t n, uint64_t *sizes,
+                     struct lh_err *err)
 {
     if (n == 0)
         return 0;
@@ -544,7 +545,7 @@ size_t lh_dbuf_put_many(struct lh_dbuf *d, struct lh_batch *const *v, size_t n,
         }
         /* A batch without records (a tombstone that only carries ranges)
          * is tiny and always stored: the ranges must not be missing. */
-        uint64_t now = atomic_load(&d->bytes) + reserved;
+        uint64_t now = atomic_load(&d->bytes) + atomic_load(&d->reserved) + reserved;
         if (v[k]->nrec && now + x->o.len > max) {
             lh_err_set(err, LH_EFULL, "buffer: full (%llu of %llu bytes)",
                        (unsigned long long)now, (unsigned long long)max);
@@ -584,19 +585,13 @@ size_t lh_dbuf_put_many(struct lh_dbuf *d, struct lh_batch *const *v, size_t n,
             unlinkat(d->dfd, w[i].name, 0);
         renamed = 0;
     }
-    size_t stored = 0;
     for (size_t i = 0; i < opened; i++) {
         struct pw *x = &w[i];
         if (x->fd >= 0)
             close(x->fd);
-        if (i < renamed && stored == i && index_add(d, v[i]->seq, x->o.len) == 0) {
-            stored++;
-        } else if (i < renamed) {
-            /* Keep memory and disk consistent: without an index entry the
-             * file would be found again only after a restart. */
-            if (stored == i)
-                lh_err_set(err, LH_ENOMEM, "buffer: out of memory");
-            unlinkat(d->dfd, x->name, 0);
+        if (i < renamed) {
+            sizes[i] = x->o.len;
+            atomic_fetch_add(&d->reserved, x->o.len);
         } else if (x->fd >= 0) {
             unlinkat(d->dfd, x->tmp, 0);
         }
@@ -604,6 +599,52 @@ size_t lh_dbuf_put_many(struct lh_dbuf *d, struct lh_batch *const *v, size_t n,
     }
     if (w != &one)
         free(w);
+    return renamed;
+}
+
+int lh_dbuf_add(struct lh_dbuf *d, uint64_t seq, uint64_t bytes)
+{
+    atomic_fetch_sub(&d->reserved, bytes);
+    if (index_add(d, seq, bytes) < 0) {
+        /* Keep memory and disk consistent: without an index entry the file
+         * would be found again only after a restart. */
+        char name[64];
+        name_of(name, sizeof(name), seq, "");
+        unlinkat(d->dfd, name, 0);
+        return LH_ENOMEM;
+    }
+    return 0;
+}
+
+void lh_dbuf_discard(struct lh_dbuf *d, uint64_t seq, uint64_t bytes)
+{
+    char name[64];
+    name_of(name, sizeof(name), seq, "");
+    unlinkat(d->dfd, name, 0);
+    atomic_fetch_sub(&d->reserved, bytes);
+}
+
+size_t lh_dbuf_put_many(struct lh_dbuf *d, struct lh_batch *const *v, size_t n,
+                        struct lh_err *err)
+{
+    uint64_t one, *sizes = n == 1 ? &one : calloc(n ? n : 1, sizeof(*sizes));
+    if (!sizes) {
+        lh_err_set(err, LH_ENOMEM, "buffer: out of memory");
+        return 0;
+    }
+    size_t k = lh_dbuf_write(d, v, n, sizes, err), stored = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (stored == i && lh_dbuf_add(d, v[i]->seq, sizes[i]) == 0) {
+            stored++;
+            continue;
+        }
+        if (stored == i)
+            lh_err_set(err, LH_ENOMEM, "buffer: out of memory");
+        if (i > stored)   /* after a failure: not indexed, not kept */
+            lh_dbuf_discard(d, v[i]->seq, sizes[i]);
+    }
+    if (sizes != &one)
+        free(sizes);
     return stored;
 }
 

@@ -100,6 +100,19 @@ int lh_dbuf_put(struct lh_dbuf *d, const struct lh_batch *b, struct lh_err *err)
 size_t lh_dbuf_put_many(struct lh_dbuf *d, struct lh_batch *const *v, size_t n,
                         struct lh_err *err);
 
+/* lh_dbuf_put_many in two halves, so that the files can be written on
+ * another thread than the one that owns the buffer: lh_dbuf_write writes
+ * the files durably (sizes[i]: each file's bytes, reserved against the
+ * bound) and returns how many (a prefix; err says why not more) without
+ * touching the index; one call at a time, from any thread, while the owner
+ * goes on with everything else. The owner then indexes each with
+ * lh_dbuf_add (LH_ENOMEM: the file was deleted). */
+size_t lh_dbuf_write(struct lh_dbuf *d, struct lh_batch *const *v, size_t n, uint64_t *sizes,
+                     struct lh_err *err);
+int lh_dbuf_add(struct lh_dbuf *d, uint64_t seq, uint64_t bytes);
+/* Deletes a file lh_dbuf_write wrote instead of indexing it. */
+void lh_dbuf_discard(struct lh_dbuf *d, uint64_t seq, uint64_t bytes);
+
 /* 1 when the buffer was opened with write_ahead. */
 int lh_dbuf_write_ahead(const struct lh_dbuf *d);
 

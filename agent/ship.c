@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "level.h"
 #include "lh/backoff.h"
@@ -239,6 +240,7 @@ struct sb {
     int on_disk;               /* stored in the disk buffer */
     int loaded;                /* read back from the disk buffer (in active) */
     int sampled;               /* write-ahead sampling done */
+    int writing;               /* handed to the write-ahead writer */
     int reported;              /* durable reported (or nothing to report) */
     int in_flight;
     int split;                 /* parts[] in use */
@@ -293,6 +295,7 @@ struct lh_ship {
     int started;
     int wa;                             /* write-ahead (the disk buffer's setting) */
     int64_t wa_retry_at;                /* write-ahead waits (full, I/O error) until then */
+    struct writer *writer;
     CURLM *multi;
     struct endpoint *eps;
     size_t neps;
@@ -591,76 +594,235 @@ static void drop_all(struct lh_ship *s, struct sb *x)
     lh_buf_free(&x->json);
 }
 
-/* Writes the submitted batches not yet in the disk buffer, in seq order,
- * before any of them may be sent (ship.h). While a collector is up, only
- * as many as memory_batches wait written and undelivered (the rest wait in
- * memory, as they would without write-ahead); while none is up, all are
- * written, sampled by the fill first as spilled batches are. A batch that
- * does not fit waits while a collector is up and other batches are in the
- * buffer (their delivery makes room); otherwise its low levels, then all
- * its records, are dropped and counted. */
+/* The write-ahead writer: a thread that writes groups of batches to the
+ * disk buffer (file I/O and fsync only, lh_dbuf_write), so that the shipper
+ * thread goes on sending meanwhile. One group at a time: the shipper hands
+ * one over while the writer is idle and applies the result (indexes the
+ * files, reports the batches durable) before handing the next. */
+#define WA_GROUP 64
+struct writer {
+    struct lh_ship *s;
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    int busy;                   /* a group was handed over */
+    int done;                   /* ...and written: results below */
+    struct sb *xs[WA_GROUP];
+    struct lh_batch *v[WA_GROUP];
+    uint64_t sizes[WA_GROUP];
+    size_t n, stored;
+    struct lh_err err;
+};
+
+static void wake(struct lh_ship *s);
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->stop && !(w->busy && !w->done))
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->stop)
+            break;
+        size_t n = w->n;
+        pthread_mutex_unlock(&w->mu);
+        struct lh_err err = { 0 };
+        size_t k = lh_dbuf_write(w->s->dbuf, w->v, n, w->sizes, &err);
+        pthread_mutex_lock(&w->mu);
+        w->stored = k;
+        w->err = err;
+        w->done = 1;
+        wake(w->s);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static int writer_start(struct lh_ship *s)
+{
+    struct writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return LH_ENOMEM;
+    w->s = s;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return LH_ERR;
+    }
+    w->started = 1;
+    s->writer = w;
+    return 0;
+}
+
+static void writer_stop(struct lh_ship *s)
+{
+    struct writer *w = s->writer;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+    s->writer = NULL;
+}
+
+/* No collector is up: memory copies of written batches are released. */
+static int spilling(const struct lh_ship *s)
+{
+    return s->unhealthy_since != 0;
+}
+
+/* x is in the disk buffer: reported durable; sent from now on. While no
+ * collector is up, its memory copy goes at once (counted as spilled). */
+static void written(struct lh_ship *s, struct sb *x)
+{
+    x->on_disk = 1;
+    st_add(&s->st_written, 1);
+    int release = x->b->nrec && spilling(s);
+    if (release)
+        st_add(&s->st_spilled, 1);
+    report(s, x);
+    if (x->b->nrec == 0) {   /* only ranges: nothing to send */
+        batch_done(s, x);
+    } else if (release) {
+        vec_remove(s->memq, &s->nmem, x);
+        publish_memory(s);
+        sb_free(x);
+    }
+}
+
+/* x (the first batch not written) did not fit or failed: see write_ahead. */
+static void write_failed(struct lh_ship *s, struct sb *x, const struct lh_err *why, int64_t now)
+{
+    struct lh_err err = { 0 };
+    if (why->code != LH_EFULL) {
+        lh_error("ship: write-ahead: %s; retrying in 1 s", why->msg);
+        s->wa_retry_at = now + 1000;
+        return;
+    }
+    if (any_up(s, now) && lh_dbuf_count(s->dbuf) > 0) {
+        s->wa_retry_at = now + 20;   /* deliveries will make room */
+        return;
+    }
+    sample_for_disk(s, x, 1);   /* no room: keep only what may be WARN or worse */
+    struct lh_batch *one[1] = { x->b };
+    if (lh_dbuf_put_many(s->dbuf, one, 1, &err) == 1) {
+        written(s, x);
+    } else if (err.code == LH_EFULL) {
+        drop_all(s, x);   /* written as a tombstone on the next round */
+    } else {
+        lh_error("ship: write-ahead: %s; retrying in 1 s", err.msg);
+        s->wa_retry_at = now + 1000;
+    }
+}
+
+/* Takes the writer's result, if it has one. */
+static void wa_apply(struct lh_ship *s, int64_t now)
+{
+    struct writer *w = s->writer;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    int ready = w->busy && w->done;
+    pthread_mutex_unlock(&w->mu);
+    if (!ready)
+        return;
+    /* The writer is idle until the next hand-over: its fields are ours. */
+    size_t k = w->stored, ok = 0;
+    for (size_t i = 0; i < w->n; i++)
+        w->xs[i]->writing = 0;
+    for (; ok < k; ok++)
+        if (lh_dbuf_add(s->dbuf, w->v[ok]->seq, w->sizes[ok]) < 0)
+            break;
+    for (size_t i = ok + 1; i < k; i++)   /* after a failure nothing may be sent */
+        lh_dbuf_discard(s->dbuf, w->v[i]->seq, w->sizes[i]);
+    struct sb *first_failed = ok < w->n ? w->xs[ok] : NULL;
+    struct lh_err err = w->err;
+    if (ok < k)
+        lh_err_set(&err, LH_ENOMEM, "buffer: out of memory");
+    for (size_t i = 0; i < ok; i++)
+        written(s, w->xs[i]);   /* may free them */
+    pthread_mutex_lock(&w->mu);
+    w->busy = w->done = 0;
+    w->n = 0;
+    pthread_mutex_unlock(&w->mu);
+    if (first_failed)
+        write_failed(s, first_failed, &err, now);
+}
+
+/* Waits for the writer to finish its group and applies it. */
+static void wa_wait(struct lh_ship *s, int64_t now)
+{
+    struct writer *w = s->writer;
+    if (!w)
+        return;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        int pending = w->busy && !w->done;
+        pthread_mutex_unlock(&w->mu);
+        if (!pending)
+            break;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    wa_apply(s, now);
+}
+
+/* Hands the submitted batches not yet in the disk buffer, in seq order, to
+ * the writer, before any of them may be sent (ship.h). While a collector is
+ * up, only as many as memory_batches wait written and undelivered (the rest
+ * wait in memory, as they would without write-ahead); while none is up, all
+ * are written, one at a time, each sampled by the fill first as spilled
+ * batches are. A batch that does not fit waits while a collector is up and
+ * other batches are in the buffer (their delivery makes room); otherwise
+ * its low levels, then all its records, are dropped and counted. */
 static void write_ahead(struct lh_ship *s, int64_t now)
 {
-    while (s->wa && now >= s->wa_retry_at) {
-        struct lh_batch *v[64];
-        struct sb *xs[64];
-        size_t n = 0;
-        int down = !any_up(s, now);
-        uint64_t waiting = lh_dbuf_waiting(s->dbuf), room = (uint64_t)s->cfg.memory_batches;
-        for (size_t i = 0; i < s->nmem && n < 64; i++) {
-            struct sb *x = s->memq[i];
-            if (x->on_disk)
-                continue;
-            if (!down && x->b->nrec && waiting++ >= room)
-                break;
-            if (down && !x->sampled)
-                sample_for_disk(s, x, 0);
-            x->sampled = 1;
-            xs[n] = x;
-            v[n++] = x->b;
-            if (down)
-                break;   /* one at a time: the next one is sampled by the new fill */
-        }
-        if (!n)
-            return;
-        struct lh_err err = { 0 };
-        size_t k = lh_dbuf_put_many(s->dbuf, v, n, &err);
-        for (size_t i = 0; i < k; i++) {
-            struct sb *x = xs[i];
-            x->on_disk = 1;
-            st_add(&s->st_written, 1);
-            report(s, x);
-            if (x->b->nrec == 0)   /* nothing to send */
-                batch_done(s, x);
-        }
-        if (k == n)
+    struct writer *w = s->writer;
+    wa_apply(s, now);
+    if (!w || now < s->wa_retry_at)
+        return;
+    pthread_mutex_lock(&w->mu);
+    int busy = w->busy;
+    pthread_mutex_unlock(&w->mu);
+    if (busy)
+        return;
+    size_t n = 0;
+    int down = !any_up(s, now);
+    uint64_t waiting = lh_dbuf_waiting(s->dbuf), room = (uint64_t)s->cfg.memory_batches;
+    for (size_t i = 0; i < s->nmem && n < WA_GROUP; i++) {
+        struct sb *x = s->memq[i];
+        if (x->on_disk)
             continue;
-        struct sb *x = xs[k];
-        if (err.code != LH_EFULL) {
-            lh_error("ship: write-ahead: %s; retrying in 1 s", err.msg);
-            s->wa_retry_at = now + 1000;
-            return;
-        }
-        if (!down && lh_dbuf_count(s->dbuf) > 0) {
-            s->wa_retry_at = now + 20;   /* deliveries will make room */
-            return;
-        }
-        sample_for_disk(s, x, 1);   /* no room: keep only what may be WARN or worse */
-        struct lh_batch *one[1] = { x->b };
-        if (lh_dbuf_put_many(s->dbuf, one, 1, &err) == 1) {
-            x->on_disk = 1;
-            st_add(&s->st_written, 1);
-            report(s, x);
-            if (x->b->nrec == 0)
-                batch_done(s, x);
-        } else if (err.code == LH_EFULL) {
-            drop_all(s, x);   /* written as a tombstone on the next round */
-        } else {
-            lh_error("ship: write-ahead: %s; retrying in 1 s", err.msg);
-            s->wa_retry_at = now + 1000;
-            return;
-        }
+        if (!down && x->b->nrec && waiting++ >= room)
+            break;
+        if (down && !x->sampled)
+            sample_for_disk(s, x, 0);
+        x->sampled = 1;
+        x->writing = 1;
+        w->xs[n] = x;
+        w->v[n++] = x->b;
+        if (down)
+            break;   /* one at a time: the next one is sampled by the new fill */
     }
+    if (!n)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->n = n;
+    w->busy = 1;
+    w->done = 0;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* Deletes the delivered batches a saved checkpoint includes. */
@@ -1352,7 +1514,9 @@ static void maybe_spill(struct lh_ship *s, int64_t now)
 {
     if (!s->unhealthy_since || now < s->spill_retry_at)
         return;
-    int force = s->nmem >= (size_t)s->cfg.memory_batches;
+    /* Written ahead, a batch is on disk already: only its memory copy goes,
+     * at once (it is read back when a collector is up again). */
+    int force = s->wa || s->nmem >= (size_t)s->cfg.memory_batches;
     if (!force && now - s->unhealthy_since < s->cfg.spill_after_ms)
         return;
     for (size_t i = 0; i < s->nmem;) {
@@ -1421,11 +1585,14 @@ static void *thread_main(void *arg)
             s->stopping = 1;
             s->stop_deadline = deadline;
         }
+        if (abort_now)
+            wa_wait(s, now);
         write_ahead(s, now);
         collect_delivered(s);
         if (s->stopping) {
             if (abort_now || now >= s->stop_deadline) {
                 abort_all(s);
+                wa_wait(s, now);
                 while (s->nmem)
                     spill(s, s->memq[0], 1);
                 break;
@@ -1434,7 +1601,7 @@ static void *thread_main(void *arg)
                 break;
             if (!any_up(s, now))   /* nothing will be delivered: keep it on disk */
                 for (size_t i = 0; i < s->nmem;) {
-                    if (s->memq[i]->in_flight)
+                    if (s->memq[i]->in_flight || s->memq[i]->writing)
                         i++;
                     else
                         spill(s, s->memq[i], 1);
@@ -1565,6 +1732,10 @@ int lh_ship_create(const struct lh_ship_config *cfg, struct lh_dbuf *dbuf,
     }
     curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->cfg.in_flight);
     atomic_store(&s->healthy, 1);
+    if (s->wa && writer_start(s) < 0) {
+        lh_ship_destroy(s);
+        return lh_err_set(err, LH_ERR, "ship: cannot start the write-ahead thread");
+    }
     register_metrics(s);
     if ((rc = pthread_create(&s->thread, NULL, thread_main, s)) != 0) {
         lh_ship_destroy(s);
@@ -1593,6 +1764,7 @@ void lh_ship_destroy(struct lh_ship *s)
         wake(s);
         pthread_join(s->thread, NULL);
     }
+    writer_stop(s);
     if (s->wa && s->dbuf)
         lh_dbuf_remove_delivered(s->dbuf, atomic_load(&s->ckpt_seq));
     /* Batches submitted after the thread ended: read again after a restart. */
