@@ -14,6 +14,8 @@
 #        DRAIN=1      the collector's side: the agent fills its disk buffer with
 #                     no collector up, then the collector starts and the clock
 #                     runs while the agent replays the buffer to it
+#        COLLECTOR_ENV="VAR=value ..."  environment of the collector
+#        SPOOL_FSYNC=false  the collector's spool does not fsync (unsafe ceiling)
 #        KEEP=1       keep the work directory
 #        PERF=1       perf record -a (call graphs) into the work directory's
 #                     bench.perf while the agent runs (implies KEEP); then e.g.
@@ -31,6 +33,8 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 CPORT=$(port) APORT=$(port)
 mkdir -p var/input
 sed "s/127.0.0.1:7070/127.0.0.1:$CPORT/" "$ROOT/config/local/collector.yaml" >collector.yaml
+# SPOOL_FSYNC=false: the collector's spool without fsync (the unsafe ceiling)
+[ -n "${SPOOL_FSYNC:-}" ] && sed -i "s|    dir: ./var/spool|    dir: ./var/spool\n    fsync: $SPOOL_FSYNC|" collector.yaml
 cat >agent.yaml <<EOT
 listen: { address: 127.0.0.1:$APORT }
 tail: { include: [./var/input/*.log], checkpoint: ./var/agent/checkpoint.json }
@@ -72,7 +76,8 @@ start_collector() {
     if [ -n "${NULL_COLLECTOR:-}" ]; then
         "$BUILD/tests/null_collector" --listen "127.0.0.1:$CPORT" >collector.log 2>&1 & CPID=$!
     else
-        "$BUILD/loghaul-collector" -c collector.yaml >collector.log 2>&1 & CPID=$!
+        env ${COLLECTOR_ENV:-} "$BUILD/loghaul-collector" -c collector.yaml >collector.log 2>&1 &
+        CPID=$!
     fi
     until curl -fs "127.0.0.1:$CPORT/readyz" >/dev/null 2>&1; do sleep 0.05; done
     read -r CUT0 CST0 < <(awk '{print $14, $15}' /proc/$CPID/stat)
@@ -126,6 +131,7 @@ THREADS=$(for t in /proc/$APID/task/*; do
         "$(echo "$run / 1000000000" | bc -l)" "$(echo "$wait / 1000000000" | bc -l)"
 done)
 read -r CUT CST < <(awk '{print $14, $15}' /proc/$CPID/stat)
+CWAIT=$(cat /proc/$CPID/task/*/schedstat | awk '{w += $2} END {printf "%.2f", w / 1e9}')
 HZ=$(getconf CLK_TCK)
 RSS=$(awk '/VmHWM/{print $2}' /proc/$APID/status)
 python3 - "$T0" "$T1" "$UT" "$ST" "$HZ" "$TOTAL" "$BYTES" "$RSS" \
@@ -143,6 +149,7 @@ print(f"{total/wall:,.0f} lines/s  {nbytes/wall/1e6:.0f} MB/s  "
 print(f"agent peak RSS {rss/1024:.1f} MiB")
 PY
 echo "agent threads: $THREADS"
+echo "collector threads waited $CWAIT s in all for a CPU; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 awk '/^loghaul_agent_request_seconds_sum /{s=$2} /^loghaul_agent_request_seconds_count /{n=$2}
      /^loghaul_agent_batches_total /{b=$2}
      END {if (n) printf "%d batches, %d requests, mean request %.1f ms\n", b, n, 1000*s/n}' \
