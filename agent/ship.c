@@ -537,7 +537,8 @@ static int spill(struct lh_ship *s, struct sb *x, int shutdown)
     }
     if (!shutdown)
         sample_for_disk(s, x, 0);
-    int rc = x->b->nrec ? lh_dbuf_put(s->dbuf, x->b, &err) : 0;
+    /* Write-ahead keeps batches without records too (their ranges count). */
+    int rc = x->b->nrec || s->wa ? lh_dbuf_put(s->dbuf, x->b, &err) : 0;
     if (rc == LH_EFULL && !shutdown) {
         sample_for_disk(s, x, 1);   /* no room: keep only what may be WARN or worse */
         rc = x->b->nrec ? lh_dbuf_put(s->dbuf, x->b, &err) : 0;
@@ -1599,13 +1600,15 @@ static void *thread_main(void *arg)
             }
             if (s->nmem == 0 && s->nrun == 0)
                 break;
-            if (!any_up(s, now))   /* nothing will be delivered: keep it on disk */
+            if (!any_up(s, now)) {   /* nothing will be delivered: keep it on disk */
+                wa_wait(s, now);     /* one writer at a time */
                 for (size_t i = 0; i < s->nmem;) {
                     if (s->memq[i]->in_flight || s->memq[i]->writing)
                         i++;
                     else
                         spill(s, s->memq[i], 1);
                 }
+            }
         }
         maybe_spill(s, now);
         dispatch(s, now);
@@ -1824,10 +1827,11 @@ void lh_ship_submit(struct lh_ship *s, struct lh_batch *b)
 
 int lh_ship_busy(const struct lh_ship *s)
 {
-    if (!atomic_load(&s->healthy))
-        return 0;
+    uint64_t max = (uint64_t)atomic_load(&s->mem_max);
+    if (!atomic_load(&s->healthy))   /* reading goes on into the disk buffer... */
+        return s->wa && atomic_load(&s->outstanding) >= max;   /* ...as fast as it is written */
     uint64_t backlog = atomic_load(&s->outstanding) + lh_dbuf_waiting(s->dbuf);
-    return backlog >= (uint64_t)atomic_load(&s->mem_max);
+    return backlog >= max;
 }
 
 double lh_ship_fill(const struct lh_ship *s)

@@ -73,7 +73,9 @@
  * Backpressure. While an endpoint is up and memory_batches or more batches
  * are waiting (in memory or on disk), lh_ship_busy() is 1: the agent stops
  * reading files until the collectors catch up, instead of spilling to
- * disk a backlog that a healthy but slower collector will take anyway. */
+ * disk a backlog that a healthy but slower collector will take anyway.
+ * With write-ahead, while no endpoint is up, it is 1 while memory_batches
+ * batches wait to be written (memory stays bounded by a slow disk). */
 #ifndef LH_AGENT_SHIP_H
 #define LH_AGENT_SHIP_H
 
