@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "lh/log.h"
 #include "lh/time.h"
 
@@ -86,6 +87,7 @@ struct lh_agent {
     struct pend *fifo;
     size_t head, n, cap;
     uint64_t next_seq;
+    uint64_t acked_seq;                /* the last batch acknowledged to the tail */
     int64_t last_ckpt_ms;
     int ckpt_dirty;
     int64_t wall_ns;
@@ -238,6 +240,7 @@ static void pop_done(struct lh_agent *a)
                 lh_tail_ack(a->tail, p->files[i].uid, p->files[i].end, 0);
         if (p->n)
             a->ckpt_dirty = 1;
+        a->acked_seq = p->seq;
         free(p->files);
         a->head++;
         a->st.acked_batches++;
@@ -269,16 +272,23 @@ static void take_durable(struct lh_agent *a)
     pop_done(a);
 }
 
+/* Saves the checkpoint (it says which batches it includes), then lets the
+ * shipper delete the delivered write-ahead files it covers. */
 static void save_checkpoint(struct lh_agent *a, int64_t now)
 {
     if (!a->tail || !a->ckpt_dirty)
         return;
     struct lh_err err = { 0 };
+    uint64_t mark = a->acked_seq;
+    if (mark)
+        lh_tail_set_batch_seq(a->tail, mark);
     if (lh_tail_checkpoint_save(a->tail, &err) < 0) {
         lh_error("agent: %s", err.msg);
     } else {
         a->ckpt_dirty = 0;
         a->st.checkpoints++;
+        if (a->ship && mark)
+            lh_ship_checkpointed(a->ship, mark);
     }
     a->last_ckpt_ms = now;
 }
@@ -286,6 +296,148 @@ static void save_checkpoint(struct lh_agent *a, int64_t now)
 static int64_t ckpt_interval(const struct lh_agent *a)
 {
     return a->cfg->checkpoint_interval_ms ? a->cfg->checkpoint_interval_ms : 200;
+}
+
+/* ---- recovery ------------------------------------------------------------------ */
+
+/* Applies one write-ahead batch's ranges to the checkpoint entries: each
+ * file's entry (matched by key) moves to the batch's end, with the identity
+ * the file had then; a file the checkpoint does not know yet is added. */
+static int merge_ranges(struct lh_ckpt_entry **v, size_t *n, size_t *cap,
+                        const struct lh_batch *b, size_t *moved)
+{
+    for (uint32_t i = 0; i < b->nfiles; i++) {
+        const struct lh_batch_file *f = &b->files[i];
+        if (!f->key)
+            continue;
+        struct lh_ckpt_entry *e = NULL;
+        for (size_t k = 0; k < *n && !e; k++)
+            if ((*v)[k].key == f->key)
+                e = &(*v)[k];
+        for (size_t k = 0; k < *n && !e; k++)   /* a checkpoint older than keys */
+            if (!(*v)[k].key && (*v)[k].dev == f->dev && (*v)[k].ino == f->ino)
+                e = &(*v)[k];
+        if (e && f->end < e->offset)
+            continue;
+        if (!e) {
+            if (*n == *cap) {
+                size_t nc = *cap ? *cap * 2 : 16;
+                struct lh_ckpt_entry *nv = realloc(*v, nc * sizeof(*nv));
+                if (!nv)
+                    return LH_ENOMEM;
+                *v = nv;
+                *cap = nc;
+            }
+            e = &(*v)[(*n)++];
+            memset(e, 0, sizeof(*e));
+        }
+        char *path = strdup(f->path ? f->path : ""), *real = strdup(f->real ? f->real : "");
+        if (!path || !real) {
+            free(path);
+            free(real);
+            return LH_ENOMEM;
+        }
+        free(e->path);
+        free(e->real);
+        e->path = path;
+        e->real = real;
+        e->key = f->key;
+        e->dev = f->dev;
+        e->ino = f->ino;
+        e->fp = f->fp;
+        e->fp_len = f->fp_len;
+        e->offset = f->end;
+        if (f->size > e->size)
+            e->size = f->size;
+        (*moved)++;
+    }
+    return 0;
+}
+
+/* After a crash, before the tail starts: the write-ahead batches in the
+ * disk buffer that the checkpoint does not include yet (seq above its
+ * batch_seq) are applied to it in seq order, so the tail resumes after the
+ * lines they hold (they are sent again from the buffer, same UUIDs). They
+ * must follow each other without a gap: batches are written in seq order
+ * and none is sent before every older one is on disk, so batches after a
+ * missing one were never sent; they are deleted, their lines read again.
+ * *mark: the highest batch seq the checkpoint now includes. */
+static int recover(struct lh_agent *a, const struct lh_agent_config *cfg, uint64_t *mark,
+                   struct lh_err *err)
+{
+    *mark = 0;
+    const char *ck = cfg->tail.checkpoint;
+    if (!ck)
+        return 0;
+    struct lh_ckpt_entry *v = NULL;
+    size_t n = 0, cap = 0, moved = 0, applied = 0, dropped = 0;
+    uint64_t c = 0;
+    struct lh_err e = { 0 };
+    int exists = access(ck, F_OK) == 0;
+    if (lh_ckpt_load_seq(ck, &v, &n, &c, &e) < 0)
+        return 0;   /* the tail reports it (and moves a corrupt one aside) */
+    cap = n;
+    *mark = c;
+    /* A very first start reading from the end: nothing to resume. */
+    int merge = exists || cfg->tail.read_from != LH_TAIL_END;
+    uint64_t expect = c ? c + 1 : 0, h = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < lh_dbuf_count(a->dbuf); i++) {
+        uint64_t seq = lh_dbuf_seq_at(a->dbuf, i);
+        if (seq <= c)
+            continue;
+        struct lh_batch *b = NULL;
+        int wa = 0;
+        int lrc = lh_dbuf_load_flags(a->dbuf, seq, &b, &wa, &e);
+        if (lrc == LH_ECORRUPT || lrc == LH_ENOTFOUND) {
+            lh_error("agent: %s", e.msg);
+            i--;   /* the index shrank */
+            continue;
+        }
+        if (lrc < 0) {
+            rc = lh_err_set(err, lrc, "agent: recovering the disk buffer: %s", e.msg);
+            break;
+        }
+        if (!wa) {
+            lh_batch_free(b);
+            continue;
+        }
+        if (!expect)
+            expect = seq;
+        if (seq != expect || !merge) {
+            if (merge) {
+                lh_dbuf_remove(a->dbuf, seq, NULL);
+                dropped++;
+                i--;
+            }
+            lh_batch_free(b);
+            continue;
+        }
+        rc = merge_ranges(&v, &n, &cap, b, &moved);
+        lh_batch_free(b);
+        if (rc < 0) {
+            rc = lh_err_set(err, rc, "agent: out of memory recovering the disk buffer");
+            break;
+        }
+        applied++;
+        h = seq;
+        expect++;
+    }
+    if (dropped)
+        lh_warn("agent: disk buffer: batch %llu is missing (a crash while writing it); %zu "
+                "later batch(es) were never sent and are removed: their lines are read again",
+                (unsigned long long)expect, dropped);
+    if (rc == 0 && applied) {
+        rc = lh_ckpt_save_seq(ck, v, n, h, err);
+        if (rc == 0) {
+            *mark = h;
+            lh_info("agent: %zu batch(es) in the disk buffer were not in the checkpoint yet; "
+                    "%zu file position(s) moved past them (they are sent again, same ids)",
+                    applied, moved);
+        }
+    }
+    lh_ckpt_free(v, n);
+    return rc;
 }
 
 /* ---- batches ------------------------------------------------------------------- */
@@ -321,14 +473,26 @@ static void seal(struct lh_agent *a)
         lh_batch_free(b);
         return;
     }
-    for (uint32_t i = 0; i < b->nfiles; i++)
-        p->files[i] = (struct ack_file){ b->files[i].uid, b->files[i].end };
+    for (uint32_t i = 0; i < b->nfiles; i++) {
+        struct lh_batch_file *f = &b->files[i];
+        p->files[i] = (struct ack_file){ f->uid, f->end };
+        struct lh_ckpt_entry e;
+        if (a->tail && lh_tail_file_ident(a->tail, f->uid, &e) == 0) {
+            f->key = e.key;
+            f->dev = e.dev;
+            f->ino = e.ino;
+            f->fp = e.fp;
+            f->fp_len = e.fp_len;
+            f->size = e.size > f->end ? e.size : f->end;
+            f->real = e.real ? strdup(e.real) : NULL;
+        }
+    }
     p->n = b->nfiles;
     a->n++;
     a->next_seq++;
     a->st.batches++;
     lh_counter_add(a->c_batches, 1);
-    if (b->nrec == 0) {   /* only sampled lines: nothing to send */
+    if (b->nrec == 0 && !lh_dbuf_write_ahead(a->dbuf)) {   /* only skipped lines */
         p->done = 1;
         lh_batch_free(b);
         pop_done(a);
@@ -641,12 +805,18 @@ int lh_agent_create(uv_loop_t *loop, const struct lh_agent_config *cfg,
         rc = lh_err_set(err, LH_ENOMEM, "agent: out of memory");
         goto fail;
     }
+    uint64_t mark = 0;
     if ((rc = lh_dbuf_open(&cfg->buffer, &a->dbuf, err)) < 0 ||
+        (rc = recover(a, cfg, &mark, err)) < 0 ||
         (rc = lh_batcher_create(&cfg->batch, &a->meta, a->ledger, &a->batcher, err)) < 0 ||
         (rc = masker_setup(a, cfg, err)) < 0 ||
         (rc = lh_tail_create(&cfg->tail, a->ledger, on_record, a, &a->tail, err)) < 0)
         goto fail;
+    /* Seqs only grow, also past batches long removed (the checkpoint's mark). */
     a->next_seq = lh_dbuf_next_seq(a->dbuf);
+    if (a->next_seq <= mark)
+        a->next_seq = mark + 1;
+    a->acked_seq = mark;
     a->c_batches = lh_counter_get(a->metrics, "loghaul_agent_batches_total",
                                   "Batches sealed.", NULL);
     lh_gauge_fn(a->metrics, "loghaul_agent_files_open", "Files the tail holds open.", NULL,
@@ -669,6 +839,8 @@ int lh_agent_create(uv_loop_t *loop, const struct lh_agent_config *cfg,
         uv_close((uv_handle_t *)&a->async, on_close);
         return rc;
     }
+    if (mark)
+        lh_ship_checkpointed(a->ship, mark);
     ipoll_open(a);
     a->last_ckpt_ms = mono_ms();
     uv_timer_start(&a->timer, on_timer, 0, 0);

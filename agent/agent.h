@@ -4,14 +4,29 @@
  * Flow. The tail (tail.h) is polled on the loop thread when its inotify
  * descriptor is readable and on a timer. Each record is checked against the
  * sampling rule, masked if masking is on, and appended to the batch being
- * built (batch.h); a full or old batch is sealed and handed to the shipper
- * thread (ship.h). When the shipper reports a batch durable (acknowledged
- * by a collector, or written to the disk buffer, or dropped and counted),
- * the loop acknowledges its records to the tail in seq order, and the
- * checkpoint is saved at most every checkpoint_interval. So the checkpoint
- * never passes a record that is neither at a collector nor in the disk
- * buffer, and a crash (kill -9) re-sends at most checkpoint_interval worth
- * of acknowledged lines (at-least-once; a clean stop re-sends nothing).
+ * built (batch.h); a full or old batch is sealed, with each file's
+ * identity and end offset (tail.h, lh_tail_file_ident), and handed to the
+ * shipper thread (ship.h). When the shipper reports a batch durable, the
+ * loop acknowledges its records to the tail in seq order, and the
+ * checkpoint is saved at most every checkpoint_interval; it records the
+ * last batch seq it includes.
+ *
+ * Write-ahead (buffer.write_ahead, the default). A batch is durable once it
+ * is in the disk buffer, where the shipper writes every batch, in seq
+ * order, before sending it; its file is deleted once the collector
+ * acknowledged it and a saved checkpoint includes it. After a crash (kill
+ * -9) the agent, before tailing, applies the ranges of the buffered batches
+ * the checkpoint does not include yet to the checkpoint, so the tail
+ * resumes after them, and the shipper sends them again with their UUIDs:
+ * no line that was sent is read again into a new batch, and a line that
+ * reaches the collector twice carries the same event id both times. Lines
+ * read but not yet in a written batch were never sent and are read again.
+ * Cost: one fsync'd file per batch (group-committed), see bench/.
+ * Without write-ahead a batch is durable once a collector acknowledged it
+ * (or it was spilled to the disk buffer, or dropped and counted), and a
+ * crash re-sends up to checkpoint_interval worth of acknowledged lines in
+ * new batches (at-least-once with visible duplicates). A clean stop
+ * re-sends nothing either way.
  *
  * Sampling happens as batches are written to the disk buffer (ship.h):
  * past buffer.sample_at, TRACE/DEBUG/INFO lines are kept one in
@@ -103,10 +118,11 @@ int lh_agent_reload(struct lh_agent *a, const struct lh_agent_config *cfg,
  * the loop thread. */
 void lh_agent_drain(struct lh_agent *a, int64_t timeout_ms, void (*done)(void *arg), void *arg);
 
-/* Stops at once (batches in memory go to the disk buffer when they fit,
- * else their lines are read again at the next start), saves the
- * checkpoint and closes the loop handles; memory is freed once the loop
- * ran their close callbacks: run the loop until uv_run returns. NULL-safe. */
+/* Stops at once (batches in memory go to the disk buffer when they fit and
+ * are not there yet, else their lines are read again at the next start),
+ * saves the checkpoint and closes the loop handles; memory is freed once
+ * the loop ran their close callbacks: run the loop until uv_run returns.
+ * NULL-safe. */
 void lh_agent_destroy(struct lh_agent *a);
 
 /* /metrics: the agent's own registry when it keeps one, and the ledger

@@ -62,8 +62,10 @@ void lh_batch_free(struct lh_batch *b)
 {
     if (!b)
         return;
-    for (uint32_t i = 0; i < b->nfiles; i++)
+    for (uint32_t i = 0; i < b->nfiles; i++) {
         free(b->files[i].path);
+        free(b->files[i].real);
+    }
     free(b->files);
     free(b->recs);
     lh_buf_free(&b->body);

@@ -87,6 +87,13 @@ struct lh_batch_file {
     uint64_t uid;           /* the tail's file uid (this process only; 0 when replayed) */
     uint64_t end;           /* the batch covers the file up to this byte */
     uint64_t lines;         /* lines of its records in this batch */
+    /* The file's identity in the tail when the batch was sealed (tail.h,
+     * lh_tail_file_ident), kept with the batch in the write-ahead disk
+     * buffer so that a restart resumes the file after `end` (agent.h).
+     * key 0: not known. */
+    uint64_t key, dev, ino, fp, size;
+    uint32_t fp_len;
+    char *real;             /* owned; NULL when not known */
 };
 
 struct lh_batch {

@@ -107,10 +107,29 @@ static uint64_t get_u64(json_t *o, const char *key, int *ok)
     return (uint64_t)json_integer_value(v);
 }
 
+/* A 64-bit value stored as 16 hex digits under key; 0 when absent. -1 if malformed. */
+static int get_hex(json_t *o, const char *key, uint64_t *out)
+{
+    *out = 0;
+    json_t *v = json_object_get(o, key);
+    if (!v)
+        return 0;
+    const char *s = json_string_value(v);
+    return s && sscanf(s, "%" SCNx64, out) == 1 ? 0 : -1;
+}
+
 int lh_ckpt_load(const char *file, struct lh_ckpt_entry **out, size_t *n, struct lh_err *err)
+{
+    return lh_ckpt_load_seq(file, out, n, NULL, err);
+}
+
+int lh_ckpt_load_seq(const char *file, struct lh_ckpt_entry **out, size_t *n,
+                     uint64_t *batch_seq, struct lh_err *err)
 {
     *out = NULL;
     *n = 0;
+    if (batch_seq)
+        *batch_seq = 0;
     json_error_t jerr;
     json_t *root = json_load_file(file, 0, &jerr);
     if (!root) {
@@ -124,6 +143,13 @@ int lh_ckpt_load(const char *file, struct lh_ckpt_entry **out, size_t *n, struct
         json_decref(root);
         return lh_err_set(err, LH_ECORRUPT, "checkpoint %s: no \"files\" array", file);
     }
+    json_t *bs = json_object_get(root, "batch_seq");
+    if (bs && !json_is_integer(bs)) {
+        json_decref(root);
+        return lh_err_set(err, LH_ECORRUPT, "checkpoint %s: bad \"batch_seq\"", file);
+    }
+    if (batch_seq && bs)
+        *batch_seq = (uint64_t)json_integer_value(bs);
     size_t cnt = json_array_size(files);
     struct lh_ckpt_entry *v = calloc(cnt ? cnt : 1, sizeof(*v));
     if (!v) {
@@ -143,7 +169,7 @@ int lh_ckpt_load(const char *file, struct lh_ckpt_entry **out, size_t *n, struct
             e->size = get_u64(o, "size", &ok);
             e->fp_len = (uint32_t)get_u64(o, "fp_len", &ok);
             const char *fp = json_string_value(json_object_get(o, "fp"));
-            if (!fp || sscanf(fp, "%" SCNx64, &e->fp) != 1)
+            if (!fp || sscanf(fp, "%" SCNx64, &e->fp) != 1 || get_hex(o, "key", &e->key) < 0)
                 ok = 0;
         }
         if (!ok) {
@@ -185,6 +211,12 @@ static int write_all(int fd, const char *p, size_t n)
 
 int lh_ckpt_save(const char *file, const struct lh_ckpt_entry *v, size_t n, struct lh_err *err)
 {
+    return lh_ckpt_save_seq(file, v, n, 0, err);
+}
+
+int lh_ckpt_save_seq(const char *file, const struct lh_ckpt_entry *v, size_t n,
+                     uint64_t batch_seq, struct lh_err *err)
+{
     json_t *root = json_object(), *files = json_array();
     int rc = LH_ENOMEM;
     char *text = NULL;
@@ -194,14 +226,18 @@ int lh_ckpt_save(const char *file, const struct lh_ckpt_entry *v, size_t n, stru
     if (!root || !files)
         goto out;
     if (json_object_set_new(root, "version", json_integer(1)) < 0 ||
+        (batch_seq && json_object_set_new(root, "batch_seq",
+                                           json_integer((json_int_t)batch_seq)) < 0) ||
         json_object_set(root, "files", files) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const struct lh_ckpt_entry *e = &v[i];
         json_t *o = json_object();
-        char fp[24];
+        char fp[24], key[24];
         snprintf(fp, sizeof(fp), "%016" PRIx64, e->fp);
+        snprintf(key, sizeof(key), "%016" PRIx64, e->key);
         if (!o || json_array_append_new(files, o) < 0 ||
+            (e->key && json_object_set_new(o, "key", json_string(key)) < 0) ||
             json_object_set_new(o, "dev", json_integer((json_int_t)e->dev)) < 0 ||
             json_object_set_new(o, "ino", json_integer((json_int_t)e->ino)) < 0 ||
             json_object_set_new(o, "fp", json_string(fp)) < 0 ||

@@ -10,8 +10,16 @@
  * fsync'd, renamed over <path>, and the directory fsync'd. A crash at any
  * point leaves either the old or the new content, never a mix.
  *
- *   {"version":1,"files":[{"dev":2049,"ino":1234,"fp":"9ae1...","fp_len":1024,
- *     "offset":4096,"size":8192,"path":"/var/log/app.log","real":"/var/log/app.log.1"}]}
+ *   {"version":1,"batch_seq":812,"files":[{"key":"5c0f...","dev":2049,"ino":1234,
+ *     "fp":"9ae1...","fp_len":1024,"offset":4096,"size":8192,"path":"/var/log/app.log",
+ *     "real":"/var/log/app.log.1"}]}
+ *
+ * `key` is a random 64-bit name the tail gives a file when it first sees it
+ * and keeps for it across restarts and rotations (absent in files written
+ * before keys existed: 0). `batch_seq` is the highest batch seq whose records
+ * the offsets include (agent.h: the write-ahead disk buffer's files with a
+ * higher seq are applied on top of the checkpoint after a crash); 0 or
+ * absent: not known.
  *
  * `path` is the name the file was found under (a glob match, maybe a
  * symlink); `real` its resolved name when last seen (after a rename-rotation
@@ -35,15 +43,24 @@ struct lh_ckpt_entry {
     uint64_t size;        /* the file's size when last seen (loss accounting) */
     char *path;           /* owned, never NULL after load */
     char *real;           /* owned, never NULL after load */
+    uint64_t key;         /* the tail's persistent name for the file; 0: none */
 };
 
 /* Loads file into a new array (*out, *n; free with lh_ckpt_free). A missing
  * file is no error (0 entries). Unparseable content: LH_ECORRUPT. */
 int lh_ckpt_load(const char *file, struct lh_ckpt_entry **out, size_t *n, struct lh_err *err);
 
+/* The same, also returning the file's batch_seq (0 when absent or missing). */
+int lh_ckpt_load_seq(const char *file, struct lh_ckpt_entry **out, size_t *n,
+                     uint64_t *batch_seq, struct lh_err *err);
+
 /* Atomically replaces file with the n entries. Path strings may be NULL
  * (stored as ""). On failure the old file is untouched. */
 int lh_ckpt_save(const char *file, const struct lh_ckpt_entry *v, size_t n, struct lh_err *err);
+
+/* The same with a batch_seq (0: not written). */
+int lh_ckpt_save_seq(const char *file, const struct lh_ckpt_entry *v, size_t n,
+                     uint64_t batch_seq, struct lh_err *err);
 
 void lh_ckpt_free(struct lh_ckpt_entry *v, size_t n);
 

@@ -52,12 +52,29 @@ static const char STDERR[] = "stderr";
 
 /* ---- byte classification ------------------------------------------------ */
 
+/* 1 when the 8 bytes of w are all printable ASCII or tab-free text: no
+ * byte >= 0x80, < 0x20 or == 0x7f (tab falls back to the byte loop). */
+static int plain_ascii8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t del = w ^ (0x7f * ones);
+    return !(w & high) && !((w - 0x20 * ones) & high) && !((del - ones) & ~del & high);
+}
+
 unsigned lh_fmt_classify(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     unsigned fl = 0;
     size_t i = 0;
     while (i < n) {
+        if (n - i >= 8) {   /* the common case: plain ASCII, 8 bytes at a time */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (plain_ascii8(w)) {
+                i += 8;
+                continue;
+            }
+        }
         unsigned char c = s[i];
         if (c < 0x80) {
             if ((c < 0x20 && c != '\t') || c == 0x7f)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "level.h"
 #include "lh/backoff.h"
@@ -232,10 +233,14 @@ struct part {
     uint32_t n;
 };
 
-/* A batch held by the shipper. */
+/* A batch held by the shipper: in memq (submitted by the loop) or in
+ * active (loaded from the disk buffer). */
 struct sb {
     struct lh_batch *b;
     int on_disk;               /* stored in the disk buffer */
+    int loaded;                /* read back from the disk buffer (in active) */
+    int sampled;               /* write-ahead sampling done */
+    int writing;               /* handed to the write-ahead writer */
     int reported;              /* durable reported (or nothing to report) */
     int in_flight;
     int split;                 /* parts[] in use */
@@ -282,11 +287,15 @@ struct lh_ship {
     _Atomic uint64_t outstanding;      /* submitted, not yet reported */
     _Atomic uint64_t st_submitted, st_delivered, st_replayed, st_spilled, st_dropped,
         st_requests, st_failures, st_splits, st_rejected, st_bytes, st_raw, st_in_flight,
-        st_memory, st_sampled;
+        st_memory, st_sampled, st_written;
+    _Atomic uint64_t ckpt_seq;         /* a saved checkpoint includes batches up to here */
 
     /* shipper thread only */
     pthread_t thread;
     int started;
+    int wa;                             /* write-ahead (the disk buffer's setting) */
+    int64_t wa_retry_at;                /* write-ahead waits (full, I/O error) until then */
+    struct writer *writer;
     CURLM *multi;
     struct endpoint *eps;
     size_t neps;
@@ -431,22 +440,34 @@ static void count_acked(struct lh_ship *s, const struct lh_batch *b, const uint3
         free(per);
 }
 
-/* The batch is fully handled (delivered, or its refused records dropped). */
+/* The batch is fully handled (delivered, or its refused records dropped,
+ * or it had none). Write-ahead: its file stays until a saved checkpoint
+ * includes it (lh_ship_checkpointed). */
 static void batch_done(struct lh_ship *s, struct sb *x)
 {
     struct lh_err err = { 0 };
-    st_add(&s->st_delivered, 1);
+    if (x->attempts) {
+        st_add(&s->st_delivered, 1);
+        if (x->loaded)
+            st_add(&s->st_replayed, 1);
+    }
     if (x->on_disk) {
-        st_add(&s->st_replayed, 1);
-        if (lh_dbuf_remove(s->dbuf, x->b->seq, &err) < 0 && err.code != LH_ENOTFOUND)
+        if (s->wa && x->b->seq > atomic_load(&s->ckpt_seq))
+            lh_dbuf_mark_delivered(s->dbuf, x->b->seq);   /* removed once checkpointed */
+        else if (lh_dbuf_remove(s->dbuf, x->b->seq, &err) < 0 && err.code != LH_ENOTFOUND)
             lh_error("ship: %s", err.msg);
+    }
+    int notified = !x->reported;
+    report(s, x);
+    if (x->loaded) {
         vec_remove(s->active, &s->nactive, x);
     } else {
-        report(s, x);
         vec_remove(s->memq, &s->nmem, x);
         publish_memory(s);
     }
     sb_free(x);
+    if (!notified && s->notify)   /* the backlog shrank: the loop may read again */
+        s->notify(s->notify_arg);
 }
 
 static int load_json(struct lh_ship *s, struct sb *x, struct lh_err *err);
@@ -507,9 +528,17 @@ static void sample_for_disk(struct lh_ship *s, struct sb *x, int drop_low)
 static int spill(struct lh_ship *s, struct sb *x, int shutdown)
 {
     struct lh_err err = { 0 };
+    if (x->on_disk) {   /* written ahead: only the memory copy goes */
+        st_add(&s->st_spilled, 1);
+        vec_remove(s->memq, &s->nmem, x);
+        publish_memory(s);
+        sb_free(x);
+        return 0;
+    }
     if (!shutdown)
         sample_for_disk(s, x, 0);
-    int rc = x->b->nrec ? lh_dbuf_put(s->dbuf, x->b, &err) : 0;
+    /* Write-ahead keeps batches without records too (their ranges count). */
+    int rc = x->b->nrec || s->wa ? lh_dbuf_put(s->dbuf, x->b, &err) : 0;
     if (rc == LH_EFULL && !shutdown) {
         sample_for_disk(s, x, 1);   /* no room: keep only what may be WARN or worse */
         rc = x->b->nrec ? lh_dbuf_put(s->dbuf, x->b, &err) : 0;
@@ -540,6 +569,271 @@ static int spill(struct lh_ship *s, struct sb *x, int shutdown)
         atomic_fetch_sub(&s->outstanding, 1);
     sb_free(x);
     return 0;
+}
+
+/* ---- write-ahead ---------------------------------------------------------------- */
+
+static int any_up(const struct lh_ship *s, int64_t now);
+
+/* Drops every record of x, counted as buffer_full: x keeps only its
+ * ranges (a tombstone in the buffer, so the checkpoint may pass them). */
+static void drop_all(struct lh_ship *s, struct sb *x)
+{
+    char id[LH_UUID_STR_SIZE];
+    lh_warn("ship: disk buffer full; batch %s (%u records) dropped",
+            lh_uuid_format(&x->b->uuid, id), x->b->nrec);
+    for (uint32_t i = 0; i < x->b->nfiles; i++)
+        if (x->b->files[i].lines) {
+            lh_ledger_drop(s->ledger, x->b->files[i].path, LH_DROP_BUFFER_FULL,
+                           x->b->files[i].lines, 0);
+            x->b->files[i].lines = 0;
+        }
+    st_add(&s->st_dropped, 1);
+    x->b->nrec = 0;
+    x->b->raw_len = 0;
+    lh_buf_free(&x->b->body);
+    lh_buf_free(&x->json);
+}
+
+/* The write-ahead writer: a thread that writes groups of batches to the
+ * disk buffer (file I/O and fsync only, lh_dbuf_write), so that the shipper
+ * thread goes on sending meanwhile. One group at a time: the shipper hands
+ * one over while the writer is idle and applies the result (indexes the
+ * files, reports the batches durable) before handing the next. */
+#define WA_GROUP 64
+struct writer {
+    struct lh_ship *s;
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    int busy;                   /* a group was handed over */
+    int done;                   /* ...and written: results below */
+    struct sb *xs[WA_GROUP];
+    struct lh_batch *v[WA_GROUP];
+    uint64_t sizes[WA_GROUP];
+    size_t n, stored;
+    struct lh_err err;
+};
+
+static void wake(struct lh_ship *s);
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->stop && !(w->busy && !w->done))
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->stop)
+            break;
+        size_t n = w->n;
+        pthread_mutex_unlock(&w->mu);
+        struct lh_err err = { 0 };
+        size_t k = lh_dbuf_write(w->s->dbuf, w->v, n, w->sizes, &err);
+        pthread_mutex_lock(&w->mu);
+        w->stored = k;
+        w->err = err;
+        w->done = 1;
+        wake(w->s);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static int writer_start(struct lh_ship *s)
+{
+    struct writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return LH_ENOMEM;
+    w->s = s;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return LH_ERR;
+    }
+    w->started = 1;
+    s->writer = w;
+    return 0;
+}
+
+static void writer_stop(struct lh_ship *s)
+{
+    struct writer *w = s->writer;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+    s->writer = NULL;
+}
+
+/* No collector is up: memory copies of written batches are released. */
+static int spilling(const struct lh_ship *s)
+{
+    return s->unhealthy_since != 0;
+}
+
+/* x is in the disk buffer: reported durable; sent from now on. While no
+ * collector is up, its memory copy goes at once (counted as spilled). */
+static void written(struct lh_ship *s, struct sb *x)
+{
+    x->on_disk = 1;
+    st_add(&s->st_written, 1);
+    int release = x->b->nrec && spilling(s);
+    if (release)
+        st_add(&s->st_spilled, 1);
+    report(s, x);
+    if (x->b->nrec == 0) {   /* only ranges: nothing to send */
+        batch_done(s, x);
+    } else if (release) {
+        vec_remove(s->memq, &s->nmem, x);
+        publish_memory(s);
+        sb_free(x);
+    }
+}
+
+/* x (the first batch not written) did not fit or failed: see write_ahead. */
+static void write_failed(struct lh_ship *s, struct sb *x, const struct lh_err *why, int64_t now)
+{
+    struct lh_err err = { 0 };
+    if (why->code != LH_EFULL) {
+        lh_error("ship: write-ahead: %s; retrying in 1 s", why->msg);
+        s->wa_retry_at = now + 1000;
+        return;
+    }
+    if (any_up(s, now) && lh_dbuf_count(s->dbuf) > 0) {
+        s->wa_retry_at = now + 20;   /* deliveries will make room */
+        return;
+    }
+    sample_for_disk(s, x, 1);   /* no room: keep only what may be WARN or worse */
+    struct lh_batch *one[1] = { x->b };
+    if (lh_dbuf_put_many(s->dbuf, one, 1, &err) == 1) {
+        written(s, x);
+    } else if (err.code == LH_EFULL) {
+        drop_all(s, x);   /* written as a tombstone on the next round */
+    } else {
+        lh_error("ship: write-ahead: %s; retrying in 1 s", err.msg);
+        s->wa_retry_at = now + 1000;
+    }
+}
+
+/* Takes the writer's result, if it has one. */
+static void wa_apply(struct lh_ship *s, int64_t now)
+{
+    struct writer *w = s->writer;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    int ready = w->busy && w->done;
+    pthread_mutex_unlock(&w->mu);
+    if (!ready)
+        return;
+    /* The writer is idle until the next hand-over: its fields are ours. */
+    size_t k = w->stored, ok = 0;
+    for (size_t i = 0; i < w->n; i++)
+        w->xs[i]->writing = 0;
+    for (; ok < k; ok++)
+        if (lh_dbuf_add(s->dbuf, w->v[ok]->seq, w->sizes[ok]) < 0)
+            break;
+    for (size_t i = ok + 1; i < k; i++)   /* after a failure nothing may be sent */
+        lh_dbuf_discard(s->dbuf, w->v[i]->seq, w->sizes[i]);
+    struct sb *first_failed = ok < w->n ? w->xs[ok] : NULL;
+    struct lh_err err = w->err;
+    if (ok < k)
+        lh_err_set(&err, LH_ENOMEM, "buffer: out of memory");
+    for (size_t i = 0; i < ok; i++)
+        written(s, w->xs[i]);   /* may free them */
+    pthread_mutex_lock(&w->mu);
+    w->busy = w->done = 0;
+    w->n = 0;
+    pthread_mutex_unlock(&w->mu);
+    if (first_failed)
+        write_failed(s, first_failed, &err, now);
+}
+
+/* Waits for the writer to finish its group and applies it. */
+static void wa_wait(struct lh_ship *s, int64_t now)
+{
+    struct writer *w = s->writer;
+    if (!w)
+        return;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        int pending = w->busy && !w->done;
+        pthread_mutex_unlock(&w->mu);
+        if (!pending)
+            break;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    wa_apply(s, now);
+}
+
+/* Hands the submitted batches not yet in the disk buffer, in seq order, to
+ * the writer, before any of them may be sent (ship.h). While a collector is
+ * up, only as many as memory_batches wait written and undelivered (the rest
+ * wait in memory, as they would without write-ahead); while none is up, all
+ * are written, one at a time, each sampled by the fill first as spilled
+ * batches are. A batch that does not fit waits while a collector is up and
+ * other batches are in the buffer (their delivery makes room); otherwise
+ * its low levels, then all its records, are dropped and counted. */
+static void write_ahead(struct lh_ship *s, int64_t now)
+{
+    struct writer *w = s->writer;
+    wa_apply(s, now);
+    if (!w || now < s->wa_retry_at)
+        return;
+    pthread_mutex_lock(&w->mu);
+    int busy = w->busy;
+    pthread_mutex_unlock(&w->mu);
+    if (busy)
+        return;
+    size_t n = 0;
+    int down = !any_up(s, now);
+    uint64_t waiting = lh_dbuf_waiting(s->dbuf), room = (uint64_t)s->cfg.memory_batches;
+    for (size_t i = 0; i < s->nmem && n < WA_GROUP; i++) {
+        struct sb *x = s->memq[i];
+        if (x->on_disk)
+            continue;
+        if (!down && x->b->nrec && waiting++ >= room)
+            break;
+        if (down && !x->sampled)
+            sample_for_disk(s, x, 0);
+        x->sampled = 1;
+        x->writing = 1;
+        w->xs[n] = x;
+        w->v[n++] = x->b;
+        if (down)
+            break;   /* one at a time: the next one is sampled by the new fill */
+    }
+    if (!n)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->n = n;
+    w->busy = 1;
+    w->done = 0;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Deletes the delivered batches a saved checkpoint includes. */
+static void collect_delivered(struct lh_ship *s)
+{
+    if (!s->wa || lh_dbuf_waiting(s->dbuf) == lh_dbuf_count(s->dbuf))
+        return;
+    uint64_t upto = atomic_load(&s->ckpt_seq);
+    if (upto)
+        lh_dbuf_remove_delivered(s->dbuf, upto);
 }
 
 /* ---- splitting ---------------------------------------------------------------- */
@@ -742,6 +1036,8 @@ static int eps_build(struct lh_ship *s, const struct lh_ship_config *c, struct e
 
 static int any_up(const struct lh_ship *s, int64_t now)
 {
+    if (!s->eps)
+        return 0;
     for (size_t i = 0; i < s->neps; i++)
         if (s->eps[i].down_until <= now)
             return 1;
@@ -1105,19 +1401,35 @@ static int reload_pending(struct lh_ship *s)
 
 /* The lowest-seq batch that can be sent now: a memory batch, or (unless
  * stopping) one of the disk buffer. NULL when none. */
+/* 1 when a batch of memq has seq (memq is sorted). */
+static int in_memq(const struct lh_ship *s, uint64_t seq)
+{
+    size_t lo = 0, hi = s->nmem;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->memq[mid]->b->seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->nmem && s->memq[lo]->b->seq == seq;
+}
+
 static struct sb *next_batch(struct lh_ship *s, int64_t now)
 {
     struct sb *mem = NULL;
     for (size_t i = 0; i < s->nmem && !mem; i++)
-        if (!s->memq[i]->in_flight)
+        if (!s->memq[i]->in_flight && (!s->wa || s->memq[i]->on_disk))
             mem = s->memq[i];
     if (s->stopping || now < s->disk_retry_at)
         return mem;
     uint64_t n = lh_dbuf_count(s->dbuf);
     for (size_t i = 0; i < n; i++) {
         uint64_t seq = lh_dbuf_seq_at(s->dbuf, i);
-        if (mem && mem->b->seq < seq)
+        if (mem && mem->b->seq <= seq)
             return mem;
+        if (lh_dbuf_delivered_at(s->dbuf, i) || in_memq(s, seq))
+            continue;   /* waiting for the checkpoint, or held in memory (in flight) */
         struct sb *a = NULL;
         for (size_t k = 0; k < s->nactive && !a; k++)
             if (s->active[k]->b->seq == seq)
@@ -1150,8 +1462,9 @@ static struct sb *next_batch(struct lh_ship *s, int64_t now)
             return mem;
         }
         x->on_disk = 1;
+        x->loaded = 1;
         x->reported = 1;
-        if (b->nrec == 0) {   /* nothing to send (not expected) */
+        if (b->nrec == 0) {   /* nothing to send (only ranges) */
             batch_done(s, x);
             n = lh_dbuf_count(s->dbuf);
             i--;
@@ -1202,12 +1515,14 @@ static void maybe_spill(struct lh_ship *s, int64_t now)
 {
     if (!s->unhealthy_since || now < s->spill_retry_at)
         return;
-    int force = s->nmem >= (size_t)s->cfg.memory_batches;
+    /* Written ahead, a batch is on disk already: only its memory copy goes,
+     * at once (it is read back when a collector is up again). */
+    int force = s->wa || s->nmem >= (size_t)s->cfg.memory_batches;
     if (!force && now - s->unhealthy_since < s->cfg.spill_after_ms)
         return;
     for (size_t i = 0; i < s->nmem;) {
         struct sb *x = s->memq[i];
-        if (x->in_flight || x->split) {
+        if (x->in_flight || x->split || (s->wa && !x->on_disk)) {
             i++;
             continue;
         }
@@ -1250,6 +1565,8 @@ static int64_t poll_timeout(struct lh_ship *s, int64_t now)
         t = s->stop_deadline > now ? s->stop_deadline - now : 0;
     if (waiting && s->disk_retry_at > now && s->disk_retry_at - now < t)
         t = s->disk_retry_at - now;
+    if (s->wa && s->nmem && s->wa_retry_at > now && s->wa_retry_at - now < t)
+        t = s->wa_retry_at - now;
     return t < 0 ? 0 : t;
 }
 
@@ -1269,22 +1586,29 @@ static void *thread_main(void *arg)
             s->stopping = 1;
             s->stop_deadline = deadline;
         }
+        if (abort_now)
+            wa_wait(s, now);
+        write_ahead(s, now);
+        collect_delivered(s);
         if (s->stopping) {
             if (abort_now || now >= s->stop_deadline) {
                 abort_all(s);
+                wa_wait(s, now);
                 while (s->nmem)
                     spill(s, s->memq[0], 1);
                 break;
             }
             if (s->nmem == 0 && s->nrun == 0)
                 break;
-            if (!any_up(s, now))   /* nothing will be delivered: keep it on disk */
+            if (!any_up(s, now)) {   /* nothing will be delivered: keep it on disk */
+                wa_wait(s, now);     /* one writer at a time */
                 for (size_t i = 0; i < s->nmem;) {
-                    if (s->memq[i]->in_flight)
+                    if (s->memq[i]->in_flight || s->memq[i]->writing)
                         i++;
                     else
                         spill(s, s->memq[i], 1);
                 }
+            }
         }
         maybe_spill(s, now);
         dispatch(s, now);
@@ -1395,6 +1719,7 @@ int lh_ship_create(const struct lh_ship_config *cfg, struct lh_dbuf *dbuf,
     if (!s)
         return lh_err_set(err, LH_ENOMEM, "ship: out of memory");
     s->dbuf = dbuf;
+    s->wa = lh_dbuf_write_ahead(dbuf);
     s->ledger = ledger;
     s->metrics = metrics;
     s->notify = notify;
@@ -1410,6 +1735,10 @@ int lh_ship_create(const struct lh_ship_config *cfg, struct lh_dbuf *dbuf,
     }
     curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->cfg.in_flight);
     atomic_store(&s->healthy, 1);
+    if (s->wa && writer_start(s) < 0) {
+        lh_ship_destroy(s);
+        return lh_err_set(err, LH_ERR, "ship: cannot start the write-ahead thread");
+    }
     register_metrics(s);
     if ((rc = pthread_create(&s->thread, NULL, thread_main, s)) != 0) {
         lh_ship_destroy(s);
@@ -1438,6 +1767,9 @@ void lh_ship_destroy(struct lh_ship *s)
         wake(s);
         pthread_join(s->thread, NULL);
     }
+    writer_stop(s);
+    if (s->wa && s->dbuf)
+        lh_dbuf_remove_delivered(s->dbuf, atomic_load(&s->ckpt_seq));
     /* Batches submitted after the thread ended: read again after a restart. */
     for (size_t i = 0; i < s->ninbox; i++)
         lh_batch_free(s->inbox[i]);
@@ -1495,10 +1827,11 @@ void lh_ship_submit(struct lh_ship *s, struct lh_batch *b)
 
 int lh_ship_busy(const struct lh_ship *s)
 {
-    if (!atomic_load(&s->healthy))
-        return 0;
-    uint64_t backlog = atomic_load(&s->outstanding) + lh_dbuf_count(s->dbuf);
-    return backlog >= (uint64_t)atomic_load(&s->mem_max);
+    uint64_t max = (uint64_t)atomic_load(&s->mem_max);
+    if (!atomic_load(&s->healthy))   /* reading goes on into the disk buffer... */
+        return s->wa && atomic_load(&s->outstanding) >= max;   /* ...as fast as it is written */
+    uint64_t backlog = atomic_load(&s->outstanding) + lh_dbuf_waiting(s->dbuf);
+    return backlog >= max;
 }
 
 double lh_ship_fill(const struct lh_ship *s)
@@ -1544,6 +1877,15 @@ void lh_ship_stop(struct lh_ship *s, int64_t deadline_ms)
     wake(s);
 }
 
+void lh_ship_checkpointed(struct lh_ship *s, uint64_t seq)
+{
+    uint64_t cur = atomic_load(&s->ckpt_seq);
+    while (seq > cur && !atomic_compare_exchange_weak(&s->ckpt_seq, &cur, seq))
+        ;
+    if (s->wa && !atomic_load(&s->stopped))
+        wake(s);
+}
+
 int lh_ship_stopped(const struct lh_ship *s)
 {
     return atomic_load(&s->stopped);
@@ -1566,4 +1908,6 @@ void lh_ship_get_stats(const struct lh_ship *s, struct lh_ship_stats *o)
     o->in_flight = atomic_load(&m->st_in_flight);
     o->sampled = atomic_load(&m->st_sampled);
     o->memory = atomic_load(&m->st_memory);
+    o->written = atomic_load(&m->st_written);
+    o->buffered = lh_dbuf_count(m->dbuf);
 }

@@ -35,30 +35,47 @@
  * restart splits the same way and reuses the same Idempotency-Keys. 415 for
  * zstd re-encodes the batch as gzip.
  *
- * Durability and order. A batch is durable once the collector answered 2xx
+ * Durability and order. With write-ahead (buffer.write_ahead, the default)
+ * every batch is written to the disk buffer first, in seq order, several at
+ * once with one directory fsync (group commit), and only then reported
+ * durable to the loop thread and sent: a batch is never sent before it and
+ * every older batch are on disk. After a crash the buffer is replayed with
+ * the same UUIDs, and the agent resumes the tail after the ranges the
+ * buffer holds (agent.h), so no line that was sent is read again into a new
+ * batch. A delivered batch's file is removed once a saved checkpoint
+ * includes it (lh_ship_checkpointed). A batch without records (all sampled
+ * or dropped) is written too, as a small file that only holds its ranges.
+ * Without write-ahead a batch is durable once the collector answered 2xx
  * for all of it (or its records were dropped as above), or once it is in
- * the disk buffer. Only then is it reported to the loop thread, which
- * advances the tail's checkpoint in seq order (a batch's checkpoint waits
- * for every older batch): so after a crash nothing acknowledged is re-read
- * needlessly and nothing unacknowledged is skipped.
+ * the disk buffer. Either way the loop thread advances the tail's
+ * checkpoint in seq order (a batch's checkpoint waits for every older
+ * batch): nothing unacknowledged is skipped.
  *
- * Disk buffer. A batch goes to the disk buffer when no endpoint has been up
- * for spill_after, or at once when memory_batches batches are already
- * waiting in memory while no endpoint is up. Waiting batches, in memory and
- * on disk, are sent lowest seq first.
+ * Disk buffer. Without write-ahead a batch goes to the disk buffer when no
+ * endpoint has been up for spill_after, or at once when memory_batches
+ * batches are already waiting in memory while no endpoint is up. With
+ * write-ahead it is there already; then only its memory copy is released
+ * (counted as spilled). Waiting batches, in memory and on disk, are sent
+ * lowest seq first.
  *
- * Sampling, as a batch is written to the buffer (the fill is known then):
+ * Sampling, as a batch is written to the buffer while no endpoint is up
+ * (the fill is known then):
  * past buffer.sample_at its TRACE/DEBUG/INFO records (level.h) are kept one
  * in sample_keep, past low_levels_max none; WARN and above and records of
  * unknown level are kept. If the batch still does not fit, its low-level
  * records are all dropped; if it still does not fit, the whole batch is
  * dropped ("buffer_full"). Dropped lines are counted per file and reason
- * ("sampled", "buffer_full") in the ledger. The batch keeps its UUID.
+ * ("sampled", "buffer_full") in the ledger. The batch keeps its UUID. With
+ * write-ahead, a batch that does not fit while a collector is up waits for
+ * deliveries to make room (the loop stops reading meanwhile, see below);
+ * only when the buffer holds nothing else is it sampled or dropped.
  *
  * Backpressure. While an endpoint is up and memory_batches or more batches
  * are waiting (in memory or on disk), lh_ship_busy() is 1: the agent stops
  * reading files until the collectors catch up, instead of spilling to
- * disk a backlog that a healthy but slower collector will take anyway. */
+ * disk a backlog that a healthy but slower collector will take anyway.
+ * With write-ahead, while no endpoint is up, it is 1 while memory_batches
+ * batches wait to be written (memory stays bounded by a slow disk). */
 #ifndef LH_AGENT_SHIP_H
 #define LH_AGENT_SHIP_H
 
@@ -113,8 +130,10 @@ int lh_ship_config_check(const struct lh_ship_config *cfg, struct lh_err *err);
 
 struct lh_ship;
 
-/* Called on the shipper thread when durable seqs are ready to be taken
- * (and when a stop finished). Must be cheap and thread-safe (uv_async_send). */
+/* Called on the shipper thread when durable seqs are ready to be taken,
+ * when a batch was delivered (the backlog shrank: lh_ship_busy may have
+ * turned 0) and when a stop finished. Must be cheap and thread-safe
+ * (uv_async_send). */
 typedef void (*lh_ship_notify_fn)(void *arg);
 
 /* dbuf, ledger and metrics are not owned and must outlive the shipper; the
@@ -151,6 +170,10 @@ int lh_ship_healthy(const struct lh_ship *s);
  * request and are closed. Any thread; takes effect on the shipper thread. */
 int lh_ship_reload(struct lh_ship *s, const struct lh_ship_config *cfg, struct lh_err *err);
 
+/* A checkpoint including every batch up to seq was saved: delivered
+ * write-ahead files up to there may go. Any thread. */
+void lh_ship_checkpointed(struct lh_ship *s, uint64_t seq);
+
 /* Graceful stop: keeps delivering the batches held in memory until none is
  * left or deadline_ms (monotonic) passed, then spills what is left to the
  * disk buffer and stops. The disk buffer is not replayed meanwhile.
@@ -162,7 +185,9 @@ struct lh_ship_stats {
     uint64_t submitted;        /* batches handed over */
     uint64_t delivered;        /* batches acknowledged (all parts), from memory or disk */
     uint64_t replayed;         /* of those, from the disk buffer */
-    uint64_t spilled;          /* batches written to the disk buffer */
+    uint64_t spilled;          /* batches spilled to the disk buffer (write-ahead: memory
+                                  copies released while no collector is up) */
+    uint64_t written;          /* batches written ahead */
     uint64_t dropped;          /* batches dropped: buffer full */
     uint64_t requests;         /* HTTP requests finished (any outcome) */
     uint64_t failures;         /* requests that failed (retried) */
@@ -173,6 +198,8 @@ struct lh_ship_stats {
     uint64_t sampled;          /* lines dropped by sampling on the way to disk */
     uint64_t in_flight;        /* now */
     uint64_t memory;           /* batches in memory now */
+    uint64_t buffered;         /* batches in the disk buffer now (write-ahead: also those
+                                  delivered, until a saved checkpoint includes them) */
 };
 void lh_ship_get_stats(const struct lh_ship *s, struct lh_ship_stats *out);
 

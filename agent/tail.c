@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -40,6 +42,7 @@ struct tfile {
     struct tfile *hnext;        /* (dev, ino) hash chain */
     struct lh_tail *t;
     uint64_t uid;
+    uint64_t key;               /* persistent name (checkpoint.h), random, never 0 */
     enum fstate state;
     char *path;                 /* source path: the glob match (maybe a symlink) */
     char *real;                 /* resolved path when last looked at */
@@ -105,6 +108,7 @@ struct lh_tail {
     int scan_now;
     int more;
     int dirty;
+    uint64_t batch_seq;         /* stored with the checkpoint (lh_tail_set_batch_seq) */
     int first_start;            /* no checkpoint existed: read_from applies */
     int started;                /* the first scan is done */
     int destroying;             /* keep the ledger's rows when tearing down */
@@ -336,6 +340,19 @@ static void note_clear(struct lh_tail *t, const char *path)
 
 static void on_record(void *arg, const struct lh_record *rec);
 
+/* A random nonzero 64-bit key. */
+static uint64_t new_key(const struct lh_tail *t)
+{
+    uint64_t k = 0;
+    if (getrandom(&k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        k = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) * 0x9E3779B97F4A7C15ull ^
+            (t->next_uid << 17) ^ (uint64_t)getpid();
+    }
+    return k ? k : 1;
+}
+
 static struct tfile *file_alloc(struct lh_tail *t, const char *path, const char *real)
 {
     struct tfile *f = calloc(1, sizeof(*f));
@@ -344,6 +361,7 @@ static struct tfile *file_alloc(struct lh_tail *t, const char *path, const char 
     f->t = t;
     f->fd = -1;
     f->uid = ++t->next_uid;
+    f->key = new_key(t);
     f->path = strdup(path ? path : "");
     f->real = strdup(real ? real : (path ? path : ""));
     f->fmt = lh_fmt_create(t->spec, on_record, f);
@@ -565,10 +583,11 @@ static void finish_content(struct lh_tail *t, struct tfile *f)
 
 /* Looks in the directory of f for a regular file whose name starts with the
  * name of f (source or resolved), that is not tracked, is at least min_size
- * long and whose first fp_len bytes hash to fp. The newest one wins. Returns
- * its open descriptor (and stat, path), or -1. */
+ * long and whose first fp_len bytes hash to fp. The newest one wins. f's own
+ * inode is a candidate only with same_inode (f renamed while the agent was
+ * stopped). Returns its open descriptor (and stat, path), or -1. */
 static int find_copy(struct lh_tail *t, const struct tfile *f, uint64_t fp, uint32_t fp_len,
-                     uint64_t min_size, struct stat *out_st, char **out_path)
+                     uint64_t min_size, int same_inode, struct stat *out_st, char **out_path)
 {
     if (fp_len == 0)
         return -1;
@@ -596,7 +615,7 @@ static int find_copy(struct lh_tail *t, const struct tfile *f, uint64_t fp, uint
             continue;
         struct stat st;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min_size ||
-            ((uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino) ||
+            (!same_inode && (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino) ||
             find_open(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
             !fp_matches(t, fd, fp, fp_len) ||
             (best >= 0 && mtime_ns(&st) <= mtime_ns(&best_st))) {
@@ -666,7 +685,7 @@ static void truncated(struct lh_tail *t, struct tfile *f, const struct stat *st)
 
     struct stat cst;
     char *cpath = NULL;
-    int cfd = find_copy(t, f, f->fp, f->fp_len, f->read_off, &cst, &cpath);
+    int cfd = find_copy(t, f, f->fp, f->fp_len, f->read_off, 0, &cst, &cpath);
     if (cfd >= 0) {
         uint64_t csize = (uint64_t)cst.st_size;
         lh_info("tail: %s: truncated at offset %llu (to %llu bytes); reading on from its copy "
@@ -975,28 +994,35 @@ static void watch_pattern(struct lh_tail *t, const char *pattern)
 
 /* Finds, after a restart, checkpointed files the globs no longer match:
  * their unacknowledged rest is read from their rotated name or their copy,
- * or counted as lost. */
+ * or counted as lost. A file may have grown after it was last seen (lines
+ * written just before a copytruncate while the agent was down), so it is
+ * looked for even when nothing unread is known. */
 static void resolve_orphans(struct lh_tail *t)
 {
     for (struct tfile *f = t->files; f; f = f->next) {
         if (!f->from_ckpt || f->state != F_CLOSED)
             continue;
         f->from_ckpt = 0;
-        if (f->acked >= f->size_seen)
-            continue;   /* nothing known unread; purged once the file is gone */
         int fd = open(f->real, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         struct stat st;
         if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
             (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino &&
             (uint64_t)st.st_size >= f->read_off && fp_matches(t, fd, f->fp, f->fp_len)) {
+            if ((uint64_t)st.st_size <= f->acked) {
+                close(fd);   /* read to its end; purged once the file is gone */
+                continue;
+            }
             lh_info("tail: resuming rotated %s (%s) at offset %llu", f->path, f->real,
                     (unsigned long long)f->read_off);
         } else {
             if (fd >= 0)
                 close(fd);
             char *cpath = NULL;
-            fd = find_copy(t, f, f->fp, f->fp_len, f->read_off, &st, &cpath);
+            /* Renamed (same inode, another name) or copied (copytruncate). */
+            fd = find_copy(t, f, f->fp, f->fp_len, f->read_off, 1, &st, &cpath);
             if (fd < 0) {
+                if (f->acked >= f->size_seen)
+                    continue;   /* nothing known unread; purged once the file is gone */
                 loss(t, f, LH_LOSS_DELETED, f->acked, f->size_seen,
                      "the file is gone (deleted or rotated away) since the agent stopped");
                 f->state = F_DEAD;
@@ -1004,8 +1030,9 @@ static void resolve_orphans(struct lh_tail *t)
                 t->dirty = 1;
                 continue;
             }
-            lh_info("tail: resuming %s from its copy %s at offset %llu", f->path, cpath,
-                    (unsigned long long)f->read_off);
+            int renamed = (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino;
+            lh_info("tail: resuming %s from its %s %s at offset %llu", f->path,
+                    renamed ? "rotated name" : "copy", cpath, (unsigned long long)f->read_off);
             id_del(t, f);
             f->dev = (uint64_t)st.st_dev;
             f->ino = (uint64_t)st.st_ino;
@@ -1174,6 +1201,37 @@ int lh_tail_ack(struct lh_tail *t, uint64_t file_uid, uint64_t end, uint32_t nli
     return 0;
 }
 
+void lh_tail_set_batch_seq(struct lh_tail *t, uint64_t seq)
+{
+    if (seq != t->batch_seq) {
+        t->batch_seq = seq;
+        t->dirty = 1;
+    }
+}
+
+int lh_tail_file_ident(struct lh_tail *t, uint64_t file_uid, struct lh_ckpt_entry *out)
+{
+    struct tfile *f = t->ack_cache;
+    if (!f || f->uid != file_uid)
+        for (f = t->files; f && f->uid != file_uid; f = f->next)
+            ;
+    if (!f || f->state == F_DEAD)
+        return LH_ENOTFOUND;
+    if (f->state == F_ROTATED)
+        refresh_real(f);
+    memset(out, 0, sizeof(*out));
+    out->key = f->key;
+    out->dev = f->dev;
+    out->ino = f->ino;
+    out->fp = f->fp;
+    out->fp_len = f->fp_len;
+    out->offset = f->acked;
+    out->size = f->size_seen;
+    out->path = f->path;
+    out->real = f->real;
+    return 0;
+}
+
 int lh_tail_checkpoint_save(struct lh_tail *t, struct lh_err *err)
 {
     if (!t->ckpt_path || !t->dirty)
@@ -1190,6 +1248,7 @@ int lh_tail_checkpoint_save(struct lh_tail *t, struct lh_err *err)
             continue;
         if (f->state == F_ROTATED)
             refresh_real(f);
+        v[k].key = f->key;
         v[k].dev = f->dev;
         v[k].ino = f->ino;
         v[k].fp = f->fp;
@@ -1200,7 +1259,7 @@ int lh_tail_checkpoint_save(struct lh_tail *t, struct lh_err *err)
         v[k].real = f->real;
         k++;
     }
-    int rc = lh_ckpt_save(t->ckpt_path, v, k, err);
+    int rc = lh_ckpt_save_seq(t->ckpt_path, v, k, t->batch_seq, err);
     free(v);
     if (rc < 0) {
         lh_ledger_error(t->ledger, LH_TAILERR_CHECKPOINT);
@@ -1263,7 +1322,7 @@ static int load_checkpoint(struct lh_tail *t, struct lh_err *err)
         return 0;
     }
     struct lh_err e = { 0 };
-    int rc = lh_ckpt_load(t->ckpt_path, &v, &n, &e);
+    int rc = lh_ckpt_load_seq(t->ckpt_path, &v, &n, &t->batch_seq, &e);
     if (rc == LH_ECORRUPT) {
         char aside[PATH_MAX];
         snprintf(aside, sizeof(aside), "%s.corrupt", t->ckpt_path);
@@ -1287,6 +1346,8 @@ static int load_checkpoint(struct lh_tail *t, struct lh_err *err)
         }
         f->state = F_CLOSED;
         f->from_ckpt = 1;
+        if (v[i].key)
+            f->key = v[i].key;
         f->dev = v[i].dev;
         f->ino = v[i].ino;
         f->fp = v[i].fp;

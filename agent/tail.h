@@ -50,6 +50,9 @@
  * file, the end of the last acknowledged record, and a new tail created on
  * the same checkpoint resumes exactly there - on the same file if it still
  * matches, or on its rotated name or copy if it was rotated meanwhile.
+ * Each file also gets a random key, kept in the checkpoint across restarts
+ * and rotations, so entries written elsewhere (the agent's write-ahead
+ * buffer, lh_tail_file_ident) can be matched with the checkpoint's.
  *
  * Long lines. A line longer than max_line_bytes is, with long_lines=split,
  * emitted as pieces of max_line_bytes (cut before a UTF-8 sequence where
@@ -76,6 +79,7 @@
 
 #include <stdint.h>
 
+#include "checkpoint.h"
 #include "format.h"
 #include "ledger.h"
 #include "lh/conf.h"
@@ -148,6 +152,18 @@ int lh_tail_ack(struct lh_tail *t, uint64_t file_uid, uint64_t end, uint32_t nli
 
 /* Writes the checkpoint if anything changed since the last save. */
 int lh_tail_checkpoint_save(struct lh_tail *t, struct lh_err *err);
+
+/* The batch seq the next checkpoint saves say they include (checkpoint.h's
+ * batch_seq; the agent passes the last batch it acknowledged). The value
+ * loaded from the checkpoint is kept until then. */
+void lh_tail_set_batch_seq(struct lh_tail *t, uint64_t seq);
+
+/* What a checkpoint saved now would hold for file_uid (key, dev, ino,
+ * fingerprint, size seen, path, real; offset = acknowledged so far), for
+ * the agent to store with a batch in the write-ahead disk buffer. Strings
+ * are the tail's, valid until the next call into the tail. 0, or
+ * LH_ENOTFOUND for an unknown uid or a file whose content is gone. */
+int lh_tail_file_ident(struct lh_tail *t, uint64_t file_uid, struct lh_ckpt_entry *out);
 
 struct lh_tail_stats {
     uint64_t files_open;         /* descriptors held (active and rotated) */

@@ -5,9 +5,14 @@
  * message key equal to the event's host, the tenant header right, and ids
  * unique. Exits 0 when everything holds.
  *
+ * With --dump FILE, every message with a sequence number in range is also
+ * written to FILE as one line "seq<TAB>id<TAB>file<TAB>raw" (raw and file
+ * with backslash, tab, CR and LF escaped as \\ \t \r \n), for checkers of
+ * the text and order (tests/integration/agent_e2e_check.py).
+ *
  * usage: bus_verify --bus spool|kafka [--dir DIR] [--brokers B] [--topic logs]
  *                   --expect N [--start 0] [--tenant demo] [--at-least-once]
- *                   [--timeout 60] [--group G] */
+ *                   [--timeout 60] [--group G] [--dump FILE] */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +23,23 @@
 #include "lh/event.h"
 #include "lh/time.h"
 
+static void dump_str(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '\\': fputs("\\\\", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\n': fputs("\\n", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *bus_type = NULL, *dir = "./var/spool", *brokers = "127.0.0.1:9092";
-    const char *topic = "logs", *tenant = "demo", *group = NULL;
+    const char *topic = "logs", *tenant = "demo", *group = NULL, *dump_path = NULL;
     long long expect = -1, start = 0;
     int at_least_once = 0;
     double timeout_s = 60;
@@ -39,10 +57,16 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--tenant")) tenant = v;
         else if (!strcmp(a, "--group")) group = v;
         else if (!strcmp(a, "--timeout")) timeout_s = atof(v);
+        else if (!strcmp(a, "--dump")) dump_path = v;
         else { fprintf(stderr, "bus_verify: unknown option %s\n", a); return 2; }
     }
     if (!bus_type || expect < 0) {
         fprintf(stderr, "usage: bus_verify --bus spool|kafka --expect N [options]\n");
+        return 2;
+    }
+    FILE *dump = NULL;
+    if (dump_path && !(dump = fopen(dump_path, "w"))) {
+        perror(dump_path);
         return 2;
     }
     char groupbuf[64];
@@ -69,6 +93,8 @@ int main(int argc, char **argv)
         lh_bus_consumer_open(bus, group, topic, &c, &err) < 0) {
         fprintf(stderr, "bus_verify: %s\n", err.msg);
         lh_bus_close(bus);
+        if (dump)
+            fclose(dump);
         return 1;
     }
     unsigned char *seen = calloc((size_t)expect + 1, 1);
@@ -117,6 +143,13 @@ int main(int argc, char **argv)
             uint64_t h = 1469598103934665603ULL;
             for (const char *p = ev.id; *p; p++)
                 h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+            if (dump) {
+                fprintf(dump, "%lld\t%s\t", seq + start, ev.id);
+                dump_str(dump, ev.file);
+                fputc('\t', dump);
+                dump_str(dump, ev.raw);
+                fputc('\n', dump);
+            }
             if (seen[seq] < 255)
                 seen[seq]++;
             if (seen[seq] == 1) {
@@ -147,6 +180,10 @@ int main(int argc, char **argv)
     printf("bus_verify: %lld messages, %lld distinct of %lld expected, %lld missing, "
            "%lld duplicates (%lld with another id), %lld bad, %lld out of range\n",
            total, distinct, expect, missing, dup, id_changed, bad, out_of_range);
+    if (dump && fclose(dump) != 0) {
+        perror(dump_path);
+        bad++;
+    }
     free(seen);
     free(idhash);
     lh_arena_free(&arena);

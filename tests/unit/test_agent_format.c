@@ -383,3 +383,71 @@ TEST(agent_fmt_classify_bytes)
     CHECK_INT(lh_fmt_classify("nul\0here", 8), ==, LH_REC_BINARY);
     CHECK_INT(lh_fmt_classify("\x01\xfe", 2), ==, LH_REC_BINARY | LH_REC_INVALID_UTF8);
 }
+
+/* The byte-at-a-time definition lh_fmt_classify's 8-byte fast path must
+ * agree with. */
+static unsigned classify_ref(const unsigned char *s, size_t n)
+{
+    unsigned fl = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                fl |= LH_REC_BINARY;
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp, min;
+        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
+        else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
+        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
+        else { fl |= LH_REC_INVALID_UTF8; i++; continue; }
+        size_t k = 1;
+        for (; k < len && i + k < n && (s[i + k] & 0xC0) == 0x80; k++)
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        if (k < len || cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            fl |= LH_REC_INVALID_UTF8;
+            i++;
+            continue;
+        }
+        i += len;
+    }
+    return fl;
+}
+
+TEST(agent_fmt_classify_fast_path_agrees)
+{
+    /* Every single odd byte at every offset of an ASCII run. */
+    static const unsigned char odd[] = { 0x00, 0x01, 0x09, 0x0a, 0x1f, 0x20, 0x7e, 0x7f,
+                                         0x80, 0xc3, 0xe2, 0xf0, 0xff };
+    unsigned char buf[64];
+    for (size_t o = 0; o < sizeof(odd); o++)
+        for (size_t at = 0; at < 40; at++) {
+            memset(buf, 'a', sizeof(buf));
+            buf[at] = odd[o];
+            for (size_t n = at + 1; n <= 40; n += 7)
+                if (lh_fmt_classify((const char *)buf, n) != classify_ref(buf, n))
+                    lh_test_fail(__FILE__, __LINE__, "byte 0x%02x at %zu of %zu", odd[o], at, n);
+        }
+    /* Random mixes of ASCII and UTF-8 pieces. */
+    static const char *pieces[] = { "abcdefgh", "x", "\t", "\xc3\xa9", "\xe2\x82\xac",
+                                    "\xf0\x9f\x98\x80", "\x7f", "\x01", "\xed\xa0\x80",
+                                    "\xc0\xaf", "\xe2\x82", "0123456789abcdef" };
+    uint32_t r = 12345;
+    for (int t = 0; t < 5000; t++) {
+        size_t n = 0;
+        int parts = 1 + (int)(r % 9);
+        for (int p = 0; p < parts; p++) {
+            r = r * 1103515245u + 12345u;
+            const char *pc = pieces[(r >> 8) % (sizeof(pieces) / sizeof(pieces[0]))];
+            size_t l = strlen(pc);
+            if (n + l > sizeof(buf))
+                break;
+            memcpy(buf + n, pc, l);
+            n += l;
+        }
+        if (lh_fmt_classify((const char *)buf, n) != classify_ref(buf, n))
+            lh_test_fail(__FILE__, __LINE__, "mix %d (%zu bytes) differs", t, n);
+    }
+}

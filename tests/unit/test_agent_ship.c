@@ -367,6 +367,16 @@ static int nothing_pending(struct env *e, void *arg)
     return f.lines_read >= (uint64_t)(intptr_t)arg && st.pending == 0;
 }
 
+/* The disk buffer is empty (write-ahead files go once delivered and
+ * included in a saved checkpoint). */
+static int buffer_drained(struct env *e, void *arg)
+{
+    (void)arg;
+    struct lh_ship_stats st;
+    lh_ship_get_stats(lh_agent_ship(e->a), &st);
+    return st.buffered == 0;
+}
+
 /* Appends lines seq [from, to) to logs/name; level by seq when levels. */
 static void write_lines(struct env *e, const char *name, int from, int to, int levels,
                         const char *extra_at, int extra_seq)
@@ -448,6 +458,7 @@ TEST(agent_ship_delivers_exactly_once_and_checkpoints)
     REQUIRE(lh_ledger_get(lh_agent_ledger(e.a), pa, &f) == 0);
     CHECK_INT(f.lines_read, ==, 800);
     CHECK_INT(f.lines_acked, ==, 800);
+    REQUIRE(run_until(&e, buffer_drained, NULL, 5000));
     struct lh_buf m = LH_BUF_INIT;
     REQUIRE(lh_agent_render_metrics(e.a, &m) == 0);
     CHECK_CONTAINS(m.data, "loghaul_agent_lines_acked_total 1200");
@@ -652,6 +663,7 @@ TEST(agent_ship_collector_down_buffer_then_replay_in_order)
     CHECK_INT(inversions, ==, 0);
     lh_ship_get_stats(lh_agent_ship(e.a), &st);
     CHECK_INT(st.replayed, ==, st.spilled);
+    REQUIRE(run_until(&e, buffer_drained, NULL, 5000));
     m = (struct lh_buf)LH_BUF_INIT;
     REQUIRE(lh_agent_render_metrics(e.a, &m) == 0);
     CHECK_CONTAINS(m.data, "loghaul_agent_buffer_batches 0");

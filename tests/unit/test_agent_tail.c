@@ -382,6 +382,90 @@ TEST(agent_tail_copytruncate_while_stopped)
     env_free(&e);
 }
 
+/* What the writer appends after the agent last looked, then rotates while
+ * the agent is down: found under the rotated name (rename) or in the copy
+ * (copytruncate), though the checkpoint knew of nothing unread. */
+static void rotate_while_stopped_fully_acked(int copytruncate)
+{
+    struct env e;
+    env_init(&e, "*.log");
+    open_tail(&e);
+    put(&e, "app.log", 40);
+    settle(&e);
+    ack_upto(&e, 40);
+    lh_tail_destroy(e.t);
+    e.t = NULL;
+    put(&e, "app.log", 5);                  /* never seen before the stop */
+    if (copytruncate) {
+        copy_file(lpath(&e, "app.log"), lpath(&e, "app.log.1"));
+        REQUIRE(truncate(lpath(&e, "app.log"), 0) == 0);
+    } else {
+        REQUIRE(rename(lpath(&e, "app.log"), lpath(&e, "app.log.1")) == 0);
+    }
+    put(&e, "app.log", 5);
+    open_tail(&e);
+    settle(&e);
+    check_once(&e, 0, 0);
+    CHECK_INT(lost_bytes(&e), ==, 0);
+    env_free(&e);
+}
+
+TEST(agent_tail_rename_while_stopped_after_full_ack)
+{
+    rotate_while_stopped_fully_acked(0);
+}
+
+TEST(agent_tail_copytruncate_while_stopped_after_full_ack)
+{
+    rotate_while_stopped_fully_acked(1);
+}
+
+/* Each file keeps its key across restarts and rotations (the write-ahead
+ * buffer's entries are matched by it), and the batch seq given to the tail
+ * is saved with the checkpoint and kept when loaded. */
+TEST(agent_tail_file_keys_and_batch_seq_persist)
+{
+    struct env e;
+    env_init(&e, "*.log");
+    open_tail(&e);
+    put(&e, "app.log", 10);
+    settle(&e);
+    struct lh_ckpt_entry id1, id2;
+    REQUIRE(lh_tail_file_ident(e.t, e.v[0].uid, &id1) == 0);
+    CHECK(id1.key != 0);
+    CHECK_INT(id1.offset, ==, 0);
+    CHECK_INT(id1.size, ==, 10 * LINE);
+    CHECK(lh_tail_file_ident(e.t, 9999, &id2) == LH_ENOTFOUND);
+    lh_tail_set_batch_seq(e.t, 77);
+    ack_upto(&e, 10);
+    uint64_t key = id1.key;
+    REQUIRE(rename(lpath(&e, "app.log"), lpath(&e, "app.log.1")) == 0);
+    put(&e, "app.log", 3);
+    settle(&e);
+    restart(&e);
+    settle(&e);
+    struct lh_ckpt_entry *v;
+    size_t n;
+    uint64_t bs = 0;
+    struct lh_err err = { 0 };
+    REQUIRE(lh_tail_checkpoint_save(e.t, &err) == 0);
+    REQUIRE(lh_ckpt_load_seq(e.ckpt, &v, &n, &bs, &err) == 0);
+    CHECK_INT(bs, ==, 77);
+    int found = 0, others = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].key == key) {
+            found++;
+            CHECK_INT(v[i].offset, ==, 10 * LINE);
+        } else {
+            others += v[i].key != 0;
+        }
+    }
+    CHECK_INT(found, ==, 1);                 /* the rotated file kept its key */
+    CHECK_INT(others, ==, 1);                /* the new app.log got its own */
+    lh_ckpt_free(v, n);
+    env_free(&e);
+}
+
 TEST(agent_tail_delete_while_open)
 {
     struct env e;
