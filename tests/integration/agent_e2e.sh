@@ -10,6 +10,8 @@
 #               downstream); prints how many duplicates there were;
 #   agent_e2e_check.py: the text of every line byte for byte, the file it is
 #               reported from, and per file the order it was written in.
+# The agent ships over TLS 1.3 with a client certificate (mTLS required by
+# the collector; LOGHAUL_E2E_TLS=0 for plain HTTP).
 # LOGHAUL_LONG=1: 1,000,000 lines, 10 kills, the collector down for 60 s.
 # LOGHAUL_E2E_WRITE_AHEAD=false runs the agent without write-ahead (expected
 # to fail: lines re-read after a kill come back in new batches, new ids).
@@ -21,9 +23,17 @@ N=100000 RATE=3500 KILLS=3 DOWN=10
 FILES=50 LINKS=5 SIZE=500
 CPORT=$(free_port) APORT=$(free_port)
 mkdir -p "$WORK/input" "$WORK/agent"
+SCHEME=http LISTEN_TLS="" SHIP_TLS=""
+if [ "${LOGHAUL_E2E_TLS:-1}" = 1 ]; then
+    P="$WORK/pki"
+    make_pki "$P" || fail "openssl: cannot make test certificates"
+    SCHEME=https
+    LISTEN_TLS=", tls: { cert: $P/server.crt, key: $P/server.key, client_ca: $P/ca.crt, client_auth: require }"
+    SHIP_TLS="  tls: { ca: $P/ca.crt, cert: $P/agent.crt, key: $P/agent.key }"
+fi
 cat >"$WORK/collector.yaml" <<EOT
-listen: { address: 127.0.0.1:$CPORT }
-tenants: [ { name: demo, tokens: [dev-token] } ]
+listen: { address: 127.0.0.1:$CPORT$LISTEN_TLS }
+tenants: [ { name: demo, tokens: [dev-token], client_cns: [agent-1.demo] } ]
 bus: { type: spool, topic: logs, spool: { dir: $WORK/spool } }
 EOT
 cat >"$WORK/agent.yaml" <<EOT
@@ -33,16 +43,27 @@ tail:
   checkpoint: $WORK/agent/checkpoint.json
   rotate_wait: 2s
 ship:
-  endpoints: [http://127.0.0.1:$CPORT]
+  endpoints: [$SCHEME://localhost:$CPORT]
   token: dev-token
+$SHIP_TLS
 buffer:
   dir: $WORK/agent/buffer
   write_ahead: ${LOGHAUL_E2E_WRITE_AHEAD:-true}
 host_id: e2e-host
 EOT
 
+collector_probe() {  # the readiness probe of the collector's listener
+    if [ "$SCHEME" = https ]; then
+        READY_URL=https://localhost
+        READY_CURL="--cacert $P/ca.crt --cert $P/agent.crt --key $P/agent.key --resolve localhost:$CPORT:127.0.0.1"
+    else
+        READY_URL="" READY_CURL=""
+    fi
+}
+collector_probe
 start_daemon collector "$WORK/collector.yaml" "$CPORT"
 CPID=$DAEMON_PID
+READY_URL="" READY_CURL=""
 start_daemon agent "$WORK/agent.yaml" "$APORT"
 APID=$DAEMON_PID
 
@@ -100,7 +121,9 @@ while kill -0 "$WPID" 2>/dev/null || [ "$next_kill" -lt "$KILLS" ] || [ "$collec
     fi
     if [ "$collector_down" = 1 ] && [ "$t" -ge "$UP_AT" ]; then
         say "  collector restarted (t=${t}s)"
+        collector_probe
         start_daemon collector "$WORK/collector.yaml" "$CPORT"
+        READY_URL="" READY_CURL=""
         CPID=$DAEMON_PID
         collector_down=0 collector_done=1
     fi

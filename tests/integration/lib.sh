@@ -33,14 +33,18 @@ free_port() {
 }
 
 # start_daemon NAME CONFIG PORT [LOGFILE]: starts loghaul-NAME, waits for
-# /readyz (plain HTTP on 127.0.0.1:PORT), sets DAEMON_PID.
+# /readyz on 127.0.0.1:PORT, sets DAEMON_PID. For a TLS listener, set
+# READY_URL (e.g. https://localhost) and READY_CURL (curl options: CA,
+# client certificate, --resolve) for the probe.
 start_daemon() {
     local name="$1" conf="$2" port="$3" log="${4:-$WORK/$1.log}"
+    local -a probe=()
+    [ -n "${READY_CURL:-}" ] && read -r -a probe <<<"$READY_CURL"
     "$BUILD/loghaul-$name" -c "$conf" >>"$log" 2>&1 &
     DAEMON_PID=$!
     LH_PIDS+=("$DAEMON_PID")
     local end=$((SECONDS + 30))
-    until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+    until curl -fs "${probe[@]}" "${READY_URL:-http://127.0.0.1}:$port/readyz" >/dev/null 2>&1; do
         if ! kill -0 "$DAEMON_PID" 2>/dev/null || [ $SECONDS -ge $end ]; then
             tail -n 30 "$log" >&2
             fail "loghaul-$name did not become ready on port $port"
@@ -56,6 +60,24 @@ stop_daemon() {
     wait "$pid" 2>/dev/null
     rc=$?
     [ "$rc" = 0 ] || fail "pid $pid exited with $rc after SIGTERM"
+}
+
+# make_pki DIR: a test CA, a server certificate for localhost/127.0.0.1 and
+# a client certificate with CN agent-1.demo, all signed by that CA.
+make_pki() {
+    local p="$1"
+    mkdir -p "$p"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=loghaul-test-ca -keyout "$p/ca.key" -out "$p/ca.crt" 2>/dev/null || return 1
+    local leaf cn
+    for leaf in server:localhost agent:agent-1.demo; do
+        cn="${leaf#*:}" leaf="${leaf%%:*}"
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$cn" \
+            -keyout "$p/$leaf.key" -out "$p/$leaf.csr" 2>/dev/null || return 1
+        openssl x509 -req -in "$p/$leaf.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" \
+            -CAcreateserial -days 2 -out "$p/$leaf.crt" \
+            -extfile <(printf 'subjectAltName=DNS:localhost,IP:127.0.0.1') 2>/dev/null || return 1
+    done
 }
 
 # expect_status WANT CURL-ARGS...: one request, checks the HTTP status.
