@@ -92,13 +92,15 @@ next_kill=0 collector_down=0 collector_done=0
 while kill -0 "$WPID" 2>/dev/null || [ "$next_kill" -lt "$KILLS" ] || [ "$collector_done" = 0 ]; do
     t=$(( SECONDS - T0 ))
     if [ "$next_kill" -lt "$KILLS" ] && [ "$t" -ge "${KILL_AT[$next_kill]}" ]; then
-        # The worst moments (waiting up to 2 s for one): while a request is
-        # in flight (the collector may have taken it, the agent does not
-        # know), or right after an acknowledgement (before a checkpoint).
+        # The worst moments (waiting up to 2 s for one): while a batch is
+        # written ahead but not acknowledged (in flight: the collector may
+        # have taken it, the agent does not know), or right after an
+        # acknowledgement (before the next checkpoint).
         end=$((SECONDS + 2))
         if [ $((next_kill % 2)) = 0 ]; then
-            while [ "$(metric requests_in_flight)" = 0 ] && [ $SECONDS -lt $end ]; do
-                sleep 0.005
+            while ! compgen -G "$WORK/agent/buffer/*.batch" >/dev/null && [ $SECONDS -lt $end ]
+            do
+                sleep 0.002
             done
         else
             a0=$(metric lines_acked_total)
@@ -147,6 +149,13 @@ if grep -q "loss window" "$WORK"/agent.log; then
     grep "loss window" "$WORK"/agent.log | head -5
     fail "the agent reported loss windows"
 fi
+found=$(sed -n 's/.*buffer: \([0-9]*\) batch(es), .* waiting in.*/\1/p' "$WORK/agent.log" |
+    awk '{n += $1} END {print n + 0}')
+say "batch files the restarted agents found in their disk buffer (the undelivered ones are sent again, same ids): $found"
+replays=$(curl -s "http://127.0.0.1:$CPORT/metrics" |
+    awk '$1 == "loghaul_collector_duplicate_batches_total" {print $2}')
+say "batches sent again after a kill and answered from the collector's idempotency cache" \
+    "(since its restart): ${replays:-0}"
 stop_daemon "$APID"
 stop_daemon "$CPID"
 say "ok: $N lines, $KILLS kills, collector down ${DOWN} s, ${dups:-?} duplicates, all with their first id"
