@@ -2,7 +2,7 @@
 """capacity.py - docs/capacity.md: cores, disks and object storage for the
 seeds' 10 TB/day and 10 PB/day cases, computed from the per-core rates and
 size ratios that bench/run measured (bench/results/latest.json), next to the
-seeds' own estimates (/work/shared/seeds/*.txt, quoted below).
+seeds' own estimates (the design documents in ../shared/seeds/, quoted below).
 
 usage: capacity.py bench/results/latest.json docs/capacity.md
 

@@ -5,7 +5,7 @@
  *       build/lib/libloghaul.a -lzstd -ldeflate -lisal -lz -o build/codec_speed
  *   build/codec_speed [MiB of generated text, default 128 | a file to use instead]
  *
- * The text imitates /work/shared/microbench/gen.py (~460-byte app-format
+ * The text imitates the shared microbench generator (gen.py) (~460-byte app-format
  * lines). It is cut into 1 MiB bodies (an ingest batch); MB/s counts
  * uncompressed bytes. For gunzip, libdeflate (what lh_codec uses) is set
  * against a bounded zlib inflate stream and ISA-L's inflate, and against the
