@@ -43,5 +43,5 @@ done
 # The size baseline every size ratio is set against: zstd -3 of the whole
 # raw data file (one frame, the CLI's default window; made by bench/run).
 RUN_NO=1 emit baseline.zstd3_file.size_ratio "$(calc "$(stat -c %s "$DATA.zst") / $(stat -c %s "$DATA")")" "x raw"
-note "Compression speeds are per core on the generated mix (1 MiB blocks through lh_codec, zstd's and ISA-L's own code). Disk figures are on the file system of $WORK, shared with whatever else runs on this machine."
+note "Compression speeds are per core on the generated mix (1 MiB blocks through lh_codec, zstd's and ISA-L's own code). Disk figures are on the file system of ${WORK#"$ROOT"/}, shared with whatever else runs on this machine."
 rm -rf "$W"
