@@ -174,21 +174,8 @@ int lh_event_encode(const struct lh_event *ev, struct lh_buf *out)
     rc |= put_str(out, &first, "file", ev->file);
     rc |= put_str(out, &first, "raw", ev->raw);
     if (ev->nmeta && ev->meta) {
-        int mfirst = 1;
         rc |= put_key(out, &first, "custom_metadata");
-        rc |= lh_buf_putc(out, '{');
-        for (size_t i = 0; i < ev->nmeta; i++) {
-            const struct lh_kv *kv = &ev->meta[i];
-            if (!kv->key || !kv->value)
-                continue;
-            if (!mfirst)
-                rc |= lh_buf_putc(out, ',');
-            mfirst = 0;
-            rc |= lh_buf_json_str(out, kv->key, strlen(kv->key));
-            rc |= lh_buf_putc(out, ':');
-            rc |= lh_buf_json_str(out, kv->value, strlen(kv->value));
-        }
-        rc |= lh_buf_putc(out, '}');
+        rc |= lh_event_meta_json(ev->meta, ev->nmeta, 0, out);
     }
     rc |= lh_buf_putc(out, '}');
     if (rc) {
@@ -199,6 +186,31 @@ int lh_event_encode(const struct lh_event *ev, struct lh_buf *out)
         return LH_ENOMEM;
     }
     return 0;
+}
+
+static int meta_seen_before(const struct lh_kv *kv, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (kv[j].key && kv[j].value && strcmp(kv[j].key, kv[i].key) == 0)
+            return 1;
+    return 0;
+}
+
+int lh_event_meta_json(const struct lh_kv *kv, size_t n, int skip_repeated, struct lh_buf *out)
+{
+    int rc = lh_buf_putc(out, '{'), first = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!kv[i].key || !kv[i].value || (skip_repeated && meta_seen_before(kv, i)))
+            continue;
+        if (!first)
+            rc |= lh_buf_putc(out, ',');
+        first = 0;
+        rc |= lh_buf_json_str(out, kv[i].key, strlen(kv[i].key));
+        rc |= lh_buf_putc(out, ':');
+        rc |= lh_buf_json_str(out, kv[i].value, strlen(kv[i].value));
+    }
+    rc |= lh_buf_putc(out, '}');
+    return rc ? LH_ENOMEM : 0;
 }
 
 /* ---- decoding ---------------------------------------------------------- */

@@ -182,14 +182,6 @@ static int put_field(struct lh_buf *b, int *first, const char *key, const char *
     return rc;
 }
 
-static int seen_before(const struct lh_kv *kv, size_t i)
-{
-    for (size_t j = 0; j < i; j++)
-        if (kv[j].key && kv[j].value && strcmp(kv[j].key, kv[i].key) == 0)
-            return 1;
-    return 0;
-}
-
 int lh_os_bulk_item(struct lh_buf *out, const char *prefix, const struct lh_event *ev,
                     int date_nanos)
 {
@@ -236,21 +228,9 @@ int lh_os_bulk_item(struct lh_buf *out, const char *prefix, const struct lh_even
     rc |= put_field(out, &top, "region", ev->region);
     rc |= put_field(out, &top, "file", ev->file);
     if (ev->meta && ev->nmeta) {
-        int first = 1;
-        rc |= lh_buf_puts(out, ",\"custom_metadata\":{");
-        for (size_t i = 0; i < ev->nmeta; i++) {
-            const struct lh_kv *kv = &ev->meta[i];
-            /* A repeated key would make the server refuse the document. */
-            if (!kv->key || !kv->value || seen_before(ev->meta, i))
-                continue;
-            if (!first)
-                rc |= lh_buf_putc(out, ',');
-            first = 0;
-            rc |= lh_buf_json_str(out, kv->key, strlen(kv->key));
-            rc |= lh_buf_putc(out, ':');
-            rc |= lh_buf_json_str(out, kv->value, strlen(kv->value));
-        }
-        rc |= lh_buf_putc(out, '}');
+        /* A repeated key would make the server refuse the document. */
+        rc |= lh_buf_puts(out, ",\"custom_metadata\":");
+        rc |= lh_event_meta_json(ev->meta, ev->nmeta, 1, out);
     }
     rc |= lh_buf_puts(out, "}\n");
     if (rc) {

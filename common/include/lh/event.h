@@ -80,4 +80,10 @@ int lh_event_decode(const char *json, size_t len, struct lh_arena *arena, struct
 /* Looks a metadata key up; NULL when absent. */
 const char *lh_event_meta(const struct lh_event *ev, const char *key);
 
+/* Appends the n metadata pairs as one JSON object ({"key":"value",...});
+ * pairs with a NULL key or value are left out, and with skip_repeated a key
+ * that came earlier is too (some servers refuse duplicate keys). Returns 0
+ * or LH_ENOMEM (out may then hold part of the object). */
+int lh_event_meta_json(const struct lh_kv *kv, size_t n, int skip_repeated, struct lh_buf *out);
+
 #endif
