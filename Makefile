@@ -52,7 +52,7 @@ UNIT_BIN := $(BUILD)/tests/unit_tests
 ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 
-.PHONY: all deps asan tests test test-unit test-integration run help clean fmt-check \
+.PHONY: all deps asan tests test test-long test-unit test-integration run help clean fmt-check \
         bench bench-quick
 .DEFAULT_GOAL := all
 
@@ -64,6 +64,7 @@ help:
 	@echo "make asan              the same with AddressSanitizer + UBSan into build/asan/"
 	@echo "make run               deps + build + run the embedded default in the foreground"
 	@echo "make test              deps + unit tests under ASan/UBSan + integration tests"
+	@echo "make test-long         make test plus the long end-to-end and fault variants"
 	@echo "make test-unit         unit tests only (ASan/UBSan build)"
 	@echo "make test-integration  integration tests against real Kafka, OpenSearch, S3"
 	@echo "make bench             deps + every benchmark -> bench/results/latest.{json,md}"
@@ -120,6 +121,12 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory asan
 	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)tests/run
+
+# The same suite with the long variants of the end-to-end and fault tests.
+test-long: deps
+	$(Q)$(MAKE) --no-print-directory asan
+	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)LOGHAUL_LONG=1 tests/run
 
 test-unit: asan
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
