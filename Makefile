@@ -25,6 +25,13 @@ CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
            -fno-sanitize-recover=undefined
 LDSAN   := -fsanitize=address,undefined
 endif
+# SAN=fuzz: clang, instrumented for libFuzzer (`make fuzz` uses build/fuzz/).
+ifeq ($(SAN),fuzz)
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-sanitize-recover=undefined
+LDSAN   := -fsanitize=fuzzer,address,undefined
+WARN    := $(filter-out -Wno-format-truncation,$(WARN))
+endif
 ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(CFLAGS) \
               -Icommon/include $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS = -pthread $(LDSAN) $(LDFLAGS)
@@ -53,7 +60,7 @@ ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 
 .PHONY: all deps asan tests test test-long test-unit test-integration run help clean fmt-check \
-        bench bench-quick
+        bench bench-quick fuzz fuzz-build fuzz-regress fuzz-targets
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -67,6 +74,8 @@ help:
 	@echo "make test-long         make test plus the long end-to-end and fault variants"
 	@echo "make test-unit         unit tests only (ASan/UBSan build)"
 	@echo "make test-integration  integration tests against real Kafka, OpenSearch, S3"
+	@echo "make fuzz              libFuzzer targets (clang) for FUZZ_SECONDS each [60]"
+	@echo "make fuzz-regress      each fuzz target once over its checked-in corpus"
 	@echo "make bench             deps + every benchmark -> bench/results/latest.{json,md}"
 	@echo "make bench-quick       the same, smaller (under 5 minutes)"
 	@echo "make clean             remove build/"
@@ -134,6 +143,32 @@ test-unit: asan
 
 test-integration: all tests
 	$(Q)tests/integration/run
+
+# Fuzzing (tests/fuzz/): every tests/fuzz/fuzz_<name>.c is a libFuzzer target
+# build/fuzz/fuzz_<name>, linked with the product libraries built by clang
+# with SAN=fuzz into build/fuzz/{obj,lib}. `make fuzz` runs each target for
+# FUZZ_SECONDS on a copy of tests/fuzz/corpus/<name>; `make fuzz-regress`
+# runs each once over its corpus.
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
+
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz CC=clang fuzz-targets
+
+fuzz-targets: $(FUZZ_BIN)
+.PRECIOUS: $(BUILD)/obj/tests/fuzz/%.o
+
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(DAEMON_LIBS) $(COMMON_LIB)
+	@$(if $(filter 0,$(V)),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< \
+	    -Wl,--start-group $(DAEMON_LIBS) $(COMMON_LIB) -Wl,--end-group $(LIBS)
+
+fuzz: fuzz-build
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run
+
+fuzz-regress: fuzz-build
+	$(Q)tests/fuzz/run --regress
 
 # Benchmarks: bench/run builds what it needs, starts the services it needs
 # and writes bench/results/ and docs/capacity.md.
