@@ -172,6 +172,9 @@ int lh_fmt_parse_time(const char *s, size_t n, int64_t *ns)
     if (i != n)
         return LH_EINVAL;
     int64_t secs = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec - off;
+    /* int64 nanoseconds reach from 1677 to 2262: other years do not fit. */
+    if (secs <= INT64_MIN / 1000000000 || secs >= INT64_MAX / 1000000000)
+        return LH_EINVAL;
     *ns = secs * 1000000000 + frac;
     return 0;
 }

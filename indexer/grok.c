@@ -144,11 +144,19 @@ static int add_field(struct expand_ctx *x, const char *f, size_t n)
     return lh_buf_printf(&x->out, "(?<g%zu>", x->nfields++);
 }
 
+/* References may repeat at every level (A = %{B}%{B}, B = %{C}%{C}, ...):
+ * the expansion is cut off at this size, which PCRE2 could not compile
+ * anyway, before it takes memory and time exponential in the depth. */
+#define MAX_EXPANSION (64 * 1024)
+
 static int expand(struct expand_ctx *x, const char *re, const char *origin, int depth)
 {
     if (depth > 64)
         return lh_err_set(x->err, LH_EINVAL, "grok %s: nesting too deep at %s", x->top, origin);
     for (const char *p = re; *p;) {
+        if (x->out.len > MAX_EXPANSION)
+            return lh_err_set(x->err, LH_EINVAL, "grok %s: expands to more than %d bytes at %s",
+                              x->top, MAX_EXPANSION, origin);
         if (p[0] == '\\' && p[1]) {
             if (lh_buf_append(&x->out, p, 2) < 0)
                 return LH_ENOMEM;

@@ -24,8 +24,9 @@ struct lh_grok_capture {
 
 /* Loads every `*.grok` file in dir (sorted by name), then compiles the
  * top-level patterns named in `match` (in that order). Errors name the
- * file:line of a bad definition, an unknown %{NAME}, a reference cycle, or
- * PCRE2's message for a pattern that does not compile. */
+ * file:line of a bad definition, an unknown %{NAME}, a reference cycle, an
+ * expansion over 64 KiB, or PCRE2's message for a pattern that does not
+ * compile. */
 int lh_grok_create(const char *dir, const char *const *match, size_t nmatch,
                    struct lh_grok **out, struct lh_err *err);
 

@@ -176,7 +176,7 @@ enum lh_cursor_verdict lh_cursor_decode(const char *text, const char *tenant,
         return LH_CURSOR_TENANT;
     if (memcmp(c.fingerprint, fp, LH_QUERY_FP_BYTES) != 0)
         return LH_CURSOR_QUERY;
-    if (c.issued_s > now_s + 300 || (ttl_s > 0 && now_s - c.issued_s > ttl_s))
+    if (c.issued_s > now_s + 300 || (ttl_s > 0 && c.issued_s < now_s - ttl_s))
         return LH_CURSOR_EXPIRED;
     *out = c;
     return LH_CURSOR_OK;

@@ -6,7 +6,7 @@
  * loaded struct is freed by lh_conf_free, twice in a row safely.
  *
  * Input: byte 0 picks the table (0 collector, 1 indexer, 2 queryd, 3 the
- * agent's own keys), the rest is the YAML file. ${LH_FUZZ_VAR} is set. */
+ * agent's), the rest is the YAML file. ${LH_FUZZ_VAR} is set. */
 #include "fuzz.h"
 
 #include "../../agent/agent.h"
@@ -16,11 +16,26 @@
 #include "lh/conf.h"
 #include "lh/daemon.h"
 
+/* The agent's root table as agent/main.c builds it: the skeleton's keys,
+ * then the agent's own at the top level. */
+struct agent_root {
+    struct lh_daemon_common common;
+    struct lh_agent_config agent;
+};
+static struct lh_opt agent_root_opts[64];
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     setenv("LH_FUZZ_VAR", "from-the-environment", 1);
+    const struct lh_opt common[] = { LH_DAEMON_COMMON_OPTS(struct agent_root, common) };
+    size_t n = 0, nc = sizeof(common) / sizeof(common[0]);
+    memcpy(agent_root_opts, common, sizeof(common));
+    for (n = nc; lh_agent_opts[n - nc].type != LH_OPT_END && n + 1 < 64; n++) {
+        agent_root_opts[n] = lh_agent_opts[n - nc];
+        agent_root_opts[n].offset += offsetof(struct agent_root, agent);
+    }
     return 0;
 }
 
@@ -30,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const struct lh_daemon_ops *ops[3] = { &lh_collector_ops, &lh_indexer_ops, &lh_queryd_ops };
     unsigned which = data[0] & 3;
-    const struct lh_opt *opts = which < 3 ? ops[which]->opts : lh_agent_opts;
-    size_t cfg_size = which < 3 ? ops[which]->config_size : sizeof(struct lh_agent_config);
+    const struct lh_opt *opts = which < 3 ? ops[which]->opts : agent_root_opts;
+    size_t cfg_size = which < 3 ? ops[which]->config_size : sizeof(struct agent_root);
     void *cfg = calloc(1, cfg_size);
     FUZZ_CHECK(cfg != NULL, "out of memory");
     struct lh_err err = { 0 };
