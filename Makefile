@@ -72,7 +72,7 @@ help:
 	@echo "make run               deps + build + run the embedded default in the foreground"
 	@echo "make test              deps + unit tests under ASan/UBSan + integration tests"
 	@echo "make test-long         make test plus the long end-to-end and fault variants"
-	@echo "make test-unit         unit tests only (ASan/UBSan build)"
+	@echo "make test-unit         unit tests only (ASan/UBSan build), fuzz corpus once"
 	@echo "make test-integration  integration tests against real Kafka, OpenSearch, S3"
 	@echo "make fuzz              libFuzzer targets (clang) for FUZZ_SECONDS each [60]"
 	@echo "make fuzz-regress      each fuzz target once over its checked-in corpus"
@@ -140,6 +140,7 @@ test-long: deps
 test-unit: asan
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    build/asan/tests/unit_tests
+	$(Q)tests/fuzz/run --regress
 
 test-integration: all tests
 	$(Q)tests/integration/run
