@@ -30,9 +30,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     setenv("LH_FUZZ_VAR", "from-the-environment", 1);
     const struct lh_opt common[] = { LH_DAEMON_COMMON_OPTS(struct agent_root, common) };
-    size_t n = 0, nc = sizeof(common) / sizeof(common[0]);
+    size_t nc = sizeof(common) / sizeof(common[0]);
     memcpy(agent_root_opts, common, sizeof(common));
-    for (n = nc; lh_agent_opts[n - nc].type != LH_OPT_END && n + 1 < 64; n++) {
+    for (size_t n = nc; lh_agent_opts[n - nc].type != LH_OPT_END && n + 1 < 64; n++) {
         agent_root_opts[n] = lh_agent_opts[n - nc];
         agent_root_opts[n].offset += offsetof(struct agent_root, agent);
     }

@@ -4,7 +4,9 @@
  * LH_REC_NO_NEWLINE, a clock that advances, flushes between lines, a forced
  * flush at the end), and checks format.h's promises about the records:
  * their byte ranges tile the file in order, every pushed line is counted in
- * exactly one record, and nothing is pending after the forced flush. */
+ * exactly one record, what is not emitted is pending from the end of the
+ * last record (the tail's checkpoint), nothing is pending after the forced
+ * flush. */
 #ifndef LH_FUZZ_LINES_H
 #define LH_FUZZ_LINES_H
 
@@ -69,6 +71,12 @@ static void fuzz_lines_run(struct lh_fmt_spec *spec, int split, const uint8_t *d
         }
         now += 1;
         lh_fmt_flush(f, now, 0);
+        /* The checkpoint rule: what is not emitted yet is pending, from the
+         * end of the last record on. */
+        uint64_t ps = lh_fmt_pending_start(f);
+        FUZZ_CHECK(ps == UINT64_MAX ? st.next_start == end : ps == st.next_start,
+                   "pending from %llu, records end at %llu, pushed up to %zu",
+                   (unsigned long long)ps, (unsigned long long)st.next_start, end);
         pos = end;
     }
     FUZZ_CHECK(lh_fmt_flush(f, now, 1) == 0, "still pending after a forced flush");
