@@ -70,7 +70,7 @@ help:
 	@echo "make                   build the four daemons and the CLI into $(BUILD)/"
 	@echo "make asan              the same with AddressSanitizer + UBSan into build/asan/"
 	@echo "make run               deps + build + run the embedded default in the foreground"
-	@echo "make test              deps + unit tests under ASan/UBSan + integration tests"
+	@echo "make test              deps + unit tests under ASan/UBSan + fuzz targets + integration tests"
 	@echo "make test-long         make test plus the long end-to-end and fault variants"
 	@echo "make test-unit         unit tests only (ASan/UBSan build), fuzz corpus once"
 	@echo "make test-integration  integration tests against real Kafka, OpenSearch, S3"
