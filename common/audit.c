@@ -458,27 +458,47 @@ static int add_set(struct lh_audit_fold *f, json_t *o, int kind, const char *hos
         archive = 0;
     else
         return 0;   /* a sink of another kind: not part of either figure */
+    struct set_val add = { 0 };   /* the row's own indexes, checked before anything */
+    int rc = set_ranges(&add, jstr(o, "idx"));
     const char *parts[] = { kind_names[kind], archive ? "a" : "h", jstr(o, "batch"), host,
                             file };
-    if (key_build(&f->key, parts, 5) < 0)
-        return LH_ENOMEM;
+    if (rc == 0 && key_build(&f->key, parts, 5) < 0)
+        rc = LH_ENOMEM;
     int isnew;
-    struct set_val *s = table_get(&f->sets, f->key.data, f->key.len, sizeof(*s), &isnew);
-    if (!s)
-        return LH_ENOMEM;
+    struct set_val *s = rc < 0 ? NULL
+                               : table_get(&f->sets, f->key.data, f->key.len, sizeof(*s), &isnew);
+    if (!s) {
+        free(add.bits);
+        return rc < 0 ? rc : LH_ENOMEM;
+    }
     if (isnew) {
         s->host = strdup(host);
         s->file = strdup(file);
         s->kind = kind;
         s->archive = archive;
         s->window = window;
-        if (!s->host || !s->file)
+        if (!s->host || !s->file) {
+            free(add.bits);
             return LH_ENOMEM;
+        }
     }
     int64_t at = jint(o, "at", 0);
     if (at > s->at_ns)
         s->at_ns = at;
-    return set_ranges(s, jstr(o, "idx"));
+    if (add.nwords > s->nwords) {
+        uint64_t *nb = realloc(s->bits, add.nwords * sizeof(*nb));
+        if (!nb) {
+            free(add.bits);
+            return LH_ENOMEM;
+        }
+        memset(nb + s->nwords, 0, (add.nwords - s->nwords) * sizeof(*nb));
+        s->bits = nb;
+        s->nwords = add.nwords;
+    }
+    for (size_t i = 0; i < add.nwords; i++)
+        s->bits[i] |= add.bits[i];
+    free(add.bits);
+    return 0;
 }
 
 int lh_audit_fold_add(struct lh_audit_fold *f, const char *text, size_t len, struct lh_err *err)
