@@ -144,7 +144,7 @@ static int open_ledger(const struct lh_indexer_config *cfg, struct lh_iledger **
         if (lc->index && lc->index[0])
             snprintf(index, sizeof(index), "%s", lc->index);
         else
-            snprintf(index, sizeof(index), "%s-ledger",
+            snprintf(index, sizeof(index), "%s.ledger",
                      os->opensearch.index_prefix ? os->opensearch.index_prefix : "logs");
         lh_info("ledger: rows in the OpenSearch index %s", index);
         return lh_iledger_open_opensearch(&os->opensearch, index, out, err);

@@ -4,8 +4,11 @@
  *   dir         append-only NDJSON files <dir>/<start ns>-<pid>.ndjson
  *               (default <store dir>/.ledger beside the store sink's
  *               tenants), fdatasync'd by commit, rolled past 64 MiB
- *   opensearch  documents in the index <index_prefix>-ledger, _id = the
- *               row's key, written with _bulk (a replay rewrites them)
+ *   opensearch  documents in the index <index_prefix>.ledger (not -ledger:
+ *               the logs template's <prefix>-* pattern would make its strict
+ *               mapping theirs), _id = the row's key, written with _bulk
+ *               (a replay rewrites them); the index is created on the first
+ *               commit with string fields as keywords
  *
  * The pipeline adds the rows of a batch, then commits them before it
  * commits its bus position: a crash replays rows, never loses one.
@@ -24,7 +27,7 @@
 struct lh_iledger_config {
     int type;                    /* LH_ILEDGER_AUTO, _DIR, _OPENSEARCH, _NONE */
     char *dir;                   /* type dir; default <first store sink dir>/.ledger */
-    char *index;                 /* type opensearch; default <index_prefix>-ledger */
+    char *index;                 /* type opensearch; default <index_prefix>.ledger */
 };
 
 enum { LH_ILEDGER_AUTO = 0, LH_ILEDGER_DIR, LH_ILEDGER_OPENSEARCH, LH_ILEDGER_NONE };
