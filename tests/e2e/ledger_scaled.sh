@@ -24,9 +24,9 @@ s3_cleanup() {  # every archive object of the run's tenant
         "$S3?list-type=2&prefix=$TENANT/" | python3 -c '
 import re, sys
 print("\n".join(re.findall(r"<Key>([^<]*)</Key>", sys.stdin.read())))')
-    for k in $keys; do
+    for k in $keys; do   # '=' encoded: curl signs the path as given
         curl -s -o /dev/null --aws-sigv4 aws:amz:us-east-1:s3 --user loghaul:loghaul-secret \
-            -X DELETE "$S3/$k"
+            -X DELETE "$S3/${k//=/%3D}"
     done
 }
 cleanup_scaled() {
