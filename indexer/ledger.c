@@ -39,6 +39,7 @@ struct lh_iledger {
     char *index;
     char *auth;                  /* Authorization header value or NULL */
     int index_ready;             /* the index exists with our mapping */
+    char where[600];
     /* rows not committed: dir: lines; opensearch: bulk body */
     struct lh_buf rows;
     size_t n;
@@ -68,8 +69,14 @@ int lh_iledger_open_dir(const char *dir, struct lh_iledger **out, struct lh_err 
         return lh_err_set(err, LH_ENOMEM, "ledger: out of memory");
     }
     l->fd = -1;
+    snprintf(l->where, sizeof(l->where), "%s", dir);
     *out = l;
     return 0;
+}
+
+const char *lh_iledger_where(const struct lh_iledger *l)
+{
+    return l->where;
 }
 
 int lh_iledger_open_opensearch(const struct lh_sink_opensearch_config *os, const char *index,
@@ -130,6 +137,7 @@ int lh_iledger_open_opensearch(const struct lh_sink_opensearch_config *os, const
         lh_iledger_close(l);
         return lh_err_set(err, LH_ENOMEM, "ledger: out of memory");
     }
+    snprintf(l->where, sizeof(l->where), "opensearch index %s", index);
     *out = l;
     return 0;
 }
@@ -189,8 +197,9 @@ static int commit_dir(struct lh_iledger *l, struct lh_err *err)
     }
     if (l->fd < 0) {
         char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%s/%lld-%d.ndjson", l->dir, (long long)lh_time_now_ns(),
-                 (int)getpid());
+        static unsigned seq;   /* several writers in one process (pipeline, archive sinks) */
+        snprintf(p, sizeof(p), "%s/%lld-%d-%u.ndjson", l->dir, (long long)lh_time_now_ns(),
+                 (int)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
         l->fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (l->fd < 0)
             return lh_err_errno(err, LH_EIO, errno, "ledger: open %s", p);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The delivery ledger, scaled: logwriter.py -> agent -> collector -> Kafka ->
 # indexer -> OpenSearch + S3 archive -> queryd. Once quiescent, `loghaul
-# audit` must exit 0 with the exact counts per file; then D documents of one file are deleted
-# from OpenSearch (search + _bulk delete) of one file from OpenSearch and `loghaul audit` must
-# exit 1 naming that file with D missing. Private names per run (tenant,
+# audit` must exit 0 with the exact counts per file (read, acknowledged,
+# indexed, archived in S3); then D documents of one file are deleted from
+# OpenSearch (search + _bulk delete) and `loghaul audit` must exit 1 naming
+# that file with D missing. Private names per run (tenant,
 # topic, group, index prefix, template); indices, template and archive
 # objects are deleted at the end (~40 s).
 # services: kafka opensearch s3
@@ -93,7 +94,8 @@ QPID=$DAEMON_PID
 start_daemon agent "$WORK/agent.yaml" "$APORT"
 APID=$DAEMON_PID
 
-AUDIT=("$BUILD/loghaul" audit --url "http://127.0.0.1:$QPORT" --token "tok-$TAG" --since 2h)
+AUDIT=("$BUILD/loghaul" audit --url "http://127.0.0.1:$QPORT" --token "tok-$TAG" --since 2h
+       --archive-settle 0)
 total() { python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"][sys.argv[1]])' "$1"; }
 
 say "writing $N lines into 3 files"
@@ -103,10 +105,10 @@ end=$((SECONDS + 90))
 while :; do
     j="$("${AUDIT[@]}" --settle 0 --json 2>"$WORK/audit.err")"
     if [ -n "$j" ] && [ "$(total acknowledged <<<"$j")" = "$N" ] &&
-        [ "$(total indexed <<<"$j")" = "$N" ]; then
+        [ "$(total indexed <<<"$j")" = "$N" ] && [ "$(total archived <<<"$j")" = "$N" ]; then
         break
     fi
-    [ $SECONDS -ge $end ] && { echo "$j"; cat "$WORK/audit.err"; fail "not $N events acknowledged and indexed within 90 s"; }
+    [ $SECONDS -ge $end ] && { echo "$j"; cat "$WORK/audit.err"; fail "not $N events acknowledged, indexed and archived within 90 s"; }
     sleep 1
 done
 
@@ -122,12 +124,13 @@ r = json.load(open(sys.argv[1]))
 work, n = sys.argv[2], int(sys.argv[3])
 got = {}
 for w in r["windows"]:
-    g = got.setdefault(w["file"], [0, 0, 0, 0])
-    for i, k in enumerate(["read", "acknowledged", "indexed", "unexplained"]):
+    g = got.setdefault(w["file"], [0, 0, 0, 0, 0, 0])
+    for i, k in enumerate(["read", "acknowledged", "indexed", "unexplained", "archived"]):
         g[i] += w[k]
+    g[5] += w["archive"]["unexplained"]
 want = {f"{work}/in/app-{i}.log": n // 3 + (1 if i < n % 3 else 0) for i in range(3)}
 for f, c in want.items():
-    assert got.get(f) == [c, c, c, 0], (f, got.get(f), c)
+    assert got.get(f) == [c, c, c, 0, c, 0], (f, got.get(f), c)
 assert set(got) == set(want) and r["ok"] is True, (got, r["totals"])
 print("exact per-file counts:", {f.rsplit("/", 1)[1]: v for f, v in got.items()})
 PY
