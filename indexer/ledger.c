@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "lh/buf.h"
 #include "lh/http_client.h"
 #include "lh/time.h"
@@ -112,24 +115,15 @@ int lh_iledger_open_opensearch(const struct lh_sink_opensearch_config *os, const
         ok = lh_buf_printf(&b, "ApiKey %s", os->api_key) == 0;
         l->auth = lh_buf_steal(&b);
     } else if (ok && os->username) {
-        /* basic auth through the URL-independent header */
-        char raw[512];
-        snprintf(raw, sizeof(raw), "%s:%s", os->username, os->password ? os->password : "");
-        static const char b64[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        char raw[512], enc[700];
+        int n = snprintf(raw, sizeof(raw), "%s:%s", os->username,
+                         os->password ? os->password : "");
+        if (n < 0 || (size_t)n >= sizeof(raw))
+            n = (int)sizeof(raw) - 1;
+        EVP_EncodeBlock((unsigned char *)enc, (const unsigned char *)raw, n);
+        OPENSSL_cleanse(raw, sizeof(raw));
         struct lh_buf b = LH_BUF_INIT;
-        ok = lh_buf_puts(&b, "Basic ") == 0;
-        size_t n = strlen(raw);
-        for (size_t i = 0; ok && i < n; i += 3) {
-            uint32_t v = (uint32_t)(unsigned char)raw[i] << 16;
-            if (i + 1 < n)
-                v |= (uint32_t)(unsigned char)raw[i + 1] << 8;
-            if (i + 2 < n)
-                v |= (unsigned char)raw[i + 2];
-            char q[4] = { b64[(v >> 18) & 63], b64[(v >> 12) & 63],
-                          i + 1 < n ? b64[(v >> 6) & 63] : '=', i + 2 < n ? b64[v & 63] : '=' };
-            ok = lh_buf_append(&b, q, 4) == 0;
-        }
+        ok = lh_buf_printf(&b, "Basic %s", enc) == 0;
         l->auth = lh_buf_steal(&b);
         ok = ok && l->auth;
     }
