@@ -1,6 +1,7 @@
 /* ledger.c - the indexer's store of delivery-ledger rows (see ledger.h). */
 #include "ledger.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -15,6 +17,7 @@
 
 #include "lh/buf.h"
 #include "lh/http_client.h"
+#include "lh/log.h"
 #include "lh/time.h"
 
 #define LEDGER_FILE_MAX (64ull << 20)
@@ -27,6 +30,9 @@ const struct lh_opt lh_iledger_opts[] = {
       "type dir: the directory (default <store dir>/.ledger)" },
     { LH_OPT_STR, "index", NULL, offsetof(struct lh_iledger_config, index),
       "type opensearch: the index (default <index_prefix>.ledger)" },
+    { LH_OPT_DURATION, "retention", "8d", offsetof(struct lh_iledger_config, retention_ms),
+      "type dir: ledger files not written for this long are removed (0: kept); keep it "
+      "longer than the store's retention, or audits of old hours lose their rows" },
     { 0 }
 };
 
@@ -34,6 +40,7 @@ struct lh_iledger {
     /* dir */
     char *dir;
     int fd;
+    int64_t retention_ms;
     uint64_t good;               /* bytes of the current file known whole */
     /* opensearch */
     struct lh_http_client *hc;
@@ -75,6 +82,34 @@ int lh_iledger_open_dir(const char *dir, struct lh_iledger **out, struct lh_err 
     snprintf(l->where, sizeof(l->where), "%s", dir);
     *out = l;
     return 0;
+}
+
+void lh_iledger_set_retention(struct lh_iledger *l, int64_t retention_ms)
+{
+    l->retention_ms = retention_ms;
+}
+
+/* Removes row files not written for retention_ms (never the open one). */
+static void expire(struct lh_iledger *l)
+{
+    if (l->retention_ms <= 0)
+        return;
+    DIR *d = opendir(l->dir);
+    if (!d)
+        return;
+    time_t cut = time(NULL) - (time_t)(l->retention_ms / 1000);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n < 7 || strcmp(de->d_name + n - 7, ".ndjson") != 0)
+            continue;
+        char p[PATH_MAX];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s", l->dir, de->d_name);
+        if (stat(p, &st) == 0 && st.st_mtime < cut && unlink(p) == 0)
+            lh_info("ledger: %s expired (retention)", p);
+    }
+    closedir(d);
 }
 
 const char *lh_iledger_where(const struct lh_iledger *l)
@@ -185,11 +220,15 @@ void lh_iledger_discard(struct lh_iledger *l)
 
 static int commit_dir(struct lh_iledger *l, struct lh_err *err)
 {
-    if (l->fd >= 0 && l->good + l->rows.len > LEDGER_FILE_MAX) {
+    struct stat st;
+    if (l->fd >= 0 && (l->good + l->rows.len > LEDGER_FILE_MAX ||
+                       (fstat(l->fd, &st) == 0 && st.st_nlink == 0))) {
+        /* full, or removed by another writer's retention while idle */
         close(l->fd);
         l->fd = -1;
     }
     if (l->fd < 0) {
+        expire(l);
         char p[PATH_MAX];
         static unsigned seq;   /* several writers in one process (pipeline, archive sinks) */
         snprintf(p, sizeof(p), "%s/%lld-%d-%u.ndjson", l->dir, (long long)lh_time_now_ns(),

@@ -6,6 +6,8 @@
 #include "../../indexer/pipeline.h"
 
 #include <dirent.h>
+#include <sys/time.h>
+#include <time.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -160,7 +162,7 @@ static void produce_batch(struct lh_bus *bus)
 
 /* Runs a pipeline of group over the topic until everything is committed. */
 static void run(struct lh_bus *bus, struct lh_sink **sinks, const char *group, int64_t max_batch,
-                const char *ledger_dir, struct lh_pipeline_stats *st)
+                const char *ledger_dir, struct lh_metrics *m, struct lh_pipeline_stats *st)
 {
     const char *rules = "routes:\n"
                         "  - {name: hot, min_level: WARN, sinks: [hot]}\n"
@@ -177,7 +179,8 @@ static void run(struct lh_bus *bus, struct lh_sink **sinks, const char *group, i
         lh_test_fail(__FILE__, __LINE__, "ledger: %s", err.msg);
     struct lh_pipeline_args a = { .bus = bus, .topic = "logs", .dlq_topic = "logs.dlq",
                                   .sinks = sinks, .nsinks = 2,
-                                  .stages = make_stages(rules, sinks, 2), .ledger = lg };
+                                  .stages = make_stages(rules, sinks, 2), .ledger = lg,
+                                  .metrics = m };
     struct lh_pipeline *p = NULL;
     if (lh_pipeline_create(&pc, &a, &p, &err) < 0) {
         lh_test_fail(__FILE__, __LINE__, "pipeline: %s", err.msg);
@@ -256,7 +259,8 @@ TEST(indexer_ledger_rows_for_routing_sampling_and_the_collector)
     lsink_init(&arch, "arch", &arch_ops);
     struct lh_sink *sinks[2] = { &hot.base, &arch.base };
     struct lh_pipeline_stats st;
-    run(bus, sinks, "g1", 1000, ldir, &st);
+    struct lh_metrics *m = lh_metrics_create();
+    run(bus, sinks, "g1", 1000, ldir, m, &st);
     /* the ledger message is not an event: no sink has it, nothing went to the DLQ */
     CHECK_INT(st.dead_letters, ==, 0);
     CHECK_INT(hot.n, ==, NEV / 2);                 /* WARN, ERROR, FATAL */
@@ -273,6 +277,11 @@ TEST(indexer_ledger_rows_for_routing_sampling_and_the_collector)
     c.indexed = hot.n;
     CHECK_INT(lh_audit_unexplained(&c), ==, 0);
     size_t first_rows = nrows;
+    CHECK_INT(lh_counter_value(lh_counter_get(m, "loghaul_indexer_ledger_rows_total", "", "")),
+              ==, nrows);
+    CHECK_INT(lh_counter_value(lh_counter_get(m, "loghaul_indexer_ledger_errors_total", "", "")),
+              ==, 0);
+    lh_metrics_destroy(m);
 
     /* A replay of the same messages by another group in batches of 7 (every
      * cut differs) adds rows, and folds to the very same numbers. */
@@ -280,7 +289,7 @@ TEST(indexer_ledger_rows_for_routing_sampling_and_the_collector)
     lsink_init(&hot2, "hot", &hot_ops);
     lsink_init(&arch2, "arch", &arch_ops);
     struct lh_sink *sinks2[2] = { &hot2.base, &arch2.base };
-    run(bus, sinks2, "g2", 7, ldir, &st);
+    run(bus, sinks2, "g2", 7, ldir, NULL, &st);
     struct lh_audit_cell c2 = fold_dir(ldir, &ncells, &nrows);
     CHECK(nrows > first_rows * 2);
     CHECK_INT(ncells, ==, 1);
@@ -293,4 +302,40 @@ TEST(indexer_ledger_rows_for_routing_sampling_and_the_collector)
     lsink_free(&hot2);
     lsink_free(&arch2);
     lh_bus_close(bus);
+}
+
+TEST(indexer_ledger_dir_expires_old_files_never_the_open_one)
+{
+    const char *dir = path_in("ledger");
+    struct lh_iledger *l = NULL;
+    struct lh_err err = { 0 };
+    REQUIRE_INT(lh_iledger_open_dir(dir, &l, &err), ==, 0);
+    char old[2048], young[2048];
+    snprintf(old, sizeof(old), "%s/1-1-1.ndjson", dir);
+    snprintf(young, sizeof(young), "%s/2-1-1.ndjson", dir);
+    FILE *f = fopen(old, "w");
+    REQUIRE(f != NULL);
+    fputs("{}\n", f);
+    fclose(f);
+    f = fopen(young, "w");
+    REQUIRE(f != NULL);
+    fclose(f);
+    struct timeval tv[2] = { { time(NULL) - 3 * 86400, 0 }, { time(NULL) - 3 * 86400, 0 } };
+    REQUIRE_INT(utimes(old, tv), ==, 0);
+    lh_iledger_set_retention(l, 2 * 86400 * 1000LL);
+    REQUIRE_INT(lh_iledger_add(l, "id1", "{\"a\":1}", 7), ==, 0);
+    CHECK_INT(lh_iledger_pending(l), ==, 1);
+    REQUIRE_INT(lh_iledger_commit(l, &err), ==, 0);
+    CHECK_INT(lh_iledger_pending(l), ==, 0);
+    CHECK(access(old, F_OK) != 0);
+    CHECK(access(young, F_OK) == 0);
+    size_t files = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        files += strstr(de->d_name, ".ndjson") != NULL;
+    if (d)
+        closedir(d);
+    CHECK_INT(files, ==, 2);   /* the young one and the writer's */
+    lh_iledger_close(l);
 }
