@@ -10,9 +10,12 @@
  * histograms and top values read the whole range. Objects that fail to
  * decode or decrypt are skipped with a logged error, like corrupt store
  * blocks. Events outside their object's hour are left out (ordering across
- * hours relies on the partitioning). */
+ * hours relies on the partitioning). With bq->progress (search jobs) each
+ * hour is a unit of work: counted when the scan plans it and when it is
+ * read, and a cancel stops the scan before the next object. */
 #include "backend.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,9 +59,37 @@ static void hour_free(struct hour *h)
     memset(h, 0, sizeof(*h));
 }
 
+/* The hours of bq's range, as units of work of its progress. */
+static void plan_hours(const struct lh_bquery *bq, int64_t first, int64_t last)
+{
+    if (bq->progress && last >= first)
+        atomic_fetch_add(&bq->progress->total, (uint64_t)((last - first) / HOUR + 1));
+}
+
+static int cancelled(const struct lh_bquery *bq, struct lh_err *err)
+{
+    if (bq->progress && atomic_load(&bq->progress->cancel))
+        return lh_err_set(err, LH_ECLOSED, "archive: the query was cancelled");
+    if (bq->deadline_ns && lh_time_mono_ns() > bq->deadline_ns)
+        return lh_err_set(err, LH_ETIMEDOUT, "archive: time limit passed");
+    return 0;
+}
+
+static int read_hour_objects(struct lh_archive *a, const struct lh_bquery *bq, int64_t hs,
+                             struct hour *h, struct lh_err *err);
+
 /* Reads hour hs of bq's range into h (reset first). */
 static int read_hour(struct lh_archive *a, const struct lh_bquery *bq, int64_t hs,
                      struct hour *h, struct lh_err *err)
+{
+    int rc = read_hour_objects(a, bq, hs, h, err);
+    if (rc == 0 && bq->progress)
+        atomic_fetch_add(&bq->progress->done, 1);
+    return rc;
+}
+
+static int read_hour_objects(struct lh_archive *a, const struct lh_bquery *bq, int64_t hs,
+                             struct hour *h, struct lh_err *err)
 {
     h->n = 0;
     lh_arena_reset(&h->arena);
@@ -74,10 +105,8 @@ static int read_hour(struct lh_archive *a, const struct lh_bquery *bq, int64_t h
     struct lh_archive_list list = { 0 };
     int rc = lh_archive_list(a, prefix, &list, err);
     for (size_t i = 0; rc == 0 && i < list.n; i++) {
-        if (bq->deadline_ns && lh_time_mono_ns() > bq->deadline_ns) {
-            rc = lh_err_set(err, LH_ETIMEDOUT, "archive: time limit passed");
+        if ((rc = cancelled(bq, err)) < 0)
             break;
-        }
         struct lh_event *evs = NULL;
         size_t n = 0;
         struct lh_err rerr = { 0 };
@@ -93,6 +122,8 @@ static int read_hour(struct lh_archive *a, const struct lh_bquery *bq, int64_t h
             rc = r;
             break;
         }
+        if (bq->progress)
+            atomic_fetch_add(&bq->progress->scanned, n);
         for (size_t k = 0; k < n; k++) {
             const struct lh_event *ev = &evs[k];
             if (ev->ts_ns < from || ev->ts_ns > to || !lh_qmatch(bq->q, ev))
@@ -160,13 +191,17 @@ static int ar_search(struct lh_backend *b, const struct lh_bquery *bq, struct lh
     memset(&h, 0, sizeof(h));
     int rc = 0;
     int64_t first = hour_floor(bq->start_ns);
+    plan_hours(bq, first, last_hour(bq));
     for (int64_t hs = last_hour(bq); hs >= first && rc == 0; hs -= HOUR) {
         int counting = bq->total_cap && out->total < bq->total_cap;
         if (out->more && !counting)
             break;
         /* an hour wholly newer than the position only adds to the count */
-        if (!counting && bq->after && hs > bq->after->ts_ns)
+        if (!counting && bq->after && hs > bq->after->ts_ns) {
+            if (bq->progress)
+                atomic_fetch_add(&bq->progress->done, 1);
             continue;
+        }
         if ((rc = read_hour(b->ctx, bq, hs, &h, err)) < 0)
             break;
         for (size_t i = 0; i < h.n && rc == 0; i++) {
@@ -203,6 +238,7 @@ static int ar_histogram(struct lh_backend *b, const struct lh_bquery *bq, int64_
     struct hour h;
     memset(&h, 0, sizeof(h));
     int rc = 0;
+    plan_hours(bq, hour_floor(bq->start_ns), last_hour(bq));
     for (int64_t hs = last_hour(bq); hs >= hour_floor(bq->start_ns) && rc == 0; hs -= HOUR) {
         if ((rc = read_hour(b->ctx, bq, hs, &h, err)) < 0)
             break;
@@ -288,6 +324,7 @@ static int ar_top(struct lh_backend *b, const struct lh_bquery *bq, const struct
     memset(&h, 0, sizeof(h));
     struct vmap m = { 0 };
     int rc = 0;
+    plan_hours(bq, hour_floor(bq->start_ns), last_hour(bq));
     for (int64_t hs = last_hour(bq); hs >= hour_floor(bq->start_ns) && rc == 0; hs -= HOUR) {
         if ((rc = read_hour(b->ctx, bq, hs, &h, err)) < 0)
             break;
