@@ -27,8 +27,9 @@ api() {  # api METHOD PATH TOKEN [BODY] -> "<status> <body>"
     local -a a=(-s -o "$WORK/resp" -w '%{http_code}' -X "$m" -H "Authorization: Bearer $t")
     [ -n "$b" ] && a+=(-H 'Content-Type: application/json' -d "$b")
     local st
-    st="$(curl "${a[@]}" "$URL$p")"
-    printf '%s %s' "$st" "$(cat "$WORK/resp")"
+    rm -f "$WORK/resp"
+    st="$(curl "${a[@]}" "$URL$p")" || fail "curl $m $p failed ($st)"
+    printf '%s %s' "$st" "$(cat "$WORK/resp" 2>/dev/null)"
 }
 field() { python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))" "$1" "$2"; }
 
