@@ -718,6 +718,17 @@ int lh_stages_mask(struct lh_stage_worker *w, struct lh_event *ev, struct lh_are
     return 0;
 }
 
+int lh_stages_mask_text(const struct lh_stages *s, const char *text, size_t n,
+                        struct lh_buf *out)
+{
+    if (!s->mask_active)
+        return 0;
+    for (size_t i = 0; i < s->norder; i++)
+        if (s->order[i] == ST_MASK)
+            return lh_mask_apply(s->masker, text, n, out, NULL);
+    return 0;
+}
+
 uint64_t lh_stages_sample_hash(const struct lh_event *ev)
 {
     const char *s = ev->id ? ev->id : ev->raw ? ev->raw : ev->message ? ev->message : "";

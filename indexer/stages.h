@@ -163,6 +163,15 @@ int lh_stages_decode(struct lh_stage_worker *w, const struct lh_bus_msg *msg,
 int64_t lh_stages_process(struct lh_stage_worker *w, struct lh_event *ev,
                           struct lh_arena *arena);
 
+/* Masks text that leaves the pipeline outside an event's fields (the value
+ * of a dead letter: an event's JSON or whatever was on the bus) with the
+ * mask rules, when the mask stage is configured. Returns the number of
+ * replacements (0: out untouched, keep text) or a negative LH_E* code; on a
+ * positive return out holds the masked text. Thread-safe (out is the
+ * caller's). */
+int lh_stages_mask_text(const struct lh_stages *s, const char *text, size_t n,
+                        struct lh_buf *out);
+
 /* The pieces of lh_stages_process, for tests and the benchmark. */
 int lh_stages_parse(struct lh_stage_worker *w, struct lh_event *ev, struct lh_arena *arena);
 int lh_stages_enrich(struct lh_stage_worker *w, struct lh_event *ev, struct lh_arena *arena);
