@@ -693,6 +693,10 @@ int lh_stages_mask(struct lh_stage_worker *w, struct lh_event *ev, struct lh_are
         ev->raw = ev->message;
     else if ((rc = mask_field(w, &ev->raw, arena, &hits)) < 0)
         return rc;
+    /* user ids are often e-mail addresses (the parser fills user_id from
+     * JSON, logfmt and grok fields, the ingest API takes it as given) */
+    if ((rc = mask_field(w, &ev->user_id, arena, &hits)) < 0)
+        return rc;
     if (ev->nmeta) {
         /* The metadata array may be shared with what decode built: copy it
          * before the first change. */

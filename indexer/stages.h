@@ -100,8 +100,8 @@ extern const struct lh_opt lh_sample_opts[];
     { .type = LH_OPT_SECTION, .key = "enrich", .offset = offsetof(cfg_type, member.enrich), \
       .help = "static tags and derived fields", .sub = lh_enrich_opts },                     \
     { .type = LH_OPT_SECTION, .key = "mask", .offset = offsetof(cfg_type, member.mask),     \
-      .help = "PII masking of message, raw and metadata values (on by default; turn off "   \
-              "with emails: false, cards: false and no patterns)", .sub = lh_mask_opts },    \
+      .help = "PII masking of message, raw, user_id and metadata values (on by default; "  \
+              "turn off with emails: false, cards: false and no patterns)", .sub = lh_mask_opts },    \
     { .type = LH_OPT_LIST, .key = "routes", .offset = offsetof(cfg_type, member.routes),    \
       .help = "which events go to which sinks (none: every event to every sink)",           \
       .sub = lh_route_opts, .item_size = sizeof(struct lh_route_config) },                   \
