@@ -113,9 +113,15 @@ def gen(d):
         n += 1
         tag = "piitag%03d" % n
         tags.append(tag)
-        agent_lines.append(json.dumps({"level": "WARN", "msg": "refund %s" % tag,
-                                       "customer": {"email": emails[(i + 1) % len(emails)]},
-                                       "card": card, "note": "card=%s" % card}))
+        if i % 3 == 2:   # the e-mail as the user id (JSON keys the parser maps to fields)
+            key = ["user_id", "userId", "user.id"][i % 9 // 3]
+            agent_lines.append(json.dumps({"level": "WARN", "msg": "login %s" % tag,
+                                           key: emails[(i + 1) % len(emails)],
+                                           "card": card}))
+        else:
+            agent_lines.append(json.dumps({"level": "WARN", "msg": "refund %s" % tag,
+                                           "customer": {"email": emails[(i + 1) % len(emails)]},
+                                           "card": card, "note": "card=%s" % card}))
     open(os.path.join(d, "agent.log"), "w").write("\n".join(agent_lines) + "\n")
     # the ingest body: raw_message, structured message, JSON message, metadata
     recs = []
@@ -124,8 +130,11 @@ def gen(d):
         n += 1
         tag = "piitag%03d" % n
         tags.append(tag)
-        kind = i % 4
-        if kind == 0:
+        kind = i % 5
+        if kind == 4:   # structured fields of the ingest API
+            recs.append({"raw_message": "%s structured" % tag, "user_id": e,
+                         "message": "%s refund to card %s" % (tag, card)})
+        elif kind == 0:
             recs.append({"raw_message": "%s user %s paid with %s" % (tag, e, card)})
         elif kind == 1:
             recs.append({"raw_message": "%s checkout" % tag, "message": "%s card %s email %s"
