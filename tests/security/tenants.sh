@@ -10,15 +10,19 @@
 #           event lands in that tenant only, another tenant -> 403, unknown
 #           or no credentials -> 401; a body claiming another tenant
 #           ("tenant" keys) still lands in the token's tenant;
-#   query:  per tenant token: match-all search (exactly its own events),
-#           every foreign marker as full text (0 hits), service filters,
-#           aggregate totals and top values, live tail while all tenants
-#           ingest, a cursor of one tenant replayed by another (403, no hits),
-#           unknown/missing/ingest tokens (401), a `tenant` filter (400).
+#   query:  per tenant token: match-all search (exactly its own events;
+#           also over 60 days, where OpenSearch queries <prefix>-acme-*,
+#           which matches acme-eu's indices too; also with an X-Log-Tenant
+#           header naming each other tenant), every foreign marker as full
+#           text (0 hits), service filters, aggregate totals, histogram and
+#           top values, live tail while all tenants ingest, a tail resuming
+#           from another tenant's Last-Event-ID, a cursor of one tenant
+#           replayed by another (403, no hits), unknown/missing/ingest tokens
+#           (401 on search, aggregate, tail), a `tenant` filter (400).
 # Also: one token in two tenants is a config error in both daemons, and the
 # store on disk holds each tenant's events under its own name.
 # Pass 1: embedded store. Pass 2 (OpenSearch as hot store and queryd
-# backend): the same matrix.
+# backend): the same matrix. About 15 s.
 # services: opensearch
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/seclib.sh"

@@ -130,8 +130,8 @@ class Matrix:
               "2 header styles alternating, + %d body claims)"
               % (self.requests, len(tokens), len(asks), len(self.names)))
 
-    def search(self, token, body, path="/v1/logs/search"):
-        h = {"Content-Type": "application/json"}
+    def search(self, token, body, path="/v1/logs/search", headers=None):
+        h = dict(headers or {}, **{"Content-Type": "application/json"})
         if token:
             h["Authorization"] = "Bearer " + token
         st, text = http("POST", self.q + path, json.dumps(body), h)
@@ -184,6 +184,19 @@ class Matrix:
             check(len(got) == len(set(got)), "%s: no duplicate hits" % t)
             check(j.get("total_hits") == len(self.expect[t]),
                   "%s total_hits %s, want %d" % (t, j.get("total_hits"), len(self.expect[t])))
+            # a range over 31 days (OpenSearch: the <prefix>-<tenant>-* pattern, which also
+            # matches the indices of a tenant whose name starts with this one's) and a
+            # header naming another tenant: still exactly its own events
+            long_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60 * 86400))
+            for o in self.names:
+                st, j = self.search(qt, {"query": {"time_range": {"start": long_ago}},
+                                         "pagination": {"limit": 1000}},
+                                    headers={"X-Log-Tenant": o})
+                got = self.markers_of(j.get("logs", []))
+                check(st == 200 and sorted(got) == sorted(self.expect[t]),
+                      "%s over 60 days with X-Log-Tenant %s: HTTP %d, foreign %s, missing %d"
+                      % (t, o, st, sorted(set(got) - self.expect[t])[:5],
+                         len(self.expect[t] - set(got))))
             # each foreign (or refused) marker as full text: no hit
             for m in sorted(every - self.expect[t]):
                 st, j = self.search(qt, {"query": {"full_text": m,
@@ -356,10 +369,46 @@ class Matrix:
             check(got <= self.expect[t], "%s tail got foreign events %s"
                   % (t, sorted(got - self.expect[t])))
         nerr = sum(len(v) for v in errors.values())
+        self.run_tail_resume()
         print("tail: %d tails, %d new events each, own only (%d failed polls reported as "
               "event: error%s)" % (len(self.names), 3, nerr,
                                    ": " + errors[[t for t in self.names if errors[t]][0]][0]
                                    if nerr else ""))
+
+
+    def run_tail_resume(self):
+        """A tail of tenant b resuming from an event id of tenant a (Last-Event-ID) gets b's
+        events from that time on, none of a's."""
+        a, b = self.names[0], self.names[1]
+        st, j = self.search(self.tenants[a]["query"],
+                            {"query": {"time_range": {"start": self.start}},
+                             "pagination": {"limit": 1000}})
+        first = j["logs"][-1]   # a's oldest event
+        ts_ns = self.q_ts_ns(first["timestamp"]) - 1
+        req = urllib.request.Request(
+            self.q + "/v1/logs/tail",
+            headers={"Authorization": "Bearer " + self.tenants[b]["query"],
+                     "Last-Event-ID": "%d/%s" % (ts_ns, first["id"])})
+        got = []
+        try:
+            with urllib.request.urlopen(req, timeout=3) as r:
+                end = time.time() + 2.5
+                while time.time() < end:
+                    line = r.readline().decode("utf-8", "replace")
+                    if line.startswith("data:") and '"error"' not in line[:20]:
+                        got.append(self.markers_of([json.loads(line[5:])])[0])
+        except (TimeoutError, OSError):
+            pass
+        check(got and set(got) <= self.expect[b],
+              "%s tail resuming from %s's Last-Event-ID: %d events, foreign %s"
+              % (b, a, len(got), sorted(set(got) - self.expect[b])[:5]))
+
+    @staticmethod
+    def q_ts_ns(rfc3339):
+        import calendar
+        base, frac = rfc3339.rstrip("Z").split(".") if "." in rfc3339 else (rfc3339.rstrip("Z"), "0")
+        secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+        return secs * 10**9 + int(frac.ljust(9, "0")[:9])
 
 
 def main():
