@@ -159,7 +159,11 @@ def gen(d):
     for i, (brand, _, card) in enumerate(cards):
         tag = "edgetag%03d" % (i + 1)
         etags.append(tag)
-        lines.append("%s login %s card %s (%s)" % (tag, emails[i % len(emails)], card, brand))
+        if i % 2:
+            lines.append(json.dumps({"msg": "%s login" % tag, "user_id": emails[i % len(emails)],
+                                     "payment": {"card": card, "brand": brand}}))
+        else:
+            lines.append("%s login %s card %s (%s)" % (tag, emails[i % len(emails)], card, brand))
     open(os.path.join(d, "edge.log"), "w").write("\n".join(lines) + "\n")
     open(os.path.join(d, "edge_originals.txt"), "w").write(
         "\n".join(emails + [c[2] for c in cards]) + "\n")

@@ -14,7 +14,8 @@
 #     certificate_expired (45): curl exit 56, no HTTP status, and nothing
 #     of those requests reaches the bus (their markers are not in the spool)
 #     or an answer; a valid certificate -> 200; a valid certificate whose CN
-#     no tenant maps, without a token -> 401 (collector);
+#     no tenant maps, without a token -> 401, one tenant's token with another
+#     tenant's certificate -> 403 (collector);
 #   - loghaul_http_tls_handshake_failures_total counts every refused handshake.
 # Agent -> collector: an agent that trusts the wrong CA (an unknown one, and
 # an impostor with the right CA's name) or presents an expired certificate
@@ -34,7 +35,9 @@ CPORT=$(free_port) QPORT=$(free_port)
 TLS="tls: { cert: $P/server.crt, key: $P/server.key, client_ca: $P/ca.crt, client_auth: require }"
 cat >"$WORK/collector.yaml" <<EOT
 listen: { address: 127.0.0.1:$CPORT, $TLS }
-tenants: [ { name: demo, tokens: [dev-token], client_cns: [agent-1.demo] } ]
+tenants:
+  - { name: demo, tokens: [dev-token], client_cns: [agent-1.demo] }
+  - { name: beta, tokens: [beta-token] }
 bus: { type: spool, topic: logs, spool: { dir: $WORK/spool } }
 EOT
 mkdir -p "$WORK/store"
@@ -136,11 +139,15 @@ got=$(tls_curl "$CPORT" stranger --tlsv1.3 -X POST --data-binary "${INGEST//MARK
 got=$(tls_curl "$CPORT" agent --tlsv1.3 -X POST --data-binary "${INGEST//MARKER/bycnz}" \
     "https://localhost:$CPORT/v1/logs/ingest")
 [ "$got" = "200 0" ] || fail "collector: the agent certificate alone (CN agent-1.demo): $got"
-say "  collector: a verified CN no tenant has, no token: 401; the tenant's CN alone: 200"
+got=$(tls_curl "$CPORT" agent --tlsv1.3 -X POST -H "X-Log-Shipper-Token: beta-token" \
+    --data-binary "${INGEST//MARKER/mixedz}" "https://localhost:$CPORT/v1/logs/ingest")
+[ "$got" = "403 0" ] || fail "collector: beta's token with demo's certificate: $got"
+say "  collector: a verified CN no tenant has, no token: 401; the tenant's CN alone: 200;" \
+    "one tenant's token with another's certificate: 403"
 spool_has() { grep -rqa -- "$1" "$WORK/spool"; }
 for m in acceptedcollectorz bycnz; do spool_has "$m" || fail "accepted $m is not on the bus"; done
 for m in refusednonecollectorz refusedroguecollectorz refusedimpostorcollectorz \
-    refusedexpiredcollectorz strangerz; do
+    refusedexpiredcollectorz strangerz mixedz; do
     spool_has "$m" && fail "refused request $m reached the bus"
 done
 say "  collector: the bus holds the accepted requests' events and none of the refused"
