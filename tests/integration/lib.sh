@@ -12,11 +12,18 @@ LONG="${LOGHAUL_LONG:-0}"
 declare -a LH_PIDS=()
 
 lh_cleanup() {
-    local pid
+    # Only the processes still among this shell's jobs: the pid of one that
+    # was stopped and waited for may belong to another process by now (pids
+    # wrap at 32768 on a busy machine), which must not get our signals.
+    local pid live=" $(jobs -p | tr '\n' ' ') "
+    local -a mine=()
     for pid in "${LH_PIDS[@]}"; do
+        case "$live" in *" $pid "*) mine+=("$pid") ;; esac
+    done
+    for pid in "${mine[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
-    for pid in "${LH_PIDS[@]}"; do
+    for pid in "${mine[@]}"; do
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null
     done
