@@ -49,9 +49,24 @@ EOT
 READY_URL=https://localhost
 for port in $CPORT $QPORT; do
     READY_CURL="--cacert $P/ca.crt --cert $P/agent.crt --key $P/agent.key --resolve localhost:$port:127.0.0.1"
-    [ "$port" = "$CPORT" ] && start_daemon collector "$WORK/collector.yaml" "$port"
-    [ "$port" = "$QPORT" ] && start_daemon queryd "$WORK/queryd.yaml" "$port"
+    if [ "$port" = "$CPORT" ]; then
+        start_daemon collector "$WORK/collector.yaml" "$port"
+        CPID=$DAEMON_PID
+    else
+        start_daemon queryd "$WORK/queryd.yaml" "$port"
+        QPID=$DAEMON_PID
+    fi
 done
+alive() {  # the collector and queryd still run (refused clients must not harm them)
+    local pid
+    for pid in "$CPID" "$QPID"; do
+        kill -0 "$pid" 2>/dev/null && continue
+        wait "$pid"
+        echo "exit status $?" >&2
+        tail -n 20 "$WORK/collector.log" "$WORK/queryd.log" >&2
+        fail "a daemon (pid $pid) is gone: $1"
+    done
+}
 READY_URL="" READY_CURL=""
 
 # tls_curl PORT CERT [CURL-ARGS...]: a request over TLS to localhost:PORT
@@ -152,6 +167,7 @@ for m in refusednonecollectorz refusedroguecollectorz refusedimpostorcollectorz 
 done
 say "  collector: the bus holds the accepted requests' events and none of the refused"
 
+alive "after the collector's checks"
 say "queryd search listener (port $QPORT)"
 check_listener queryd "$QPORT" /v1/logs/search '{"query":{"full_text":"MARKER"}}' \
     "Authorization: Bearer query-token-1"
@@ -213,6 +229,7 @@ for bad in agent-wrongca:rogue-ca:agent:false:'SSL certificate problem' \
     # must stay at 0 while the agent runs
     SPILL_AFTER=2s
     [ "$wa" = false ] && SPILL_AFTER=1h
+    alive "before agent $name"
     run_agent "$name" "$ca" "$cert" "$wa"
     wait_for 30 "$name: the agent read its file" read_all
     wait_for 30 "$name: three failed requests" errors_at_least 3
@@ -247,6 +264,7 @@ read_to_end() { [ "$(checkpoint_offset "$1")" = "$(stat -c %s "$WORK/input/app.l
 sent() { grep -rao 'agent line [0-9]* shipmarkz' "$WORK/spool" | wc -l; }
 SPILL_AFTER=2s
 for name in agent-wrongca agent-impostor agent-expired; do
+    alive "before agent $name, fixed"
     before=$(sent)
     run_agent "$name" ca agent true
     wait_for 30 "$name, fixed: every line on the bus" all_on_bus
@@ -276,4 +294,7 @@ why=$(grep -o "ship: POST https://localhost:$SPORT/v1/logs/ingest: [^;]*" \
 grep -qi 'protocol version\|unsupported protocol' <<<"$why" ||
     fail "tls12: the agent's log does not name the protocol version: $why"
 say "agent against a TLS 1.2-only endpoint: nothing sent; log: $why"
+alive "at the end"
+stop_daemon "$QPID"
+stop_daemon "$CPID"
 say "ok: TLS 1.3 only and mTLS on collector and queryd, agent refuses a wrong CA / expired cert"
