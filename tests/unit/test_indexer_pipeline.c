@@ -1241,3 +1241,66 @@ TEST(pipeline_full_dlq_pauses_until_it_has_room)
     tsink_free(&t);
     lh_bus_close(bus);
 }
+
+static const char *reject_with_pii(size_t i)
+{
+    return i % 2 ? "reject-me: refund to alice@example.com card 4111 1111 1111 1111"
+                 : "ok: bob@example.org paid";
+}
+
+struct pii_seen {
+    size_t n, masked, original;
+};
+
+static int pii_visit(void *arg, const struct lh_dlq_entry *e)
+{
+    struct pii_seen *s = arg;
+    char *v = strndup(e->msg->value, e->msg->value_len);
+    s->n++;
+    s->original += strstr(v, "alice@example.com") || strstr(v, "4111 1111 1111 1111") ||
+                   strstr(v, "carol@example.net") || strstr(v, "5555-5555-5555-4444");
+    s->masked += strstr(v, "[EMAIL]") && strstr(v, "[CARD]");
+    free(v);
+    return 0;
+}
+
+/* Dead letters (a refused event, a value that is no event) leave with the
+ * mask rules applied when the mask stage runs, and as they were without it. */
+static void dlq_pii_case(const char *stages, size_t want_masked, size_t want_original)
+{
+    struct lh_bus *bus = open_bus();
+    struct tsink t;
+    tsink_init(&t, "flaky");
+    t.reject = "reject-me";
+    struct lh_sink *sinks[1] = { &t.base };
+    produce(bus, 9, 4, reject_with_pii, NULL);
+    struct lh_bus_header hdr = { "tenant", "acme" };
+    const char *bad = "not an event: carol@example.net 5555-5555-5555-4444";
+    struct lh_bus_msg msg = { .value = bad, .value_len = strlen(bad), .headers = &hdr,
+                              .nheaders = 1 };
+    struct lh_err err = { 0 };
+    REQUIRE(lh_bus_produce(bus, "logs", &msg, 1, &err) == 0);
+    struct popts o = { .stages = stages };
+    struct lh_pipeline *p = make_pipeline(bus, sinks, 1, &o);
+    CHECK_INT(run_until(p, 5), ==, 5);
+    lh_pipeline_destroy(p);
+    struct lh_dlq_scan scan = { .topic = "logs.dlq", .first_wait_ms = 200, .idle_wait_ms = 50 };
+    struct pii_seen s = { 0 };
+    CHECK_INT(lh_dlq_each(bus, &scan, pii_visit, &s, &err), ==, 3);
+    CHECK_INT(s.masked, ==, want_masked);
+    CHECK_INT(s.original, ==, want_original);
+    tsink_free(&t);
+    lh_bus_close(bus);
+}
+
+TEST(pipeline_dead_letters_are_masked_when_the_mask_stage_runs)
+{
+    quiet();
+    dlq_pii_case("{}", 3, 0);
+}
+
+TEST(pipeline_dead_letters_are_kept_as_they_were_without_the_mask_stage)
+{
+    quiet();
+    dlq_pii_case("{stages: [parse, enrich]}", 0, 3);
+}
