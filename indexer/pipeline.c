@@ -987,6 +987,7 @@ static int ledger_rows(struct lh_pipeline *p)
             int kind = !(it->routed & bit)    ? LH_AUDIT_DROPPED
                        : !(it->to & bit)      ? LH_AUDIT_SAMPLED
                        : p->rejected[i] & bit ? LH_AUDIT_DLQ
+                       : it->only != UINT32_MAX ? LH_AUDIT_REPLAYED   /* a dead letter, written now */
                                               : -1;
             if (kind >= 0)
                 rc = lh_audit_rows_add(p->rows, (enum lh_audit_kind)kind, p->sinks[si].s->name,
