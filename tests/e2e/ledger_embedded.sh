@@ -8,6 +8,7 @@
 # indexer restart also uploads what it had staged). Then the
 # store segment holding phase 1 is deleted: `loghaul audit` must exit 1 and
 # name both phase-1 files with N1/2 missing each, and phase 2 stays clean.
+# Another tenant's token sees none of it; an unknown token exits 2.
 # Needs no external service (~20 s).
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/ledger_lib.sh"
@@ -36,7 +37,7 @@ sinks:
 EOT
 cat >"$WORK/queryd.yaml" <<EOT
 listen: { address: 127.0.0.1:$QPORT }
-tenants: [ { name: demo, tokens: [dev-token-1234] } ]
+tenants: [ { name: demo, tokens: [dev-token-1234] }, { name: other, tokens: [other-token-1234] } ]
 tiers: [ { type: store, store: { dir: $WORK/store } } ]
 EOT
 cat >"$WORK/agent.yaml" <<EOT
@@ -74,6 +75,12 @@ ledger_wait "$N" 60
 say "audit of the quiescent pipeline"
 ledger_expect_exact ledger-host "$WORK/a/app-0.log=$((N1 / 2))" "$WORK/a/app-1.log=$((N1 - N1 / 2))" \
     "$WORK/b/app-0.log=$N2"
+
+o="$("$BUILD/loghaul" audit --url "http://127.0.0.1:$QPORT" --token other-token-1234 --since 2h \
+    --settle 0 --json)" || fail "audit as another tenant"
+[ "$(ledger_total acknowledged <<<"$o")" = 0 ] || fail "another tenant sees the ledger of demo"
+"$BUILD/loghaul" audit --url "http://127.0.0.1:$QPORT" --token wrong-token-1234 >/dev/null 2>&1
+[ $? = 2 ] || fail "audit with an unknown token must exit 2"
 
 say "deleting the phase-1 store segment(s): $(echo $SEGS1 | wc -w) file(s)"
 rm -f $SEGS1
