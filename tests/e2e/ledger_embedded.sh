@@ -17,40 +17,8 @@ N1=4000 N2=1500
 [ "$LONG" = 1 ] && N1=100000 N2=50000
 CPORT=$(free_port) IPORT=$(free_port) QPORT=$(free_port) APORT=$(free_port)
 mkdir -p "$WORK/a" "$WORK/b" "$WORK/agent"
-cat >"$WORK/collector.yaml" <<EOT
-listen: { address: 127.0.0.1:$CPORT }
-tenants: [ { name: demo, tokens: [dev-token] } ]
-bus: { type: spool, topic: logs, spool: { dir: $WORK/spool } }
-EOT
-cat >"$WORK/indexer.yaml" <<EOT
-listen: { address: 127.0.0.1:$IPORT }
-bus: { type: spool, topic: logs, spool: { dir: $WORK/spool } }
-pipeline: { linger: 100ms }
-sinks:
-  - { name: store, type: store, store: { dir: $WORK/store, merge_interval: 0 } }
-  - name: archive
-    type: archive
-    archive:
-      staging_dir: $WORK/staging
-      rollover: 2s
-      backend: { type: dir, format: ndjson, dir: { path: $WORK/archive } }
-EOT
-cat >"$WORK/queryd.yaml" <<EOT
-listen: { address: 127.0.0.1:$QPORT }
-tenants: [ { name: demo, tokens: [dev-token-1234] }, { name: other, tokens: [other-token-1234] } ]
-tiers: [ { type: store, store: { dir: $WORK/store } } ]
-EOT
-cat >"$WORK/agent.yaml" <<EOT
-listen: { address: 127.0.0.1:$APORT }
-tail:
-  include: [$WORK/a/*.log, $WORK/b/*.log]
-  checkpoint: $WORK/agent/checkpoint.json
-ship: { endpoints: [http://127.0.0.1:$CPORT], token: dev-token }
-buffer: { dir: $WORK/agent/buffer }
-batch: { max_age: 200ms }
-host_id: ledger-host
-EOT
-
+ledger_embedded_yaml "linger: 100ms" ", merge_interval: 0"
+ledger_agent_yaml ledger-host dev-token "$WORK/a/*.log" "$WORK/b/*.log"
 AUDIT=("$BUILD/loghaul" audit --url "http://127.0.0.1:$QPORT" --token dev-token-1234 --since 2h
        --archive-settle 0)
 ledger_start_all

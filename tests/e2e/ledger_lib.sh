@@ -3,6 +3,55 @@
 # Expects $WORK/{collector,indexer,queryd,agent}.yaml and the ports
 # CPORT IPORT QPORT APORT, and AUDIT=(loghaul audit ...) for the helpers.
 
+# ledger_agent_yaml HOST TOKEN GLOB...: the agent's config, shipping to the
+# collector on CPORT with a short batch age.
+ledger_agent_yaml() {
+    local host="$1" token="$2" globs
+    shift 2
+    globs=$(IFS=,; echo "$*")
+    cat >"$WORK/agent.yaml" <<EOT
+listen: { address: 127.0.0.1:$APORT }
+tail:
+  include: [$globs]
+  checkpoint: $WORK/agent/checkpoint.json
+ship: { endpoints: [http://127.0.0.1:$CPORT], token: $token }
+buffer: { dir: $WORK/agent/buffer }
+batch: { max_age: 200ms }
+host_id: $host
+EOT
+}
+
+# ledger_embedded_yaml PIPELINE STORE-EXTRA: collector, indexer and queryd
+# configs of the embedded pipeline (spool, store + archive dir with a 2 s
+# rollover; tenant demo: dev-token to ship, dev-token-1234 to read, and
+# tenant other: other-token-1234). PIPELINE and STORE-EXTRA are flow-map
+# entries for the indexer's pipeline and store sections.
+ledger_embedded_yaml() {
+    cat >"$WORK/collector.yaml" <<EOT
+listen: { address: 127.0.0.1:$CPORT }
+tenants: [ { name: demo, tokens: [dev-token] } ]
+bus: { type: spool, topic: logs, spool: { dir: $WORK/spool } }
+EOT
+    cat >"$WORK/indexer.yaml" <<EOT
+listen: { address: 127.0.0.1:$IPORT }
+bus: { type: spool, topic: logs, spool: { dir: $WORK/spool } }
+pipeline: { $1 }
+sinks:
+  - { name: store, type: store, store: { dir: $WORK/store$2 } }
+  - name: archive
+    type: archive
+    archive:
+      staging_dir: $WORK/staging
+      rollover: 2s
+      backend: { type: dir, format: ndjson, dir: { path: $WORK/archive } }
+EOT
+    cat >"$WORK/queryd.yaml" <<EOT
+listen: { address: 127.0.0.1:$QPORT }
+tenants: [ { name: demo, tokens: [dev-token-1234] }, { name: other, tokens: [other-token-1234] } ]
+tiers: [ { type: store, store: { dir: $WORK/store } } ]
+EOT
+}
+
 # Starts collector, indexer, queryd and agent; sets CPID IPID QPID APID.
 ledger_start_all() {
     start_daemon collector "$WORK/collector.yaml" "$CPORT"

@@ -75,17 +75,7 @@ listen: { address: 127.0.0.1:$QPORT }
 tenants: [ { name: $TENANT, tokens: [tok-$TAG] } ]
 tiers: [ { type: opensearch, opensearch: { urls: [$OS], index_prefix: $TAG } } ]
 EOT
-cat >"$WORK/agent.yaml" <<EOT
-listen: { address: 127.0.0.1:$APORT }
-tail:
-  include: [$WORK/in/*.log]
-  checkpoint: $WORK/agent/checkpoint.json
-ship: { endpoints: [http://127.0.0.1:$CPORT], token: tok-$TAG }
-buffer: { dir: $WORK/agent/buffer }
-batch: { max_age: 200ms }
-host_id: scaled-host
-EOT
-
+ledger_agent_yaml scaled-host "tok-$TAG" "$WORK/in/*.log"
 AUDIT=("$BUILD/loghaul" audit --url "http://127.0.0.1:$QPORT" --token "tok-$TAG" --since 2h
        --archive-settle 0)
 ledger_start_all
