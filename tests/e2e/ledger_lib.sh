@@ -95,9 +95,11 @@ ledger_wait() {
 ledger_expect_exact() {
     local host="$1" rc
     shift
+    local t0=$(date +%s%N)
     "${AUDIT[@]}" --settle 0 >"$WORK/audit1.out" 2>&1
     rc=$?
     cat "$WORK/audit1.out"
+    say "the audit took $(( ($(date +%s%N) - t0) / 1000000 )) ms ($(cat "$WORK"/*/.ledger/*.ndjson 2>/dev/null | wc -l) ledger rows on disk)"
     [ "$rc" = 0 ] || fail "loghaul audit exited $rc on a quiescent run (want 0)"
     "${AUDIT[@]}" --settle 0 --json >"$WORK/audit1.json" || fail "audit --json"
     python3 - "$WORK/audit1.json" "$host" "$@" <<'PY' || fail "exact counts"
