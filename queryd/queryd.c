@@ -153,7 +153,8 @@ int lh_queryd_validate(const struct lh_queryd_config *cfg, struct lh_err *err)
             return lh_err_set(err, LH_EINVAL, "tiers[%zu].opensearch.urls: missing", i);
     }
     if (cfg->tail.poll_ms < 10 || cfg->tail.heartbeat_ms < 100 || cfg->tail.lookback_ms < 0 ||
-        cfg->tail.max_streams < 0 || cfg->tail.max_events < 1 || cfg->tail.timeout_ms < 1)
+        cfg->tail.max_streams < 0 || cfg->tail.max_events < 1 || cfg->tail.timeout_ms < 1 ||
+        cfg->tail.max_duration_ms < 0)
         return lh_err_set(err, LH_EINVAL, "tail: poll_interval >= 10ms, heartbeat >= 100ms, "
                           "other values positive");
     return 0;
