@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""har_summary.py HAR [--want-status METHOD PATH STATUS]... [--only-status STATUS METHODS PREFIX]
+
+Counts the answers of a schemathesis run (its HAR report) by operation and
+status, prints them, and checks what a phase must have reached:
+  --want-status POST /v1/logs/search 200   at least one such answer
+  --only-status 401 GET,POST /v1/          every answer to those methods under
+                                           that path has that status
+Exit 1 when a check fails. The last line is "<N> requests".
+"""
+import collections
+import json
+import sys
+import urllib.parse
+
+
+def main(argv):
+    har = json.load(open(argv[1]))
+    counts = collections.Counter()
+    for e in har["log"]["entries"]:
+        path = urllib.parse.urlsplit(e["request"]["url"]).path
+        counts[(e["request"]["method"], path, e["response"]["status"])] += 1
+    for (m, p, s), n in sorted(counts.items()):
+        print(f"    {m:5} {p:26} {s}: {n}")
+    ok = True
+    args = argv[2:]
+    while args:
+        if args[0] == "--want-status":
+            m, p, s = args[1], args[2], int(args[3])
+            if counts[(m, p, s)] == 0:
+                print(f"  MISSING: no {s} answer to {m} {p}")
+                ok = False
+            args = args[4:]
+        elif args[0] == "--only-status":
+            s, methods, prefix = int(args[1]), args[2].split(","), args[3]
+            bad = {k: n for k, n in counts.items()
+                   if k[0] in methods and k[1].startswith(prefix) and k[2] != s}
+            if bad:
+                print(f"  UNEXPECTED: answers other than {s} under {prefix}: {bad}")
+                ok = False
+            args = args[4:]
+        else:
+            raise SystemExit(f"unknown argument {args[0]}")
+    print(f"{sum(counts.values())} requests")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
