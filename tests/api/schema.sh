@@ -51,8 +51,9 @@ listen: { address: 127.0.0.1:$IPORT }
 drain_timeout: 2s
 bus: { type: spool, topic: logs, dlq_topic: logs.dlq, spool: { dir: $WORK/spool } }
 pipeline: { group: api-schema, linger: 50ms, flush_interval: 200ms }
-stages: [parse, enrich]
+stages: [parse, enrich, mask]
 parse: { patterns_dir: $ROOT/config/patterns }
+enrich: { ingest_delay: true }
 sinks: [ { name: store, type: store, store: { dir: $WORK/store } } ]
 EOT
 cat >"$WORK/queryd.yaml" <<EOT
