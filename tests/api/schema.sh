@@ -2,7 +2,8 @@
 # tests/api/schema.sh - the daemons answer as docs/openapi.yaml says:
 # schemathesis generates requests from the schema (valid and invalid ones)
 # against a real loghaul-collector and loghaul-queryd (the embedded default:
-# spool bus, an indexer, the embedded store, all in $WORK) and checks that
+# spool bus, an indexer writing the embedded store and a Parquet archive,
+# all in $WORK) and checks that
 # every answer has a documented status, content type, headers and a body
 # that validates against the schema, and that no request is a 5xx other than
 # a documented 503. Phases: with a valid token (deep paths), then without
@@ -54,7 +55,14 @@ pipeline: { group: api-schema, linger: 50ms, flush_interval: 200ms }
 stages: [parse, enrich, mask]
 parse: { patterns_dir: $ROOT/config/patterns }
 enrich: { ingest_delay: true }
-sinks: [ { name: store, type: store, store: { dir: $WORK/store } } ]
+sinks:
+  - { name: store, type: store, store: { dir: $WORK/store } }
+  - name: archive
+    type: archive
+    archive:
+      staging_dir: $WORK/archive-staging
+      rollover: 1s
+      backend: { type: dir, format: parquet, dir: { path: $WORK/archive } }
 EOT
 cat >"$WORK/queryd.yaml" <<EOT
 listen: { address: 127.0.0.1:$QPORT, max_body: 1MiB }
