@@ -1007,3 +1007,29 @@ TEST(queryd_tail_limit_of_open_streams)
     ht_close(&c);
     CHECK_INT(qt_stop(&t), ==, 0);
 }
+
+TEST(queryd_tail_ends_after_max_duration)
+{
+    const char *dir = lh_test_tmpdir();
+    struct lh_buf y = LH_BUF_INIT;
+    lh_buf_printf(&y, "%stail:\n  poll_interval: 20ms\n  max_duration: 300ms\n", base_yaml);
+    struct qt t;
+    REQUIRE(qt_start(&t, y.data, dir) == 0);
+    lh_buf_free(&y);
+    struct ht_conn c;
+    REQUIRE(ht_connect(&c, t.port) == 0);
+    REQUIRE(ht_sends(&c, "GET /v1/logs/tail?query=x HTTP/1.1\r\nHost: t\r\n"
+                         "Authorization: Bearer " TOKEN "\r\n\r\n") == 0);
+    REQUIRE(read_until(&c, "tail started", 2000));
+    double t0 = ht_now();
+    CHECK(read_until(&c, ": max_duration reached", 2000));
+    CHECK(read_until(&c, "0\r\n\r\n", 1000));   /* the stream's last chunk */
+    double took = ht_now() - t0;
+    CHECK(took > 0.2 && took < 1.5);
+    ht_close(&c);
+    double end = ht_now() + 2;
+    while (tails_open(&t) > 0 && ht_now() < end)
+        ht_sleep_ms(20);
+    CHECK(tails_open(&t) == 0);
+    CHECK_INT(qt_stop(&t), ==, 0);
+}

@@ -5,6 +5,9 @@
  * buckets count right, for search, aggregate and the tail's query object. */
 #include "../lh_test.h"
 #include "../../queryd/query.h"
+#include "../../queryd/queryd.h"
+
+#include <stdio.h>
 
 #include "lh/time.h"
 
@@ -76,4 +79,32 @@ TEST(queryd_time_range_bounds_accepted)
     CHECK(q.end_ns - q.start_ns > 0);   /* the span itself fits */
     CHECK_INT(q.interval_ns, ==, 30LL * 86400 * LH_NS_PER_SEC);   /* the widest auto bucket */
     lh_query_free(&q);
+}
+
+/* limits.default_range is bounded so that end - default_range stays in range
+ * for the earliest end; tail.max_duration is a duration key. */
+TEST(queryd_config_bounds_default_range_and_tail_duration)
+{
+    static const struct { const char *extra; int ok; const char *why; } cases[] = {
+        { "limits: { default_range: 3650d }\n", 1, "" },
+        { "limits: { default_range: 3651d }\n", 0, "limits.default_range: at most 3650d" },
+        { "tail: { max_duration: 5m }\n", 1, "" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/q%zu.yaml", lh_test_tmpdir(), i);
+        FILE *f = fopen(path, "w");
+        REQUIRE(f != NULL);
+        fprintf(f, "tenants: [ { name: demo, tokens: [token-0123456789] } ]\n%s", cases[i].extra);
+        fclose(f);
+        struct lh_queryd_config cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        struct lh_err err = { 0 };
+        int rc = lh_daemon_load_config(&lh_queryd_ops, path, &cfg, &err);
+        CHECK_INT(rc == 0, ==, cases[i].ok);
+        if (rc == 0)
+            lh_conf_free(lh_queryd_opts, &cfg);
+        else
+            CHECK_CONTAINS(err.msg, cases[i].why);
+    }
 }
