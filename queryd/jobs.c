@@ -198,8 +198,9 @@ static void on_create(struct lh_http_req *req, void *arg)
     int st = lh_qreq_check(j->req);
     if (st) {
         const struct lh_buf *a = lh_qreq_answer(j->req);
+        struct lh_http_header h[] = { { "Retry-After", "1" }, { NULL, NULL } };
         lh_queryd_count(js->qd, "jobs", st);
-        lh_http_respond_json(req, st, NULL, a->data ? a->data : "{}", a->len);
+        lh_http_respond_json(req, st, st == 503 ? h : NULL, a->data ? a->data : "{}", a->len);
         lh_qreq_free(j->req);
         free(j);
         return;

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""har_summary.py HAR [--want-status METHOD PATH STATUS]... [--only-status METHOD PATH STATUS]...
+"""har_summary.py HAR [SCHEMA.yaml] [--want-status METHOD PATH STATUS]... [--only-status METHOD PATH STATUS]...
 
-Counts the answers of a schemathesis run (its HAR report) by operation and
-status, prints them, and checks what a phase must have reached:
+Counts the answers of a schemathesis run (its HAR report) by operation (the
+SCHEMA's path templates: /v1/logs/search/jobs/{job_id}) and status, prints them, and checks what a phase must have reached:
   --want-status POST /v1/logs/search 200   at least one such answer
   --only-status POST /v1/logs/search 401,413   every such answer has one of
                                                these statuses (and one at least)
@@ -10,20 +10,34 @@ Exit 1 when a check fails. The last line is "<N> requests".
 """
 import collections
 import json
+import re
 import sys
 import urllib.parse
+
+import yaml
+
+
+def templates(schema_path):
+    paths = yaml.safe_load(open(schema_path))["paths"]
+    out = []
+    for p in paths:
+        rx = "^" + re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(p)) + "$"
+        out.append((re.compile(rx), p))
+    return out
 
 
 def main(argv):
     har = json.load(open(argv[1]))
+    tpl = templates(argv[2]) if len(argv) > 2 and argv[2].endswith(".yaml") else []
     counts = collections.Counter()
     for e in har["log"]["entries"]:
         path = urllib.parse.urlsplit(e["request"]["url"]).path
+        path = next((p for rx, p in tpl if rx.match(path)), path)
         counts[(e["request"]["method"], path, e["response"]["status"])] += 1
     for (m, p, s), n in sorted(counts.items()):
         print(f"    {m:5} {p:26} {s}: {n}")
     ok = True
-    args = argv[2:]
+    args = argv[3:] if tpl else argv[2:]
     while args:
         if args[0] == "--want-status":
             m, p, s = args[1], args[2], int(args[3])

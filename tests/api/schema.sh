@@ -119,8 +119,8 @@ CHECKS=not_a_server_error,status_code_conformance,content_type_conformance
 CHECKS=$CHECKS,response_headers_conformance,response_schema_conformance
 CHECKS="${LOGHAUL_API_CHECKS:-$CHECKS}"
 TOTAL=0 FAILED=""
-# run NAME PORT TAG-REGEX [st options...] -- [har_summary checks...]: one
-# schemathesis run; then what its answers were (by operation and status).
+# [PHASES=...] run NAME PORT TAG-REGEX [st options...] -- [har_summary checks...]:
+# one schemathesis run; then what its answers were (by operation and status).
 run() {
     local name="$1" port="$2" tags="$3" rc n
     shift 3
@@ -132,7 +132,7 @@ run() {
     (cd "$WORK" && "$ST" run "$SCHEMA" --url "http://127.0.0.1:$port" --include-tag-regex "$tags" \
         --checks "$CHECKS" --max-examples "$EXAMPLES" --seed "$SEED" \
         --generation-database none --request-timeout 10 --no-color \
-        --suppress-health-check all --workers 1 \
+        --suppress-health-check all --workers 1 --phases "${PHASES:-examples,coverage,fuzzing}" \
         --report har --report-har-path "$WORK/$name.har" "${st[@]}") >"$out" 2>&1
     rc=$?
     if [ "$rc" != 0 ]; then
@@ -140,7 +140,8 @@ run() {
         [ -n "${LOGHAUL_API_KEEP_GOING:-}" ] && { FAILED="$FAILED $name"; return; }
         fail "schemathesis $name: exit $rc (full output in $out)"
     fi
-    "$PY" "$ROOT/tests/api/har_summary.py" "$WORK/$name.har" "$@" >"$WORK/$name.summary" ||
+    "$PY" "$ROOT/tests/api/har_summary.py" "$WORK/$name.har" "$SCHEMA" "$@" \
+        >"$WORK/$name.summary" ||
         { cat "$WORK/$name.summary" >&2; fail "$name: the run did not reach what it must"; }
     cat "$WORK/$name.summary"
     n=$(tail -n 1 "$WORK/$name.summary" | awk '{print $1}')
@@ -155,17 +156,23 @@ run collector-auth "$CPORT" '^(ingest|admin)$' \
     --want-status POST /v1/logs/ingest/ndjson 200 --want-status POST /v1/logs/ingest/ndjson 400 \
     --want-status GET /metrics 200 --want-status GET /readyz 200
 say "queryd with a token"
-run queryd-auth "$QPORT" '^(search|admin)$' -H "Authorization: Bearer $TOKEN" -- \
+# stateful: the search jobs' links (create, then get and delete that job)
+PHASES=examples,coverage,fuzzing,stateful \
+    run queryd-auth "$QPORT" '^(search|admin)$' -H "Authorization: Bearer $TOKEN" -- \
     --want-status POST /v1/logs/search 200 --want-status POST /v1/logs/search 400 \
     --want-status POST /v1/logs/aggregate 200 --want-status POST /v1/logs/aggregate 400 \
     --want-status GET /v1/logs/tail 200 --want-status GET /v1/logs/tail 400 \
+    --want-status POST /v1/logs/search/jobs 202 --want-status POST /v1/logs/search/jobs 400 \
+    --want-status GET '/v1/logs/search/jobs/{job_id}' 200 \
+    --want-status DELETE '/v1/logs/search/jobs/{job_id}' 200 \
     --want-status GET /healthz 200
 say "collector and queryd without a token: 401 (or 413/431 from the HTTP layer first)"
 run collector-anon "$CPORT" '^ingest$' --generation-with-security-parameters false -- \
     --only-status POST /v1/logs/ingest 401,413 --only-status POST /v1/logs/ingest/ndjson 401,413
 run queryd-anon "$QPORT" '^search$' --generation-with-security-parameters false -- \
     --only-status POST /v1/logs/search 401,413 --only-status POST /v1/logs/aggregate 401,413 \
-    --only-status GET /v1/logs/tail 401,431
+    --only-status GET /v1/logs/tail 401,431 --only-status POST /v1/logs/search/jobs 401,413 \
+    --only-status GET '/v1/logs/search/jobs/{job_id}' 401
 
 [ -z "$FAILED" ] || fail "schemathesis found failures in:$FAILED"
 
