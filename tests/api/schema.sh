@@ -72,6 +72,7 @@ cursor: { key: api-schema-cursor-key-0123456789 }
 limits: { timeout: 5s }
 tiers: [ { type: store, store: { dir: $WORK/store } } ]
 tail: { poll_interval: 50ms, heartbeat: 1s, max_duration: 300ms }
+jobs: { max_running: 16, max_kept: 32 }
 EOT
 
 BUILD="$DBUILD"
