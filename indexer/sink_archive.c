@@ -478,7 +478,12 @@ static int64_t hour_of(int64_t ns)
     int64_t q = ns / h;
     if (ns % h < 0)
         q--;
-    return q * h;
+    /* the hour holding the first instants of int64 (1677-09-21T00:12Z)
+     * starts before INT64_MIN: it is named by INT64_MIN, in the same hour */
+    int64_t start;
+    if (__builtin_mul_overflow(q, h, &start))
+        start = INT64_MIN;
+    return start;
 }
 
 static struct stage *stage_for(struct archive_sink *a, const struct lh_event *ev,

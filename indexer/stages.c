@@ -652,9 +652,12 @@ int lh_stages_enrich(struct lh_stage_worker *w, struct lh_event *ev, struct lh_a
         m[n++] = s->tags[i];
     }
     if (s->ingest_delay && ev->received_ns && ev->ts_ns) {
+        /* saturated: an event stamped centuries off is that far beyond int64 ns */
+        int64_t d;
+        if (__builtin_sub_overflow(ev->received_ns, ev->ts_ns, &d))
+            d = ev->received_ns > ev->ts_ns ? INT64_MAX : INT64_MIN;
         char num[32];
-        snprintf(num, sizeof(num), "%lld",
-                 (long long)((ev->received_ns - ev->ts_ns) / 1000000));
+        snprintf(num, sizeof(num), "%lld", (long long)(d / 1000000));
         char *v = lh_arena_strdup(arena, num);
         if (!v)
             return LH_ENOMEM;

@@ -109,9 +109,9 @@ static size_t running(struct lh_qjobs *js)
     return n;
 }
 
-/* Joins finished threads; drops expired jobs and, past max_kept, the
- * oldest finished ones. */
-static void reap(struct lh_qjobs *js)
+/* Joins finished threads; drops expired jobs and, past max_kept (less room
+ * for jobs about to be added), the oldest finished ones. */
+static void reap(struct lh_qjobs *js, int64_t room)
 {
     int64_t now = lh_time_mono_ns();
     size_t kept = 0;
@@ -121,7 +121,7 @@ static void reap(struct lh_qjobs *js)
         if (job_finished(j, NULL)) {
             job_join(j);
             drop = now - j->finished_mono > js->cfg.ttl_ms * LH_NS_PER_MS ||
-                   (int64_t)kept >= js->cfg.max_kept;
+                   (int64_t)kept + room >= js->cfg.max_kept;
         }
         if (drop) {
             *pp = j->next;
@@ -175,13 +175,13 @@ static void on_create(struct lh_http_req *req, void *arg)
     const char *tenant = auth(js, req);
     if (!tenant)
         return;
-    reap(js);
+    reap(js, 1);   /* the oldest finished job makes room for this one */
     if ((int64_t)running(js) >= js->cfg.max_running) {
         busy(js, req, "overloaded", "too many search jobs running; retry later");
         return;
     }
     if ((int64_t)js->njobs >= js->cfg.max_kept) {
-        busy(js, req, "overloaded", "too many search jobs kept; delete finished ones");
+        busy(js, req, "overloaded", "too many search jobs running; retry later");
         return;
     }
     struct sjob *j = calloc(1, sizeof(*j));
@@ -198,8 +198,9 @@ static void on_create(struct lh_http_req *req, void *arg)
     int st = lh_qreq_check(j->req);
     if (st) {
         const struct lh_buf *a = lh_qreq_answer(j->req);
+        struct lh_http_header h[] = { { "Retry-After", "1" }, { NULL, NULL } };
         lh_queryd_count(js->qd, "jobs", st);
-        lh_http_respond_json(req, st, NULL, a->data ? a->data : "{}", a->len);
+        lh_http_respond_json(req, st, st == 503 ? h : NULL, a->data ? a->data : "{}", a->len);
         lh_qreq_free(j->req);
         free(j);
         return;
@@ -242,7 +243,7 @@ static struct sjob *lookup(struct lh_qjobs *js, struct lh_http_req *req)
     const char *tenant = auth(js, req);
     if (!tenant)
         return NULL;
-    reap(js);
+    reap(js, 0);
     struct sjob *j = find(js, req, tenant);
     if (!j)
         not_found(js, req);

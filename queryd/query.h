@@ -25,7 +25,10 @@
  *   level names in any case; they are normalised ("warning" -> "WARN").
  * time_range: start inclusive, end exclusive; without start: 24 hours
  *   before end (or now); without end: open (events stamped in the future
- *   included).
+ *   included). Times lie between LH_QUERY_TIME_MIN_NS and
+ *   LH_QUERY_TIME_MAX_NS (1900-01-01 to 2150-01-01): with a default range up
+ *   to LH_QUERY_MAX_DEFAULT_RANGE_NS and buckets up to 366 days, every
+ *   instant and every span (end - start) computed from them fits in int64.
  * pagination: limit 1..max_limit (default 100); cursor from next_cursor.
  *
  * Aggregate bodies have the same "query" plus
@@ -88,6 +91,10 @@ struct lh_qtop {
 };
 
 #define LH_QUERY_MAX_TOP 8
+
+#define LH_QUERY_TIME_MIN_NS (-2208988800LL * 1000000000LL)   /* 1900-01-01T00:00:00Z */
+#define LH_QUERY_TIME_MAX_NS (5680281600LL * 1000000000LL)    /* 2150-01-01T00:00:00Z */
+#define LH_QUERY_MAX_DEFAULT_RANGE_NS (3650LL * 86400 * 1000000000LL)  /* 3650 days */
 
 /* Progress of a long-running query (search jobs): backends that know their
  * units of work (the archive: hours) add them to total and count them done

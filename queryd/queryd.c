@@ -54,7 +54,7 @@ static const struct lh_opt limits_opts[] = {
     { LH_OPT_INT, "max_filters", "64", LOFF(max_filters), "filters in a query" },
     { LH_OPT_INT, "max_values", "1000", LOFF(max_values), "values of one IN filter" },
     { LH_OPT_DURATION, "default_range", "24h", LOFF(default_range_ms),
-      "time range searched when the query has no start" },
+      "time range searched when the query has no start (at most 3650d)" },
     { LH_OPT_INT, "max_buckets", "10000", LOFF(max_buckets), "histogram buckets of an aggregate" },
     { LH_OPT_DURATION, "timeout", "10s", LOFF(timeout_ms),
       "time limit of one query (503 past it)" },
@@ -140,6 +140,8 @@ int lh_queryd_validate(const struct lh_queryd_config *cfg, struct lh_err *err)
         l->timeout_ms < 1 || l->max_concurrent < 1 || l->total_hits_cap < 1 ||
         l->default_range_ms < 1)
         return lh_err_set(err, LH_EINVAL, "limits: values must be positive");
+    if (l->default_range_ms > LH_QUERY_MAX_DEFAULT_RANGE_NS / LH_NS_PER_MS)
+        return lh_err_set(err, LH_EINVAL, "limits.default_range: at most 3650d");
     const struct lh_queryd_tier *tr = cfg->tiers.items;
     if (cfg->tiers.n > LH_PLAN_MAX_TIERS)
         return lh_err_set(err, LH_EINVAL, "tiers: at most %d", LH_PLAN_MAX_TIERS);
@@ -158,7 +160,8 @@ int lh_queryd_validate(const struct lh_queryd_config *cfg, struct lh_err *err)
             return lh_err_set(err, LH_EINVAL, "tiers[%zu].opensearch.urls: missing", i);
     }
     if (cfg->tail.poll_ms < 10 || cfg->tail.heartbeat_ms < 100 || cfg->tail.lookback_ms < 0 ||
-        cfg->tail.max_streams < 0 || cfg->tail.max_events < 1 || cfg->tail.timeout_ms < 1)
+        cfg->tail.max_streams < 0 || cfg->tail.max_events < 1 || cfg->tail.timeout_ms < 1 ||
+        cfg->tail.max_duration_ms < 0)
         return lh_err_set(err, LH_EINVAL, "tail: poll_interval >= 10ms, heartbeat >= 100ms, "
                           "other values positive");
     return 0;

@@ -336,3 +336,22 @@ TEST(stages_sampling_is_deterministic_by_id_and_near_the_rate)
     CHECK_INT(lh_stage_worker_counts(f.w)->unrouted, ==, 0);
     fx_close(&f);
 }
+
+/* An event stamped near the int64 ends (the collector takes any epoch
+ * number): ingest_delay_ms saturates instead of overflowing (UBSan). */
+TEST(stages_enrich_ingest_delay_of_extreme_timestamps)
+{
+    struct fx f;
+    REQUIRE(fx_open(&f, "enrich: {ingest_delay: true}\n") == 0);
+    struct lh_event ev = ev_of("x", LH_LEVEL_INFO, NULL, "t", "i-1");
+    ev.received_ns = 1795324259162942316LL;
+    ev.ts_ns = INT64_MIN + 1;
+    REQUIRE_INT(lh_stages_enrich(f.w, &ev, &f.a), ==, 0);
+    CHECK_STR(lh_event_meta(&ev, "ingest_delay_ms"), "9223372036854");
+    struct lh_event ev2 = ev_of("x", LH_LEVEL_INFO, NULL, "t", "i-2");
+    ev2.received_ns = -5;
+    ev2.ts_ns = INT64_MAX;
+    REQUIRE_INT(lh_stages_enrich(f.w, &ev2, &f.a), ==, 0);
+    CHECK_STR(lh_event_meta(&ev2, "ingest_delay_ms"), "-9223372036854");
+    fx_close(&f);
+}
