@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "lh/arena.h"
+#include "lh/audit.h"
 #include "lh/backoff.h"
 #include "lh/log.h"
 #include "lh/time.h"
@@ -58,12 +59,14 @@ int lh_pipeline_replay_topic(const struct lh_pipeline_config *cfg, const struct 
 
 /* ---- state ---- */
 
-enum { ITEM_OK = 0, ITEM_BAD };
+enum { ITEM_OK = 0, ITEM_BAD, ITEM_LEDGER };
 
 struct item {
     struct lh_event ev;
     const struct lh_bus_msg *msg;
     uint32_t to;                 /* sinks */
+    uint32_t routed;             /* sinks before sampling (the ledger) */
+    uint32_t only;               /* a replayed dead letter: the sink it is for; else all */
     int status;
     const char *reason;          /* ITEM_BAD: why (worker arena) */
 };
@@ -111,6 +114,7 @@ struct tenant_count {
     uint64_t n;
 };
 
+
 struct lh_pipeline {
     /* settings */
     size_t max_batch;
@@ -141,6 +145,12 @@ struct lh_pipeline {
     struct lh_arena dl_arena;
     struct tenant_count *tc;
     size_t ntc, captc;
+    struct lh_iledger *ledger;   /* NULL: no ledger rows kept */
+    struct lh_audit_rows *rows;  /* this batch's indexer rows */
+    uint32_t *rejected;          /* per item: sinks that rejected it */
+    struct lh_buf lbuf;
+    int ledger_down;
+    char ledger_why[256];
 
     /* worker threads */
     pthread_mutex_t wmu;
@@ -172,6 +182,7 @@ struct lh_pipeline {
     /* metrics */
     struct lh_counter *c_consumed, *c_consumed_bytes, *c_undecodable, *c_parse_failed;
     struct lh_counter *c_masked_events, *c_unrouted, *c_commit_errors, *c_poll_errors;
+    struct lh_counter *c_ledger_rows, *c_ledger_errors;
     struct lh_gauge *g_lag, *g_paused;
     struct lh_histogram *h_batch_seconds, *h_batch_msgs;
 };
@@ -264,6 +275,11 @@ static void metrics_init(struct lh_pipeline *p)
                                         NULL);
     p->c_poll_errors = lh_counter_get(m, "loghaul_indexer_poll_errors_total",
                                       "Failed bus polls.", NULL);
+    p->c_ledger_rows = lh_counter_get(m, "loghaul_indexer_ledger_rows_total",
+                                      "Delivery-ledger rows made durable (docs/ledger.md).",
+                                      NULL);
+    p->c_ledger_errors = lh_counter_get(m, "loghaul_indexer_ledger_errors_total",
+                                        "Failed ledger writes (each is retried).", NULL);
     p->g_lag = lh_gauge_get(m, "loghaul_indexer_bus_lag_messages",
                             "Messages between the indexer's position and the end of the topic.",
                             NULL);
@@ -370,6 +386,32 @@ static void reason_class(const char *reason, char *out, size_t size)
 
 /* ---- workers ---- */
 
+/* A delivery-ledger row from the collector (header type=ledger), not an event. */
+static int is_ledger_msg(const struct lh_bus_msg *m)
+{
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (m->headers[i].key && strcmp(m->headers[i].key, LH_AUDIT_HEADER) == 0)
+            return m->headers[i].value && strcmp(m->headers[i].value, LH_AUDIT_HEADER_VALUE) == 0;
+    return 0;
+}
+
+/* A dead letter replayed by `loghaul dlq replay` names the sink that
+ * refused it: it goes to that sink only (the others have it already; the
+ * archive would hold it twice). All sinks when the name is unknown now. */
+static uint32_t replay_mask(const struct lh_pipeline *p, const struct lh_bus_msg *m)
+{
+    const char *sink = NULL;
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (m->headers[i].key && strcmp(m->headers[i].key, "replay_sink") == 0)
+            sink = m->headers[i].value;
+    if (!sink || !*sink)
+        return UINT32_MAX;
+    for (size_t i = 0; i < p->nsinks; i++)
+        if (strcmp(p->sinks[i].s->name, sink) == 0)
+            return 1u << i;
+    return UINT32_MAX;
+}
+
 static void process_range(struct lh_pipeline *p, struct worker *w)
 {
     w->rc = 0;
@@ -377,8 +419,13 @@ static void process_range(struct lh_pipeline *p, struct worker *w)
         struct item *it = &p->items[i];
         struct lh_err err = { 0 };
         it->status = ITEM_OK;
-        it->to = 0;
+        it->to = it->routed = 0;
+        it->only = UINT32_MAX;
         it->reason = NULL;
+        if (is_ledger_msg(it->msg)) {
+            it->status = ITEM_LEDGER;
+            continue;
+        }
         int rc = lh_stages_decode(w->sw, it->msg, &it->ev, &w->arena, &err);
         if (rc == LH_ENOMEM) {
             w->rc = rc;
@@ -400,7 +447,9 @@ static void process_range(struct lh_pipeline *p, struct worker *w)
             w->rc = (int)to;
             return;
         }
-        it->to = (uint32_t)to;
+        it->only = replay_mask(p, it->msg);
+        it->to = (uint32_t)to & it->only;
+        it->routed = lh_stages_last_routed(w->sw) & it->only;
     }
 }
 
@@ -775,6 +824,7 @@ static int produce_dead_letters(struct lh_pipeline *p)
     char (*topics)[256] = calloc(p->ndl, sizeof(*topics));
     char *sent = calloc(p->ndl, 1);
     struct lh_arena a = LH_ARENA_INIT;
+    struct lh_buf mbuf = LH_BUF_INIT;
     int rc = msgs && hdrs && topics && sent ? 0 : LH_ENOMEM;
     struct lh_err err = { 0 };
     char now[40];
@@ -801,9 +851,27 @@ static int produce_dead_letters(struct lh_pipeline *p)
             rc = LH_ENOMEM;
             break;
         }
-        msgs[i] = (struct lh_bus_msg){ .key = m->key, .key_len = m->key_len,
-                                       .value = m->value ? m->value : "",
-                                       .value_len = m->value_len, .headers = h, .nheaders = 5 };
+        /* PII never leaves unmasked through the DLQ either: the value is
+         * the message as it was on the bus, before the mask stage. */
+        const char *value = m->value ? m->value : "";
+        size_t vlen = m->value_len;
+        int masked = lh_stages_mask_text(p->stages, value, vlen, &mbuf);
+        if (masked < 0) {
+            rc = masked;
+            break;
+        }
+        if (masked > 0) {
+            char *v = lh_arena_alloc(&a, mbuf.len + 1);
+            if (!v) {
+                rc = LH_ENOMEM;
+                break;
+            }
+            memcpy(v, mbuf.data, mbuf.len + 1);
+            value = v;
+            vlen = mbuf.len;
+        }
+        msgs[i] = (struct lh_bus_msg){ .key = m->key, .key_len = m->key_len, .value = value,
+                                       .value_len = vlen, .headers = h, .nheaders = 5 };
         if (lh_bus_topic_expand(p->dlq_topic, tenant[0] ? tenant : "default", topics[i],
                                 sizeof(topics[i]), &err) < 0)
             snprintf(topics[i], sizeof(topics[i]), "%s", "logs.dlq");
@@ -855,8 +923,114 @@ static int produce_dead_letters(struct lh_pipeline *p)
     free(hdrs);
     free(topics);
     free(sent);
+    lh_buf_free(&mbuf);
     lh_arena_free(&a);
     return rc;
+}
+
+/* ---- the delivery ledger ---- */
+
+static void set_ledger_status(struct lh_pipeline *p, int down, const char *why)
+{
+    pthread_mutex_lock(&p->mu);
+    p->ledger_down = down;
+    if (why)
+        snprintf(p->ledger_why, sizeof(p->ledger_why), "%s", why);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The rows of the batch in hand: the collector's acked rows as they came,
+ * and per (batch, file, sink) the events sampled out, not routed or dead-
+ * lettered. Undecodable messages name no file and are left out. */
+static int ledger_emit(void *arg, const char *id, const char *json, size_t len)
+{
+    return lh_iledger_add(arg, id, json, len);
+}
+
+static int ledger_rows(struct lh_pipeline *p)
+{
+    if (!p->rejected && !(p->rejected = calloc(p->max_batch, sizeof(*p->rejected))))
+        return LH_ENOMEM;
+    if (!p->rows && !(p->rows = lh_audit_rows_create()))
+        return LH_ENOMEM;
+    lh_audit_rows_reset(p->rows);
+    memset(p->rejected, 0, p->n * sizeof(*p->rejected));
+    for (size_t d = 0; d < p->ndl; d++)
+        for (size_t si = 0; si < p->nsinks; si++)
+            if (p->dl[d].sink[0] && strcmp(p->dl[d].sink, p->sinks[si].s->name) == 0)
+                p->rejected[p->dl[d].item] |= 1u << si;
+    int64_t now = lh_time_now_ns();
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
+        const struct item *it = &p->items[i];
+        if (it->status == ITEM_LEDGER) {
+            char id[96];
+            int r = lh_audit_acked_stamp(it->msg->value ? it->msg->value : "",
+                                         it->msg->value_len, now, id, &p->lbuf);
+            if (r == LH_EINVAL) {
+                lh_warn("pipeline: a ledger message at %s/%d/%lld is not a ledger row: skipped",
+                        it->msg->topic ? it->msg->topic : "", (int)it->msg->partition,
+                        (long long)it->msg->offset);
+                continue;
+            }
+            if (r == 0)
+                r = lh_iledger_add(p->ledger, id, p->lbuf.data, p->lbuf.len);
+            rc = r;
+            continue;
+        }
+        if (it->status != ITEM_OK)
+            continue;
+        for (size_t si = 0; rc == 0 && si < p->nsinks; si++) {
+            uint32_t bit = 1u << si;
+            if (!(it->only & bit))
+                continue;   /* a replay for another sink: this one has the event already */
+            int kind = !(it->routed & bit)    ? LH_AUDIT_DROPPED
+                       : !(it->to & bit)      ? LH_AUDIT_SAMPLED
+                       : p->rejected[i] & bit ? LH_AUDIT_DLQ
+                       : it->only != UINT32_MAX ? LH_AUDIT_REPLAYED   /* a dead letter, written now */
+                                              : -1;
+            if (kind >= 0)
+                rc = lh_audit_rows_add(p->rows, (enum lh_audit_kind)kind, p->sinks[si].s->name,
+                                       p->sinks[si].s->ops->name, &it->ev);
+        }
+    }
+    if (rc == 0)
+        rc = lh_audit_rows_emit(p->rows, NULL, now, ledger_emit, p->ledger);
+    return rc;
+}
+
+/* Builds and commits the batch's ledger rows. 0, or <0 to retry. */
+static int write_ledger(struct lh_pipeline *p)
+{
+    if (!p->ledger)
+        return 0;
+    lh_iledger_discard(p->ledger);
+    int rc = ledger_rows(p);
+    struct lh_err err = { 0 };
+    if (rc == 0) {
+        size_t n = lh_iledger_pending(p->ledger);
+        rc = lh_iledger_commit(p->ledger, &err);
+        if (rc == 0)
+            lh_counter_add(p->c_ledger_rows, n);
+    } else {
+        lh_err_set(&err, rc, "out of memory");
+    }
+    if (rc < 0) {
+        lh_counter_add(p->c_ledger_errors, 1);
+        char why[320];
+        snprintf(why, sizeof(why), "%s%s%s", lh_errcode_name(rc), err.msg[0] ? ": " : "",
+                 err.msg);
+        if (!p->ledger_down)
+            lh_warn("pipeline: ledger write failed, pausing and retrying: %s", why);
+        set_ledger_status(p, 1, why);
+        lh_iledger_discard(p->ledger);
+        return rc;
+    }
+    if (p->ledger_down) {
+        lh_info("pipeline: ledger is writable again");
+        set_ledger_status(p, 0, NULL);
+    }
+    return 0;
 }
 
 static void commit(struct lh_pipeline *p)
@@ -969,7 +1143,7 @@ int lh_pipeline_step(struct lh_pipeline *p, struct lh_err *err)
 
     /* Deliver: every sink, then the dead letters; retry what failed. */
     lh_backoff_reset(&p->bo);
-    int dlq_done = 0;
+    int dlq_done = 0, ledger_done = 0;
     for (;;) {
         int pending = 0;
         for (size_t i = 0; i < p->nsinks; i++)
@@ -978,6 +1152,13 @@ int lh_pipeline_step(struct lh_pipeline *p, struct lh_err *err)
         if (!pending && !dlq_done) {
             if (produce_dead_letters(p) == 0)
                 dlq_done = 1;
+            else
+                pending = 1;
+        }
+        /* The ledger rows last: they say what the sinks and the DLQ did. */
+        if (!pending && !ledger_done) {
+            if (write_ledger(p) == 0)
+                ledger_done = 1;
             else
                 pending = 1;
         }
@@ -1035,6 +1216,7 @@ int lh_pipeline_create(const struct lh_pipeline_config *cfg, const struct lh_pip
         for (size_t i = 0; i < a->nsinks; i++)
             lh_sink_destroy(a->sinks[i]);
         lh_stages_destroy(a->stages);
+        lh_iledger_close(a->ledger);
         return lh_err_set(err, LH_ENOMEM, "pipeline: out of memory");
     }
     pthread_mutex_init(&p->mu, NULL);
@@ -1043,6 +1225,7 @@ int lh_pipeline_create(const struct lh_pipeline_config *cfg, const struct lh_pip
     pthread_cond_init(&p->wgo, NULL);
     pthread_cond_init(&p->wdone, NULL);
     p->stages = a->stages;
+    p->ledger = a->ledger;
     p->bus = a->bus;
     p->m = a->metrics;
     p->sinks = calloc(a->nsinks ? a->nsinks : 1, sizeof(*p->sinks));
@@ -1204,6 +1387,10 @@ void lh_pipeline_destroy(struct lh_pipeline *p)
     lh_stages_destroy(p->stages);
     lh_stages_destroy(p->next_stages);
     lh_arena_free(&p->dl_arena);
+    lh_iledger_close(p->ledger);
+    lh_audit_rows_destroy(p->rows);
+    free(p->rejected);
+    lh_buf_free(&p->lbuf);
     free(p->dl);
     free(p->tc);
     free(p->items);
@@ -1238,6 +1425,10 @@ int lh_pipeline_status(struct lh_pipeline *p, struct lh_buf *reason)
     if (p->dlq_down) {
         lh_buf_printf(reason, "%sdead-letter queue unavailable: %s", bad ? "; " : "",
                       p->dlq_why);
+        bad = 1;
+    }
+    if (p->ledger_down) {
+        lh_buf_printf(reason, "%sledger unavailable: %s", bad ? "; " : "", p->ledger_why);
         bad = 1;
     }
     if (p->bus_down) {

@@ -20,8 +20,13 @@
  *           format), puts the object under
  *             <tenant>/year=/month=/day=/hour=/<region>_<host>_<uuid>.<ext>
  *           (uuid: the staging file's, so a repeated upload replaces the same
- *           object) and deletes the file. Failures are retried with backoff.
- *   start   staging files left by an earlier run are queued for upload.
+ *           object), writes the object's delivery-ledger rows (when given a
+ *           ledger) and deletes the file. Failures are retried with backoff.
+ *   start   staging files left by an earlier run are queued for upload, and
+ *           the ids of their events remembered for `replay_window`: after a
+ *           crash the bus delivers again what was not committed, and those
+ *           events, staged already, are not staged twice (the archive holds
+ *           each event once).
  *   destroy seals everything and keeps uploading for up to shutdown_upload;
  *           what is left stays staged for the next start.
  *
@@ -35,6 +40,7 @@
 #include "lh/archive.h"
 #include "lh/conf.h"
 #include "lh/err.h"
+#include "ledger.h"
 #include "lh/metrics.h"
 #include "sink.h"
 
@@ -47,10 +53,11 @@ struct lh_sink_archive_config {
     char *region;                        /* region in object keys ("": the events') */
     char *host;                          /* host in object keys ("": this machine's name) */
     int64_t shutdown_upload_ms;          /* destroy: keep uploading this long */
+    int64_t replay_window_ms;            /* remember ids of leftover staged events this long */
 };
 
 /* backend{...}, staging_dir, rollover, object_size, max_staging, region,
- * host, shutdown_upload. */
+ * host, shutdown_upload, replay_window. */
 extern const struct lh_opt lh_sink_archive_opts[];
 
 /* Opens the backend and the staging directory (created when missing) and
@@ -59,6 +66,12 @@ extern const struct lh_opt lh_sink_archive_opts[];
 int lh_sink_archive_create(const struct lh_sink_archive_config *cfg, const char *name,
                            struct lh_metrics *metrics, struct lh_sink **out,
                            struct lh_err *err);
+/* The same, writing the delivery ledger's `archived` rows (lh/audit.h) of
+ * every uploaded object to ledger (owned by the sink from here on, also on
+ * failure; NULL: none) before its staging file is removed. */
+int lh_sink_archive_create_ledger(const struct lh_sink_archive_config *cfg, const char *name,
+                                  struct lh_metrics *metrics, struct lh_iledger *ledger,
+                                  struct lh_sink **out, struct lh_err *err);
 
 struct lh_sink_archive_stats {
     uint64_t staged_bytes;               /* in staging files now */

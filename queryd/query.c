@@ -653,11 +653,6 @@ static int parse_filters(struct jp *p)
 }
 
 /* start/end: RFC 3339 string or epoch number, or null. */
-/* The time range's bounds: far enough from the ends of int64 ns that the
- * range arithmetic (default start, buckets) cannot overflow. */
-#define TIME_MIN_NS (-2208988800LL * LH_NS_PER_SEC)   /* 1900-01-01 */
-#define TIME_MAX_NS (4102444800LL * LH_NS_PER_SEC)    /* 2100-01-01 */
-
 static int parse_time(struct jp *p, int64_t *out, int *given)
 {
     struct lh_json_token t;
@@ -675,8 +670,10 @@ static int parse_time(struct jp *p, int64_t *out, int *given)
     if (parse_time_value(s, out) < 0)
         return fail(p, "\"%.60s\" is not a time (RFC 3339 like 2026-05-23T07:00:00Z, or epoch "
                        "seconds/ms/us/ns)", s);
-    if (*out < TIME_MIN_NS || *out > TIME_MAX_NS)
-        return fail(p, "\"%.60s\" is outside the years 1900 to 2100", s);
+    /* Ranges are shifted by the default range, widened to whole buckets and
+     * measured (end - start): bounded instants keep all of that in int64. */
+    if (*out < LH_QUERY_TIME_MIN_NS || *out >= LH_QUERY_TIME_MAX_NS)
+        return fail(p, "\"%.60s\" is out of range (years 1900 to 2149)", s);
     *given = 1;
     return 0;
 }
@@ -945,11 +942,8 @@ static int64_t auto_interval(int64_t span)
 static int resolve_range(struct jp *p, int aggregate)
 {
     struct lh_query *q = p->q;
-    if (!q->explicit_start) {
-        int64_t from = q->explicit_end ? q->end_ns : p->now;
-        q->start_ns = from - TIME_MIN_NS > p->lim->default_range_ns
-                          ? from - p->lim->default_range_ns : TIME_MIN_NS;
-    }
+    if (!q->explicit_start)
+        q->start_ns = (q->explicit_end ? q->end_ns : p->now) - p->lim->default_range_ns;
     if (!q->explicit_end)
         q->end_ns = 0;
     if (q->end_ns && q->start_ns >= q->end_ns)
