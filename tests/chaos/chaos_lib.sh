@@ -132,7 +132,7 @@ ship:
   backoff_max: 2s
 buffer: { dir: $WORK/agent/buffer, max_bytes: $AGENT_BUFFER_MAX, write_ahead: true }
 batch: { max_age: 250ms }
-host_id: $RUN-host
+host_id: chaos-agent
 EOT
 }
 
@@ -199,9 +199,10 @@ gen_wait() {
 
 fault_end() { FAULT_END=$(date +%s.%N); }
 
-# chaos_check [check.py options...]: the exact-count check, then `loghaul
-# audit` (when the CLI has it), then the result line; fails the test on any
-# loss or visible duplicate. Recovery counts from the later of the last fault
+# chaos_check [check.py options...]: the exact-count check, then the
+# function named by $CHAOS_AFTER_CHECK (if any), then `loghaul audit` (when
+# the CLI has it), then the result line; fails the test on any loss or
+# visible duplicate. Recovery counts from the later of the last fault
 # and the generator's last line.
 chaos_check() {
     local from="${FAULT_END:-$T_START}"
@@ -210,9 +211,10 @@ chaos_check() {
     python3 "$CHAOS_DIR/check.py" --url "http://127.0.0.1:$QPORT" --token "$TOKEN" \
         --run "$RUN" --expect "$GEN_LINES" --since "${T_START%.*}" --fault-end "$from" \
         --timeout "${CHECK_TIMEOUT:-300}" --json "$WORK/check.json" "$@" || rc=1
+    if [ -n "${CHAOS_AFTER_CHECK:-}" ]; then "$CHAOS_AFTER_CHECK" || rc=1; fi
     chaos_audit || rc=1
     chaos_result
-    [ "$rc" = 0 ] || fail "$FAULT: lines lost or duplicated (see above)"
+    [ "$rc" = 0 ] || fail "$FAULT: lines lost or duplicated, or a check failed (see above)"
 }
 
 chaos_audit() {
@@ -239,4 +241,98 @@ rec = "n/a" if r["recovery_s"] is None else f"{r['recovery_s']}s"
 print(f"result: {r['fault']}: sent {r['sent']} found {r['found']} duplicates {r['duplicates']}"
       f" recovery {rec}" + (f" ({r['notes']})" if sys.argv[3] else ""))
 PY
+}
+
+# ---- scaled deployment: outages of a service --------------------------------
+
+# What a scaled run created in OpenSearch and S3 goes at exit (the Kafka
+# topic $RUN stays: nothing here deletes topics; it is small).
+chaos_scaled_cleanup() {
+    [ -n "${OS_PREFIX:-}" ] || return 0
+    curl -s -o /dev/null --max-time 20 -X DELETE "$LOGHAUL_OPENSEARCH_URL/$OS_PREFIX-*"
+    curl -s -o /dev/null --max-time 20 -X DELETE \
+        "$LOGHAUL_OPENSEARCH_URL/_index_template/$OS_PREFIX-template"
+    local key
+    s3_keys "$TENANT/" | while read -r key; do
+        s3_req -o /dev/null -X DELETE "$LOGHAUL_S3_ENDPOINT/$LOGHAUL_S3_BUCKET/$key"
+    done
+}
+s3_req() {
+    curl -s --max-time 20 --aws-sigv4 "aws:amz:${AWS_DEFAULT_REGION:-us-east-1}:s3" \
+        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$@"
+}
+s3_keys() {  # PREFIX: object keys (first 1000)
+    s3_req "$LOGHAUL_S3_ENDPOINT/$LOGHAUL_S3_BUCKET?list-type=2&prefix=$1" |
+        grep -o '<Key>[^<]*</Key>' | sed 's/<Key>//; s/<\/Key>//'
+}
+chaos_scaled_exit() {
+    lh_cleanup_daemons
+    chaos_scaled_cleanup
+    lh_cleanup
+}
+# Daemons go first (the indexer must not recreate what the cleanup deletes).
+lh_cleanup_daemons() {
+    local pid
+    for pid in "${LH_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${LH_PIDS[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+    done
+}
+
+# ingest_probe: one batch straight to the collector; prints the HTTP status.
+ingest_probe() {
+    local key
+    key="$(python3 -c 'import uuid; print(uuid.uuid4())')"
+    curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 20 \
+        -H "Authorization: Bearer $TOKEN" -H "Idempotency-Key: $key" \
+        -H 'Content-Type: application/json' \
+        -d "{\"shipper_metadata\":{\"host_id\":\"chaos-probe\"},\"log_records\":[{\"timestamp\":\"$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)\",\"raw_message\":\"outage probe ${RUN}probe\"}]}" \
+        "http://127.0.0.1:$CPORT/v1/logs/ingest"
+}
+
+# chaos_outage SERVICE SECONDS: the scaled pipeline under a steady load; the
+# service is stopped for SECONDS (tests/services/SERVICE stop|start, state
+# kept) in the middle. During the outage the collector's ingest must keep
+# answering 200 (probed every 5 s) and the agent keep getting acknowledgements.
+chaos_outage() {
+    local svc="$1" down="$2" rate="${OUTAGE_RATE:-400}" warm=10 after=10
+    chaos_init "$svc-outage-${down}s"
+    chaos_configs scaled
+    trap chaos_scaled_exit EXIT
+    start_all
+    local n=$((rate * (warm + down + after)))
+    gen_start "$n" "$rate"
+    say "writing $n lines at $rate/s; $svc down for ${down}s after ${warm}s"
+    sleep "$warm"
+    # Everything flows before the fault: some lines searchable already.
+    local a0 probes=0 bad=0 st q503=0
+    a0=$(metric "$APORT" loghaul_agent_lines_acked_total)
+    "$ROOT/tests/services/$svc" stop >>"$WORK/services.log" 2>&1 || fail "$svc stop"
+    local t_down=$SECONDS
+    say "  $svc stopped"
+    while [ $((SECONDS - t_down)) -lt "$down" ]; do
+        sleep 5
+        st=$(ingest_probe)
+        probes=$((probes + 1))
+        [ "$st" = 200 ] || { bad=$((bad + 1)); say "  ingest answered $st while $svc is down: $(head -c 200 "$WORK/probe.out")"; }
+        if [ "$svc" = opensearch ]; then
+            st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -H "Authorization: Bearer $TOKEN" \
+                -d '{"query":{"full_text":"x"}}' "http://127.0.0.1:$QPORT/v1/logs/search")
+            [ "$st" = 503 ] && q503=$((q503 + 1))
+        fi
+    done
+    local a1
+    a1=$(metric "$APORT" loghaul_agent_lines_acked_total)
+    say "  $svc starting again after $((SECONDS - t_down))s; ingest probes: $probes, not 200: $bad;" \
+        "agent lines acknowledged during the outage: $((a1 - a0))"
+    [ "$svc" = opensearch ] && say "  search answered 503 (backend down) to $q503 of $probes queries"
+    [ "$svc" = kafka ] && say "  collector fallback spooled: $(metric "$CPORT" loghaul_collector_fallback_spooled_total)"
+    "$ROOT/tests/services/$svc" start >>"$WORK/services.log" 2>&1 || fail "$svc did not start again"
+    fault_end
+    [ "$bad" = 0 ] || fail "ingest did not answer 200 while $svc was down ($bad of $probes probes)"
+    [ $((a1 - a0)) -gt 0 ] || fail "the agent got no acknowledgement while $svc was down"
+    gen_wait
+    CHAOS_EXTRA="ingest 200 to $probes/$probes probes during the outage"
+    chaos_check
 }
