@@ -306,7 +306,7 @@ chaos_outage() {
     say "writing $n lines at $rate/s; $svc down for ${down}s after ${warm}s"
     sleep "$warm"
     # Everything flows before the fault: some lines searchable already.
-    local a0 probes=0 bad=0 st q503=0
+    local a0 probes=0 bad=0 st q503=0 qst=""
     a0=$(metric "$APORT" loghaul_agent_lines_acked_total)
     "$ROOT/tests/services/$svc" stop >>"$WORK/services.log" 2>&1 || fail "$svc stop"
     local t_down=$SECONDS
@@ -320,14 +320,16 @@ chaos_outage() {
             st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -H "Authorization: Bearer $TOKEN" \
                 -d '{"query":{"full_text":"x"}}' "http://127.0.0.1:$QPORT/v1/logs/search")
             [ "$st" = 503 ] && q503=$((q503 + 1))
+            qst="$qst $st"
         fi
     done
     local a1
     a1=$(metric "$APORT" loghaul_agent_lines_acked_total)
     say "  $svc starting again after $((SECONDS - t_down))s; ingest probes: $probes, not 200: $bad;" \
         "agent lines acknowledged during the outage: $((a1 - a0))"
-    [ "$svc" = opensearch ] && say "  search answered 503 (backend down) to $q503 of $probes queries"
+    [ "$svc" = opensearch ] && say "  search answered 503 (backend down) to $q503 of $probes queries:$qst"
     [ "$svc" = kafka ] && say "  collector fallback spooled: $(metric "$CPORT" loghaul_collector_fallback_spooled_total)"
+    case " $qst " in *" 200 "*) fail "search answered 200 while OpenSearch was down:$qst" ;; esac
     "$ROOT/tests/services/$svc" start >>"$WORK/services.log" 2>&1 || fail "$svc did not start again"
     fault_end
     [ "$bad" = 0 ] || fail "ingest did not answer 200 while $svc was down ($bad of $probes probes)"
