@@ -427,13 +427,22 @@ static int files_json(struct lh_batcher *b, struct lh_buf *o)
         first = 0;
         if (rc == 0)
             rc = put_key_str(o, "{\"path\":", f->path, strlen(f->path));
+        uint64_t records = 0;
+        for (uint32_t r = 0; r < b->nrec; r++)
+            records += b->recs[r].file == i;
         if (rc == 0)
-            rc = lh_buf_printf(o, ",\"read\":%llu,\"acked\":%llu,\"dropped\":%llu,\"sampled\":%llu}",
+            rc = lh_buf_printf(o, ",\"read\":%llu,\"acked\":%llu,\"dropped\":%llu,"
+                               "\"sampled\":%llu,\"records\":%llu}",
                                (unsigned long long)row.lines_read,
                                (unsigned long long)row.lines_acked,
-                               (unsigned long long)dropped, (unsigned long long)sampled);
+                               (unsigned long long)dropped, (unsigned long long)sampled,
+                               (unsigned long long)records);
     }
-    return rc ? rc : lh_buf_putc(o, ']');
+    if (rc == 0)
+        rc = lh_buf_putc(o, ']');
+    if (rc == 0 && b->ledger)
+        rc = lh_buf_printf(o, ",\"agent_boot\":\"%s\"", lh_ledger_boot(b->ledger));
+    return rc;
 }
 
 static int metadata_json(struct lh_batcher *b, struct lh_buf *o)

@@ -10,12 +10,14 @@
  *      ...],
  *    "shipper_metadata":{"host_id":...,"cluster_name":...,"region":...,
  *      "agent_version":...,"files":[{"path":...,"read":N,"acked":N,
- *      "dropped":N,"sampled":N}, ...]}}
+ *      "dropped":N,"sampled":N,"records":N}, ...],"agent_boot":"<32 hex>"}}
  * "timestamp" is the docker/CRI time when the line had one, else the time
  * the agent read it. files[] lists the ledger counters (ledger.h) of each
  * file that has records in the batch, as they were when it was sealed:
  * read = lines read, acked = lines the collector acknowledged, sampled =
- * lines dropped by sampling, dropped = lines dropped for any other reason.
+ * lines dropped by sampling, dropped = lines dropped for any other reason,
+ * records = records of the file in this batch; agent_boot names the ledger
+ * the counters come from (they restart at 0 with a new one).
  *
  * Bounds: a batch is sealed when its JSON body would pass max_bytes (the
  * record that would cross it starts the next batch; a single record larger

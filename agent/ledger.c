@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lh/err.h"
+#include "lh/uuid.h"
 
 #define LEDGER_BUCKETS 1024
 #define LEDGER_WINDOWS 64
@@ -37,6 +38,7 @@ struct lh_ledger {
     struct named *flags;
     struct lh_loss_window windows[LEDGER_WINDOWS];
     size_t nwindows;           /* total ever recorded; ring index = n % LEDGER_WINDOWS */
+    char boot[33];             /* this ledger's id: its counters start at 0 with it */
 };
 
 static uint64_t str_hash(const char *s)
@@ -109,11 +111,18 @@ struct lh_ledger *lh_ledger_create(void)
     struct lh_ledger *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
-    if (pthread_mutex_init(&l->mu, NULL) != 0) {
+    struct lh_uuid u;
+    if (lh_uuid_v4(&u, NULL) < 0 || pthread_mutex_init(&l->mu, NULL) != 0) {
         free(l);
         return NULL;
     }
+    lh_uuid_format_hex(&u, l->boot);
     return l;
+}
+
+const char *lh_ledger_boot(const struct lh_ledger *l)
+{
+    return l->boot;
 }
 
 void lh_ledger_destroy(struct lh_ledger *l)

@@ -64,6 +64,11 @@ struct lh_loss_window {
 struct lh_ledger *lh_ledger_create(void);
 void lh_ledger_destroy(struct lh_ledger *l);   /* NULL-safe */
 
+/* The ledger's boot id (32 hex digits, random at create): the counters are
+ * cumulative since then, so the delivery ledger (docs/ledger.md) keeps
+ * the maxima per boot. Constant; no lock needed. */
+const char *lh_ledger_boot(const struct lh_ledger *l);
+
 void lh_ledger_read(struct lh_ledger *l, const char *file, uint64_t lines, uint64_t bytes);
 void lh_ledger_acked(struct lh_ledger *l, const char *file, uint64_t lines);
 /* lines and/or bytes dropped for reason (a short constant word). */

@@ -8,6 +8,8 @@
 #include "dedupe.h"
 #include "fallback.h"
 #include "ingest.h"
+#include "ledger.h"
+#include "lh/audit.h"
 #include "lh/bus.h"
 #include "lh/codec.h"
 #include "lh/log.h"
@@ -313,6 +315,9 @@ static void work_decode_produce(struct job *j)
     struct lh_arena arena = LH_ARENA_INIT;
     struct lh_bus_msg *msgs = NULL;
     size_t *ends = NULL;
+    struct lh_buf ledger = LH_BUF_INIT;
+    struct lh_cledger_entry *lents = NULL;
+    size_t nl = 0;
     struct lh_err err = { 0 };
     const char *data = j->body.data ? j->body.data : "";
     size_t len = j->body.len;
@@ -381,8 +386,16 @@ static void work_decode_produce(struct job *j)
         goto out;
     }
 
-    /* 4. Encode every event and produce the batch. */
-    msgs = calloc(b.n, sizeof(*msgs));
+    /* 4. Encode every event and produce the batch, followed by its ledger
+     * rows (one per host and file) in the same call: a batch answered 200
+     * always has them on the bus (docs/ledger.md). */
+    char hex[33];
+    lh_uuid_format_hex(&j->uuid, hex);
+    if (lh_cledger_build(&b, j->tenant, hex, ctx.received_ns, &ledger, &lents, &nl) < 0) {
+        job_fail(j, 503, "overloaded", 1000, "out of memory");
+        goto out;
+    }
+    msgs = calloc(b.n + nl, sizeof(*msgs));
     ends = calloc(b.n, sizeof(*ends));
     if (!msgs || !ends || lh_buf_reserve(&encoded, len + b.n * 160) < 0) {
         job_fail(j, 503, "overloaded", 1000, "out of memory");
@@ -405,8 +418,19 @@ static void work_decode_produce(struct job *j)
         msgs[i].headers = &hdr;
         msgs[i].nheaders = 1;
     }
-    rc = c->fallback ? lh_fallback_produce(c->fallback, j->topic, msgs, b.n, &err)
-                     : lh_bus_produce(c->bus, j->topic, msgs, b.n, &err);
+    struct lh_bus_header lhdr[2] = { { "tenant", j->tenant },
+                                     { LH_AUDIT_HEADER, LH_AUDIT_HEADER_VALUE } };
+    for (size_t k = 0; k < nl; k++) {
+        struct lh_bus_msg *m = &msgs[b.n + k];
+        m->value = ledger.data + lents[k].off;
+        m->value_len = lents[k].len;
+        m->key = lents[k].host[0] ? lents[k].host : NULL;
+        m->key_len = strlen(lents[k].host);
+        m->headers = lhdr;
+        m->nheaders = 2;
+    }
+    rc = c->fallback ? lh_fallback_produce(c->fallback, j->topic, msgs, b.n + nl, &err)
+                     : lh_bus_produce(c->bus, j->topic, msgs, b.n + nl, &err);
     if (rc < 0) {
         lh_warn("produce %zu records for %s: %s", b.n, j->tenant, err.msg);
         if (rc == LH_EFULL)
@@ -424,6 +448,8 @@ static void work_decode_produce(struct job *j)
 out:
     free(msgs);
     free(ends);
+    free(lents);
+    lh_buf_free(&ledger);
     lh_buf_free(&plain);
     lh_buf_free(&encoded);
     lh_arena_free(&arena);

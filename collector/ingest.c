@@ -312,7 +312,8 @@ static int read_int(struct decoder *d, const char *field, int64_t *out)
     return 0;
 }
 
-/* shipper_metadata.files: [{"path", "read", "acked", "dropped", "sampled"}] */
+/* shipper_metadata.files: [{"path", "read", "acked", "dropped", "sampled",
+ * "records"}] */
 static int read_files(struct decoder *d)
 {
     struct lh_json_token t;
@@ -325,6 +326,7 @@ static int read_files(struct decoder *d)
         struct lh_ingest_file_stats *f = vec_push(&d->files);
         if (!f)
             return fail(d, LH_ENOMEM, "", "out of memory");
+        f->records = -1;
         while ((rc = next(d, &t)) > 0 && t.type == LH_JSON_KEY) {
             if (key_is(&t, "path"))
                 rc = read_string(d, "shipper_metadata.files.path", &f->path);
@@ -336,6 +338,8 @@ static int read_files(struct decoder *d)
                 rc = read_int(d, "shipper_metadata.files.dropped", &f->dropped);
             else if (key_is(&t, "sampled"))
                 rc = read_int(d, "shipper_metadata.files.sampled", &f->sampled);
+            else if (key_is(&t, "records"))
+                rc = read_int(d, "shipper_metadata.files.records", &f->records);
             else
                 rc = skip(d);
             if (rc < 0)
@@ -371,6 +375,8 @@ static int read_shipper(struct decoder *d)
             rc = read_string(d, "shipper_metadata.region", &d->out->region);
         else if (key_is(&t, "files"))
             rc = read_files(d);
+        else if (key_is(&t, "agent_boot"))
+            rc = read_string(d, "shipper_metadata.agent_boot", &d->out->agent_boot);
         else {
             d->out->unknown_keys++;
             rc = skip(d);

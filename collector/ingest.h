@@ -37,6 +37,7 @@ struct lh_ingest_limits {
 struct lh_ingest_file_stats {
     const char *path;
     int64_t read, acked, dropped, sampled;
+    int64_t records;           /* the agent's count of this file's records in the batch, or -1 */
 };
 
 struct lh_ingest_batch {
@@ -46,6 +47,7 @@ struct lh_ingest_batch {
     const char *cluster;       /* shipper_metadata.cluster_name */
     const char *agent_version;
     const char *region;
+    const char *agent_boot;    /* shipper_metadata.agent_boot: the agent process's UUID */
     struct lh_ingest_file_stats *files;
     size_t nfiles;
     size_t unknown_keys;       /* ignored keys, for a metric */

@@ -17,6 +17,8 @@ static const struct lh_opt indexer_opts[] = {
       .sub = lh_pipeline_opts },
     LH_STAGES_OPTS(struct lh_indexer_config, stages),
     LH_SINKS_OPT(struct lh_indexer_config, sinks),
+    { .type = LH_OPT_SECTION, .key = "ledger", .offset = offsetof(struct lh_indexer_config, ledger),
+      .help = "where the delivery ledger's rows go (docs/ledger.md)", .sub = lh_iledger_opts },
     { 0 }
 };
 
@@ -103,6 +105,54 @@ static void pipeline_done(void *arg)
     uv_async_send(&ix->done);
 }
 
+/* The ledger writer the config asks for (*out NULL: none). */
+static int open_ledger(const struct lh_indexer_config *cfg, struct lh_iledger **out,
+                       struct lh_err *err)
+{
+    *out = NULL;
+    const struct lh_iledger_config *lc = &cfg->ledger;
+    const struct lh_sink_config *s = cfg->sinks.items;
+    const struct lh_sink_config *store = NULL, *os = NULL;
+    for (size_t i = 0; i < cfg->sinks.n; i++) {
+        if (s[i].type == LH_SINK_STORE && !store)
+            store = &s[i];
+        if (s[i].type == LH_SINK_OPENSEARCH && !os)
+            os = &s[i];
+    }
+    int type = lc->type;
+    if (type == LH_ILEDGER_NONE)
+        return 0;
+    if (type == LH_ILEDGER_AUTO)
+        type = (lc->dir && lc->dir[0]) || store ? LH_ILEDGER_DIR
+               : os                              ? LH_ILEDGER_OPENSEARCH
+                                                 : LH_ILEDGER_NONE;
+    if (type == LH_ILEDGER_DIR) {
+        char dir[4096];
+        if (lc->dir && lc->dir[0])
+            snprintf(dir, sizeof(dir), "%s", lc->dir);
+        else if (store && store->store.dir)
+            snprintf(dir, sizeof(dir), "%s/.ledger", store->store.dir);
+        else
+            return lh_err_set(err, LH_EINVAL, "ledger.dir: needed without a store sink");
+        lh_info("ledger: rows in %s", dir);
+        return lh_iledger_open_dir(dir, out, err);
+    }
+    if (type == LH_ILEDGER_OPENSEARCH) {
+        if (!os)
+            return lh_err_set(err, LH_EINVAL, "ledger.type opensearch: no opensearch sink");
+        char index[512];
+        if (lc->index && lc->index[0])
+            snprintf(index, sizeof(index), "%s", lc->index);
+        else
+            snprintf(index, sizeof(index), "%s-ledger",
+                     os->opensearch.index_prefix ? os->opensearch.index_prefix : "logs");
+        lh_info("ledger: rows in the OpenSearch index %s", index);
+        return lh_iledger_open_opensearch(&os->opensearch, index, out, err);
+    }
+    lh_warn("ledger: no store or opensearch sink: no delivery-ledger rows are kept");
+    return 0;
+}
+
 static int build_stages(struct indexer *ix, const struct lh_indexer_config *cfg,
                         struct lh_stages **out, struct lh_err *err)
 {
@@ -141,12 +191,19 @@ static int indexer_init(struct lh_daemon *d, const void *p, void **state, struct
             lh_sink_destroy(sinks[i]);
         return rc;
     }
+    struct lh_iledger *ledger = NULL;
+    if ((rc = open_ledger(cfg, &ledger, err)) < 0) {
+        for (size_t i = 0; i < ix->nsinks; i++)
+            lh_sink_destroy(sinks[i]);
+        lh_stages_destroy(stages);
+        return lh_err_wrap(err, "ledger");
+    }
     char replay[256];
     int has_replay = lh_pipeline_replay_topic(&cfg->pipeline, &cfg->bus, replay, sizeof(replay));
     struct lh_pipeline_args args = {
         .bus = ix->bus, .topic = cfg->bus.topic, .replay_topic = has_replay ? replay : NULL,
         .dlq_topic = cfg->bus.dlq_topic, .sinks = sinks, .nsinks = ix->nsinks,
-        .stages = stages, .metrics = m,
+        .stages = stages, .metrics = m, .ledger = ledger,
     };
     if ((rc = lh_pipeline_create(&cfg->pipeline, &args, &ix->pipe, err)) < 0)
         return rc;

@@ -11,6 +11,7 @@
 
 #include "lh/bus.h"
 #include "lh/daemon.h"
+#include "ledger.h"
 #include "pipeline.h"
 #include "sinks.h"
 #include "stages.h"
@@ -21,6 +22,7 @@ struct lh_indexer_config {
     struct lh_pipeline_config pipeline;
     struct lh_stages_config stages;
     struct lh_conf_list sinks;           /* of struct lh_sink_config */
+    struct lh_iledger_config ledger;     /* delivery-ledger rows (ledger.h) */
 };
 
 extern const struct lh_daemon_ops lh_indexer_ops;

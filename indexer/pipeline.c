@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "lh/arena.h"
+#include "lh/audit.h"
 #include "lh/backoff.h"
 #include "lh/log.h"
 #include "lh/time.h"
@@ -58,12 +59,13 @@ int lh_pipeline_replay_topic(const struct lh_pipeline_config *cfg, const struct 
 
 /* ---- state ---- */
 
-enum { ITEM_OK = 0, ITEM_BAD };
+enum { ITEM_OK = 0, ITEM_BAD, ITEM_LEDGER };
 
 struct item {
     struct lh_event ev;
     const struct lh_bus_msg *msg;
     uint32_t to;                 /* sinks */
+    uint32_t routed;             /* sinks before sampling (the ledger) */
     int status;
     const char *reason;          /* ITEM_BAD: why (worker arena) */
 };
@@ -111,6 +113,17 @@ struct tenant_count {
     uint64_t n;
 };
 
+/* One ledger row in the making: event indexes of one batch and file. */
+struct lrow {
+    int kind;                    /* lh_audit_kind */
+    size_t sink;
+    const char *tenant, *host, *file;
+    char batch[33];
+    int64_t window;
+    uint32_t *idx;
+    size_t n, cap;
+};
+
 struct lh_pipeline {
     /* settings */
     size_t max_batch;
@@ -141,6 +154,13 @@ struct lh_pipeline {
     struct lh_arena dl_arena;
     struct tenant_count *tc;
     size_t ntc, captc;
+    struct lh_iledger *ledger;   /* NULL: no ledger rows kept */
+    struct lrow *lr;
+    size_t nlr, caplr;
+    uint32_t *rejected;          /* per item: sinks that rejected it */
+    struct lh_buf lbuf;
+    int ledger_down;
+    char ledger_why[256];
 
     /* worker threads */
     pthread_mutex_t wmu;
@@ -172,6 +192,7 @@ struct lh_pipeline {
     /* metrics */
     struct lh_counter *c_consumed, *c_consumed_bytes, *c_undecodable, *c_parse_failed;
     struct lh_counter *c_masked_events, *c_unrouted, *c_commit_errors, *c_poll_errors;
+    struct lh_counter *c_ledger_rows, *c_ledger_errors;
     struct lh_gauge *g_lag, *g_paused;
     struct lh_histogram *h_batch_seconds, *h_batch_msgs;
 };
@@ -264,6 +285,11 @@ static void metrics_init(struct lh_pipeline *p)
                                         NULL);
     p->c_poll_errors = lh_counter_get(m, "loghaul_indexer_poll_errors_total",
                                       "Failed bus polls.", NULL);
+    p->c_ledger_rows = lh_counter_get(m, "loghaul_indexer_ledger_rows_total",
+                                      "Delivery-ledger rows made durable (docs/ledger.md).",
+                                      NULL);
+    p->c_ledger_errors = lh_counter_get(m, "loghaul_indexer_ledger_errors_total",
+                                        "Failed ledger writes (each is retried).", NULL);
     p->g_lag = lh_gauge_get(m, "loghaul_indexer_bus_lag_messages",
                             "Messages between the indexer's position and the end of the topic.",
                             NULL);
@@ -370,6 +396,15 @@ static void reason_class(const char *reason, char *out, size_t size)
 
 /* ---- workers ---- */
 
+/* A delivery-ledger row from the collector (header type=ledger), not an event. */
+static int is_ledger_msg(const struct lh_bus_msg *m)
+{
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (m->headers[i].key && strcmp(m->headers[i].key, LH_AUDIT_HEADER) == 0)
+            return m->headers[i].value && strcmp(m->headers[i].value, LH_AUDIT_HEADER_VALUE) == 0;
+    return 0;
+}
+
 static void process_range(struct lh_pipeline *p, struct worker *w)
 {
     w->rc = 0;
@@ -377,8 +412,12 @@ static void process_range(struct lh_pipeline *p, struct worker *w)
         struct item *it = &p->items[i];
         struct lh_err err = { 0 };
         it->status = ITEM_OK;
-        it->to = 0;
+        it->to = it->routed = 0;
         it->reason = NULL;
+        if (is_ledger_msg(it->msg)) {
+            it->status = ITEM_LEDGER;
+            continue;
+        }
         int rc = lh_stages_decode(w->sw, it->msg, &it->ev, &w->arena, &err);
         if (rc == LH_ENOMEM) {
             w->rc = rc;
@@ -401,6 +440,7 @@ static void process_range(struct lh_pipeline *p, struct worker *w)
             return;
         }
         it->to = (uint32_t)to;
+        it->routed = lh_stages_last_routed(w->sw);
     }
 }
 
@@ -859,6 +899,175 @@ static int produce_dead_letters(struct lh_pipeline *p)
     return rc;
 }
 
+/* ---- the delivery ledger ---- */
+
+static void set_ledger_status(struct lh_pipeline *p, int down, const char *why)
+{
+    pthread_mutex_lock(&p->mu);
+    p->ledger_down = down;
+    if (why)
+        snprintf(p->ledger_why, sizeof(p->ledger_why), "%s", why);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static int same_str(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+/* Adds event index idx to the row (kind, sink) of its batch and file. */
+static int lrow_add(struct lh_pipeline *p, int kind, size_t sink, const struct lh_event *ev,
+                    const char *batch, uint32_t idx)
+{
+    struct lrow *r = NULL;
+    for (size_t i = p->nlr; i-- > 0;) {
+        struct lrow *x = &p->lr[i];
+        if (x->kind == kind && x->sink == sink && strcmp(x->batch, batch) == 0 &&
+            same_str(x->host, ev->host) && same_str(x->file, ev->file) &&
+            same_str(x->tenant, ev->tenant)) {
+            r = x;
+            break;
+        }
+    }
+    if (!r) {
+        if (p->nlr == p->caplr) {
+            size_t cap = p->caplr ? p->caplr * 2 : 16;
+            struct lrow *v = realloc(p->lr, cap * sizeof(*v));
+            if (!v)
+                return LH_ENOMEM;
+            memset(v + p->caplr, 0, (cap - p->caplr) * sizeof(*v));
+            p->lr = v;
+            p->caplr = cap;
+        }
+        r = &p->lr[p->nlr++];
+        r->kind = kind;
+        r->sink = sink;
+        r->tenant = ev->tenant;
+        r->host = ev->host;
+        r->file = ev->file;
+        memcpy(r->batch, batch, 33);
+        r->window = lh_audit_window(ev->received_ns);
+        r->n = 0;
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        uint32_t *v = realloc(r->idx, cap * sizeof(*v));
+        if (!v)
+            return LH_ENOMEM;
+        r->idx = v;
+        r->cap = cap;
+    }
+    r->idx[r->n++] = idx;
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The rows of the batch in hand: the collector's acked rows as they came,
+ * and per (batch, file, sink) the events sampled out, not routed or dead-
+ * lettered. Undecodable messages name no file and are left out. */
+static int ledger_rows(struct lh_pipeline *p)
+{
+    p->nlr = 0;
+    if (!p->rejected && !(p->rejected = calloc(p->max_batch, sizeof(*p->rejected))))
+        return LH_ENOMEM;
+    memset(p->rejected, 0, p->n * sizeof(*p->rejected));
+    for (size_t d = 0; d < p->ndl; d++)
+        for (size_t si = 0; si < p->nsinks; si++)
+            if (p->dl[d].sink[0] && strcmp(p->dl[d].sink, p->sinks[si].s->name) == 0)
+                p->rejected[p->dl[d].item] |= 1u << si;
+    int64_t now = lh_time_now_ns();
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
+        const struct item *it = &p->items[i];
+        if (it->status == ITEM_LEDGER) {
+            char id[96];
+            int r = lh_audit_acked_stamp(it->msg->value ? it->msg->value : "",
+                                         it->msg->value_len, now, id, &p->lbuf);
+            if (r == LH_EINVAL) {
+                lh_warn("pipeline: a ledger message at %s/%d/%lld is not a ledger row: skipped",
+                        it->msg->topic ? it->msg->topic : "", (int)it->msg->partition,
+                        (long long)it->msg->offset);
+                continue;
+            }
+            if (r == 0)
+                r = lh_iledger_add(p->ledger, id, p->lbuf.data, p->lbuf.len);
+            rc = r;
+            continue;
+        }
+        if (it->status != ITEM_OK)
+            continue;
+        char batch[33];
+        uint32_t idx;
+        if (lh_audit_split_id(it->ev.id, batch, &idx) < 0)
+            continue;
+        for (size_t si = 0; rc == 0 && si < p->nsinks; si++) {
+            uint32_t bit = 1u << si;
+            int kind = !(it->routed & bit)    ? LH_AUDIT_DROPPED
+                       : !(it->to & bit)      ? LH_AUDIT_SAMPLED
+                       : p->rejected[i] & bit ? LH_AUDIT_DLQ
+                                              : -1;
+            if (kind >= 0)
+                rc = lrow_add(p, kind, si, &it->ev, batch, idx);
+        }
+    }
+    for (size_t k = 0; rc == 0 && k < p->nlr; k++) {
+        struct lrow *r = &p->lr[k];
+        qsort(r->idx, r->n, sizeof(*r->idx), cmp_u32);
+        size_t u = 0;
+        for (size_t j = 0; j < r->n; j++)
+            if (u == 0 || r->idx[u - 1] != r->idx[j])
+                r->idx[u++] = r->idx[j];
+        struct lh_audit_row row = { .kind = r->kind, .tenant = r->tenant, .host = r->host,
+                                    .file = r->file, .batch = r->batch,
+                                    .sink = p->sinks[r->sink].s->name,
+                                    .sink_type = p->sinks[r->sink].s->ops->name,
+                                    .window = r->window, .at_ns = now, .idx = r->idx, .n = u };
+        char id[96];
+        lh_audit_row_id(&row, id);
+        lh_buf_reset(&p->lbuf);
+        rc = lh_audit_row_json(&row, &p->lbuf);
+        if (rc == 0)
+            rc = lh_iledger_add(p->ledger, id, p->lbuf.data, p->lbuf.len);
+    }
+    return rc;
+}
+
+/* Builds and commits the batch's ledger rows. 0, or <0 to retry. */
+static int write_ledger(struct lh_pipeline *p)
+{
+    if (!p->ledger)
+        return 0;
+    lh_iledger_discard(p->ledger);
+    int rc = ledger_rows(p);
+    struct lh_err err = { 0 };
+    if (rc == 0) {
+        size_t n = lh_iledger_pending(p->ledger);
+        rc = lh_iledger_commit(p->ledger, &err);
+        if (rc == 0)
+            lh_counter_add(p->c_ledger_rows, n);
+    } else {
+        lh_err_set(&err, rc, "out of memory");
+    }
+    if (rc < 0) {
+        lh_counter_add(p->c_ledger_errors, 1);
+        char why[320];
+        snprintf(why, sizeof(why), "%s%s%s", lh_errcode_name(rc), err.msg[0] ? ": " : "",
+                 err.msg);
+        if (!p->ledger_down)
+            lh_warn("pipeline: ledger write failed, pausing and retrying: %s", why);
+        set_ledger_status(p, 1, why);
+        lh_iledger_discard(p->ledger);
+        return rc;
+    }
+    if (p->ledger_down) {
+        lh_info("pipeline: ledger is writable again");
+        set_ledger_status(p, 0, NULL);
+    }
+    return 0;
+}
+
 static void commit(struct lh_pipeline *p)
 {
     for (size_t i = 0; i < p->nin; i++) {
@@ -969,7 +1178,7 @@ int lh_pipeline_step(struct lh_pipeline *p, struct lh_err *err)
 
     /* Deliver: every sink, then the dead letters; retry what failed. */
     lh_backoff_reset(&p->bo);
-    int dlq_done = 0;
+    int dlq_done = 0, ledger_done = 0;
     for (;;) {
         int pending = 0;
         for (size_t i = 0; i < p->nsinks; i++)
@@ -978,6 +1187,13 @@ int lh_pipeline_step(struct lh_pipeline *p, struct lh_err *err)
         if (!pending && !dlq_done) {
             if (produce_dead_letters(p) == 0)
                 dlq_done = 1;
+            else
+                pending = 1;
+        }
+        /* The ledger rows last: they say what the sinks and the DLQ did. */
+        if (!pending && !ledger_done) {
+            if (write_ledger(p) == 0)
+                ledger_done = 1;
             else
                 pending = 1;
         }
@@ -1035,6 +1251,7 @@ int lh_pipeline_create(const struct lh_pipeline_config *cfg, const struct lh_pip
         for (size_t i = 0; i < a->nsinks; i++)
             lh_sink_destroy(a->sinks[i]);
         lh_stages_destroy(a->stages);
+        lh_iledger_close(a->ledger);
         return lh_err_set(err, LH_ENOMEM, "pipeline: out of memory");
     }
     pthread_mutex_init(&p->mu, NULL);
@@ -1043,6 +1260,7 @@ int lh_pipeline_create(const struct lh_pipeline_config *cfg, const struct lh_pip
     pthread_cond_init(&p->wgo, NULL);
     pthread_cond_init(&p->wdone, NULL);
     p->stages = a->stages;
+    p->ledger = a->ledger;
     p->bus = a->bus;
     p->m = a->metrics;
     p->sinks = calloc(a->nsinks ? a->nsinks : 1, sizeof(*p->sinks));
@@ -1204,6 +1422,12 @@ void lh_pipeline_destroy(struct lh_pipeline *p)
     lh_stages_destroy(p->stages);
     lh_stages_destroy(p->next_stages);
     lh_arena_free(&p->dl_arena);
+    lh_iledger_close(p->ledger);
+    for (size_t i = 0; i < p->caplr; i++)
+        free(p->lr[i].idx);
+    free(p->lr);
+    free(p->rejected);
+    lh_buf_free(&p->lbuf);
     free(p->dl);
     free(p->tc);
     free(p->items);
@@ -1238,6 +1462,10 @@ int lh_pipeline_status(struct lh_pipeline *p, struct lh_buf *reason)
     if (p->dlq_down) {
         lh_buf_printf(reason, "%sdead-letter queue unavailable: %s", bad ? "; " : "",
                       p->dlq_why);
+        bad = 1;
+    }
+    if (p->ledger_down) {
+        lh_buf_printf(reason, "%sledger unavailable: %s", bad ? "; " : "", p->ledger_why);
         bad = 1;
     }
     if (p->bus_down) {

@@ -22,8 +22,13 @@
  *      (empty for undecodable messages), `tenant`, `origin`
  *      (topic/partition/offset) and `failed_at` (RFC 3339)). A failed
  *      produce is retried like a sink.
- *   5. commit: the bus position after the batch is committed only once
- *      every sink and the dead-letter produce succeeded. A crash before that
+ *   5. ledger: messages with the bus header type=ledger are the collector's
+ *      delivery-ledger rows, not events; they are written, with rows for
+ *      what this batch's sinks sampled out, did not get or dead-lettered,
+ *      to the ledger (ledger.h, docs/ledger.md); a failed write is retried
+ *      like a sink.
+ *   6. commit: the bus position after the batch is committed only once
+ *      every sink, the dead-letter produce and the ledger write succeeded. A crash before that
  *      replays the batch; sinks write by event id, so nothing duplicates.
  *
  * Stop (lh_pipeline_stop): polling stops at once; the batch in hand is still
@@ -48,6 +53,7 @@
 #include "lh/conf.h"
 #include "lh/err.h"
 #include "lh/metrics.h"
+#include "ledger.h"
 #include "sink.h"
 #include "stages.h"
 
@@ -86,6 +92,7 @@ struct lh_pipeline_args {
     size_t nsinks;
     struct lh_stages *stages;    /* owned by the pipeline from create on (also on failure) */
     struct lh_metrics *metrics;  /* may be NULL; outlives the pipeline */
+    struct lh_iledger *ledger;   /* may be NULL; owned by the pipeline from create on */
 };
 
 /* Test hooks, called on the pipeline thread. */

@@ -133,6 +133,7 @@ struct lh_stage_worker {
     struct lh_buf buf;
     unsigned long *mask_counts;
     struct lh_stage_counts c;
+    uint32_t routed;             /* sinks of the last lh_stages_route before sampling */
 };
 
 /* ---- helpers ---- */
@@ -749,6 +750,7 @@ uint32_t lh_stages_route(struct lh_stage_worker *w, const struct lh_event *ev)
                 break;
         }
     }
+    w->routed = to;
     if (to == 0) {
         w->c.unrouted++;
         return 0;
@@ -768,6 +770,11 @@ uint32_t lh_stages_route(struct lh_stage_worker *w, const struct lh_event *ev)
         if (to & (1u << i))
             w->c.routed[i]++;
     return to;
+}
+
+uint32_t lh_stages_last_routed(const struct lh_stage_worker *w)
+{
+    return w->routed;
 }
 
 int64_t lh_stages_process(struct lh_stage_worker *w, struct lh_event *ev,

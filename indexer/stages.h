@@ -168,6 +168,10 @@ int lh_stages_parse(struct lh_stage_worker *w, struct lh_event *ev, struct lh_ar
 int lh_stages_enrich(struct lh_stage_worker *w, struct lh_event *ev, struct lh_arena *arena);
 int lh_stages_mask(struct lh_stage_worker *w, struct lh_event *ev, struct lh_arena *arena);
 uint32_t lh_stages_route(struct lh_stage_worker *w, const struct lh_event *ev);
+/* The sinks the last lh_stages_route (or process) of w routed to before
+ * sampling thinned them: a sink in it but not in the result sampled the
+ * event out; a sink in neither did not get it (the delivery ledger). */
+uint32_t lh_stages_last_routed(const struct lh_stage_worker *w);
 
 /* The sampling hash of an event: a 64-bit mix of its id (of its raw line,
  * then its message, when it has no id). The event is kept by a rule of

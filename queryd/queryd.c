@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "cursor.h"
+#include "lh/audit.h"
 #include "lh/log.h"
 #include "lh/time.h"
 #include "plan.h"
@@ -99,6 +100,8 @@ const struct lh_opt lh_queryd_opts[] = {
     { .type = LH_OPT_LIST, .key = "tiers", .offset = QOFF(tiers),
       .help = "backends, newest data first (default: one store tier on ./var/store)",
       .sub = tier_opts, .item_size = sizeof(struct lh_queryd_tier) },
+    { .type = LH_OPT_SECTION, .key = "ledger", .offset = QOFF(ledger),
+      .help = "the delivery ledger (GET /v1/ledger, docs/ledger.md)", .sub = lh_qledger_opts },
     { 0 }
 };
 
@@ -178,6 +181,7 @@ struct lh_queryd {
     struct lh_tier tiers[LH_PLAN_MAX_TIERS];
     size_t ntiers;
     struct lh_qtail_hub *hub;
+    struct lh_qledger *ledger;       /* NULL without a store or opensearch tier */
     struct metrics mx;
     uint8_t random_key[32];          /* when cursor.key is not set */
     int64_t inflight;
@@ -778,6 +782,145 @@ static void on_tail(struct lh_http_req *req, void *arg)
     lh_query_free(&q);
 }
 
+/* ---- GET /v1/ledger ------------------------------------------------------ */
+
+struct ledger_job {
+    struct lh_queryd *qd;
+    char tenant[256];
+    struct lh_buf host, file;
+    int has_host, has_file;
+    int64_t from, to, settle_ms, timeout_ms;
+    int status;
+    struct lh_buf answer;
+};
+
+static void ledger_job_free(struct ledger_job *j)
+{
+    lh_buf_free(&j->host);
+    lh_buf_free(&j->file);
+    lh_buf_free(&j->answer);
+    free(j);
+}
+
+/* A time parameter: unix seconds or RFC 3339. */
+static int ledger_time(const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end != s && !*end) {
+        *out = v;
+        return 0;
+    }
+    int64_t ns;
+    if (lh_time_parse_rfc3339(s, strlen(s), &ns, NULL) < 0)
+        return -1;
+    *out = ns / LH_NS_PER_SEC;
+    return 0;
+}
+
+static void ledger_work(struct lh_http_req *req, void *arg)
+{
+    (void)req;
+    struct ledger_job *j = arg;
+    struct lh_qledger_req r = {
+        .tenant = j->tenant, .from = j->from, .to = j->to,
+        .host = j->has_host ? (j->host.data ? j->host.data : "") : NULL,
+        .file = j->has_file ? (j->file.data ? j->file.data : "") : NULL,
+        .settle_ms = j->settle_ms,
+        .deadline_ns = lh_time_mono_ns() + j->timeout_ms * LH_NS_PER_MS,
+    };
+    struct lh_err err = { 0 };
+    int rc = lh_qledger_report(j->qd->ledger, &r, &j->answer, &err);
+    if (rc < 0) {
+        lh_warn("ledger for %s: %s", j->tenant, err.msg);
+        j->status = 503;
+        lh_buf_reset(&j->answer);
+        lh_buf_puts(&j->answer, "{\"error\":{\"code\":\"backend_unavailable\",\"message\":");
+        lh_buf_json_str(&j->answer, err.msg, strlen(err.msg));
+        lh_buf_puts(&j->answer, "}}");
+        return;
+    }
+    j->status = 200;
+}
+
+static void ledger_done(struct lh_http_req *req, int status, void *arg)
+{
+    (void)status;
+    struct ledger_job *j = arg;
+    j->qd->inflight--;
+    count_request(j->qd, "ledger", j->status);
+    struct lh_http_header hdrs[2] = { { j->status == 503 ? "Retry-After" : NULL, "2" },
+                                      { NULL, NULL } };
+    lh_http_respond_json(req, j->status, hdrs, j->answer.data ? j->answer.data : "{}",
+                         j->answer.len);
+    ledger_job_free(j);
+}
+
+static void on_ledger(struct lh_http_req *req, void *arg)
+{
+    struct lh_queryd *qd = arg;
+    if (qd->stopping) {
+        reject(qd, req, "ledger", 503, "shutting_down", "queryd is shutting down");
+        return;
+    }
+    const char *why;
+    const char *tenant = authenticate(qd, req, &why);
+    if (!tenant) {
+        reject(qd, req, "ledger", 401, "unauthorized", why);
+        return;
+    }
+    if (!qd->ledger) {
+        reject(qd, req, "ledger", 404, "not_found", "no store or opensearch tier: no ledger");
+        return;
+    }
+    if (qd->inflight >= qd->cfg->limits.max_concurrent) {
+        reject(qd, req, "ledger", 503, "overloaded", "too many queries running; retry shortly");
+        return;
+    }
+    struct ledger_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        reject(qd, req, "ledger", 503, "overloaded", "out of memory");
+        return;
+    }
+    j->qd = qd;
+    snprintf(j->tenant, sizeof(j->tenant), "%s", tenant);
+    j->settle_ms = -1;
+    j->timeout_ms = qd->cfg->limits.timeout_ms;
+    int64_t now_s = lh_time_now_ns() / LH_NS_PER_SEC;
+    j->from = now_s - qd->cfg->limits.default_range_ms / 1000;
+    j->from -= j->from % LH_AUDIT_WINDOW_SEC;
+    const char *q = lh_http_req_query(req);
+    struct lh_buf v = LH_BUF_INIT;
+    const char *bad = NULL;
+    static const char *const names[] = { "from", "to", "settle" };
+    for (size_t i = 0; i < 3 && !bad; i++) {
+        lh_buf_reset(&v);
+        if (lh_http_query_get(q, names[i], &v) < 0)
+            continue;
+        const char *s = v.data ? v.data : "";
+        if (i == 0 && ledger_time(s, &j->from) < 0)
+            bad = "from: unix seconds or RFC 3339";
+        else if (i == 1 && ledger_time(s, &j->to) < 0)
+            bad = "to: unix seconds or RFC 3339";
+        else if (i == 2 && (lh_conf_parse_duration_ms(s, &j->settle_ms) < 0 || j->settle_ms < 0))
+            bad = "settle: a duration such as 10s or 0";
+    }
+    lh_buf_free(&v);
+    j->has_host = lh_http_query_get(q, "host", &j->host) == 0;
+    j->has_file = lh_http_query_get(q, "file", &j->file) == 0;
+    if (bad) {
+        ledger_job_free(j);
+        reject(qd, req, "ledger", 400, "bad_request", bad);
+        return;
+    }
+    if (lh_http_defer(req, ledger_work, ledger_done, j) < 0) {
+        ledger_job_free(j);
+        reject(qd, req, "ledger", 503, "overloaded", "cannot schedule the query");
+        return;
+    }
+    qd->inflight++;
+}
+
 /* ---- life cycle --------------------------------------------------------- */
 
 static int open_tiers(struct lh_queryd *qd, const struct lh_queryd_config *cfg,
@@ -792,6 +935,9 @@ static int open_tiers(struct lh_queryd *qd, const struct lh_queryd_config *cfg,
         t = &implicit;
         n = 1;
     }
+    struct lh_err lerr = { 0 };
+    if (lh_qledger_open(&cfg->ledger, t, n, &qd->ledger, &lerr) < 0)
+        lh_info("no ledger: %s", lerr.msg);
     for (size_t i = 0; i < n; i++) {
         struct lh_backend *b = NULL;
         int rc;
@@ -848,8 +994,9 @@ int lh_queryd_create(const struct lh_queryd_config *cfg, struct lh_http_server *
         lh_qtail_hub_configure(qd->hub, &cfg->tail);
         if ((rc = lh_http_server_route(srv, "POST", "/v1/logs/search", on_search, qd, err)) == 0 &&
             (rc = lh_http_server_route(srv, "POST", "/v1/logs/aggregate", on_aggregate, qd,
-                                       err)) == 0)
-            rc = lh_http_server_route(srv, "GET", "/v1/logs/tail", on_tail, qd, err);
+                                       err)) == 0 &&
+            (rc = lh_http_server_route(srv, "GET", "/v1/logs/tail", on_tail, qd, err)) == 0)
+            rc = lh_http_server_route(srv, "GET", "/v1/ledger", on_ledger, qd, err);
     }
     if (rc < 0) {
         lh_queryd_destroy(qd);
@@ -888,6 +1035,7 @@ void lh_queryd_destroy(struct lh_queryd *qd)
     if (!qd)
         return;
     lh_qtail_hub_destroy(qd->hub);
+    lh_qledger_close(qd->ledger);
     for (size_t i = 0; i < qd->ntiers; i++)
         lh_backend_destroy(qd->tiers[i].backend);
     OPENSSL_cleanse(qd->random_key, sizeof(qd->random_key));

@@ -6,6 +6,7 @@
  *                             "next_cursor", "logs": [...], "tiers", "took_ms"}
  *   POST /v1/logs/aggregate   counts per time bucket and top values of fields
  *   GET  /v1/logs/tail        server-sent events of new matches (tail.h)
+ *   GET  /v1/ledger           the delivery ledger's report (ledger.h, docs/ledger.md)
  *
  * Every request carries `Authorization: Bearer <token>`; the token names
  * the tenant (config `tenants:`), and every backend query is restricted to
@@ -28,6 +29,7 @@
 #include "lh/conf.h"
 #include "lh/daemon.h"
 #include "lh/http.h"
+#include "ledger.h"
 #include "lh/metrics.h"
 #include "query.h"
 #include "tail.h"
@@ -77,6 +79,7 @@ struct lh_queryd_config {
     struct lh_queryd_limits limits;
     struct lh_qtail_config tail;
     struct lh_conf_list tiers;       /* of struct lh_queryd_tier; none: one store tier */
+    struct lh_qledger_config ledger; /* GET /v1/ledger (ledger.h) */
 };
 
 extern const struct lh_opt lh_queryd_opts[];

@@ -18,5 +18,6 @@ extern const struct lh_cli_command lh_cli_search;
 extern const struct lh_cli_command lh_cli_tail;
 extern const struct lh_cli_command lh_cli_aggregate;
 extern const struct lh_cli_command lh_cli_store;
+extern const struct lh_cli_command lh_cli_audit;
 
 #endif

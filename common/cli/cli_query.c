@@ -225,7 +225,8 @@ const char *lh_cliq_auth(const struct lh_cliq *c, char *buf, size_t size)
 
 /* ---- requests ----------------------------------------------------------- */
 
-json_t *lh_cliq_post(struct lh_cliq *c, const char *path, const char *body, int *exit_code)
+static json_t *call(struct lh_cliq *c, const char *method, const char *path, const char *body,
+                    int *exit_code)
 {
     struct lh_http_client_config cc = { .timeout_ms = 120000, .accept_gzip = 1,
                                         .ca_file = (char *)c->ca_file };
@@ -243,8 +244,8 @@ json_t *lh_cliq_post(struct lh_cliq *c, const char *path, const char *body, int 
     snprintf(url, sizeof(url), "%.*s%s", (int)sl, c->server, path);
     struct lh_http_header h[] = { { "Authorization", lh_cliq_auth(c, auth, sizeof(auth)) },
                                   { "Content-Type", "application/json" }, { NULL, NULL } };
-    struct lh_http_request req = { .method = "POST", .url = url, .headers = h, .body = body,
-                                   .body_len = strlen(body) };
+    struct lh_http_request req = { .method = method, .url = url, .headers = h, .body = body,
+                                   .body_len = body ? strlen(body) : 0 };
     struct lh_http_response resp = { 0 };
     json_t *j = NULL;
     if (lh_http_client_do(hc, &req, &resp, &err) < 0) {
@@ -271,6 +272,16 @@ json_t *lh_cliq_post(struct lh_cliq *c, const char *path, const char *body, int 
     lh_http_response_free(&resp);
     lh_http_client_destroy(hc);
     return j;
+}
+
+json_t *lh_cliq_post(struct lh_cliq *c, const char *path, const char *body, int *exit_code)
+{
+    return call(c, "POST", path, body, exit_code);
+}
+
+json_t *lh_cliq_get(struct lh_cliq *c, const char *path, int *exit_code)
+{
+    return call(c, "GET", path, NULL, exit_code);
 }
 
 /* ---- printing ----------------------------------------------------------- */

@@ -12,6 +12,7 @@ static const struct lh_cli_command *const commands[] = {
     &lh_cli_tail,
     &lh_cli_aggregate,
     &lh_cli_store,
+    &lh_cli_audit,
     NULL,
 };
 

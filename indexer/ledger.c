@@ -1,0 +1,266 @@
+/* ledger.c - the indexer's store of delivery-ledger rows (see ledger.h). */
+#include "ledger.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lh/buf.h"
+#include "lh/http_client.h"
+#include "lh/time.h"
+
+#define LEDGER_FILE_MAX (64ull << 20)
+
+const struct lh_opt lh_iledger_opts[] = {
+    { LH_OPT_ENUM, "type", "auto", offsetof(struct lh_iledger_config, type),
+      "where ledger rows go: auto (the first store sink's dir, else the first opensearch "
+      "sink's cluster), dir, opensearch or none", 0, NULL, 0, "auto|dir|opensearch|none" },
+    { LH_OPT_STR, "dir", NULL, offsetof(struct lh_iledger_config, dir),
+      "type dir: the directory (default <store dir>/.ledger)" },
+    { LH_OPT_STR, "index", NULL, offsetof(struct lh_iledger_config, index),
+      "type opensearch: the index (default <index_prefix>-ledger)" },
+    { 0 }
+};
+
+struct lh_iledger {
+    /* dir */
+    char *dir;
+    int fd;
+    uint64_t good;               /* bytes of the current file known whole */
+    /* opensearch */
+    struct lh_http_client *hc;
+    char **urls;
+    size_t nurls, next_url;
+    char *index;
+    char *auth;                  /* Authorization header value or NULL */
+    /* rows not committed: dir: lines; opensearch: bulk body */
+    struct lh_buf rows;
+    size_t n;
+};
+
+static int mkdirs(const char *path)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s", path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                return -1;
+            *s = '/';
+        }
+    return mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+int lh_iledger_open_dir(const char *dir, struct lh_iledger **out, struct lh_err *err)
+{
+    if (mkdirs(dir) < 0)
+        return lh_err_errno(err, LH_EIO, errno, "ledger: mkdir %s", dir);
+    struct lh_iledger *l = calloc(1, sizeof(*l));
+    if (!l || !(l->dir = strdup(dir))) {
+        free(l);
+        return lh_err_set(err, LH_ENOMEM, "ledger: out of memory");
+    }
+    l->fd = -1;
+    *out = l;
+    return 0;
+}
+
+int lh_iledger_open_opensearch(const struct lh_sink_opensearch_config *os, const char *index,
+                               struct lh_iledger **out, struct lh_err *err)
+{
+    if (!os->urls.n)
+        return lh_err_set(err, LH_EINVAL, "ledger: opensearch: no urls");
+    struct lh_iledger *l = calloc(1, sizeof(*l));
+    if (!l)
+        return lh_err_set(err, LH_ENOMEM, "ledger: out of memory");
+    l->fd = -1;
+    struct lh_http_client_config cc = {
+        .connect_timeout_ms = os->connect_timeout_ms, .timeout_ms = os->timeout_ms,
+        .ca_file = os->ca_file, .cert_file = os->cert_file, .key_file = os->key_file,
+        .accept_gzip = 1 };
+    int rc = lh_http_client_create(&cc, &l->hc, err);
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    l->urls = calloc(os->urls.n, sizeof(*l->urls));
+    l->index = strdup(index);
+    int ok = l->urls && l->index;
+    for (size_t i = 0; ok && i < os->urls.n; i++) {
+        size_t n = strlen(os->urls.v[i]);
+        while (n && os->urls.v[i][n - 1] == '/')
+            n--;
+        ok = (l->urls[i] = strndup(os->urls.v[i], n)) != NULL;
+        l->nurls = i + 1;
+    }
+    if (ok && os->api_key) {
+        struct lh_buf b = LH_BUF_INIT;
+        ok = lh_buf_printf(&b, "ApiKey %s", os->api_key) == 0;
+        l->auth = lh_buf_steal(&b);
+    } else if (ok && os->username) {
+        /* basic auth through the URL-independent header */
+        char raw[512];
+        snprintf(raw, sizeof(raw), "%s:%s", os->username, os->password ? os->password : "");
+        static const char b64[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        struct lh_buf b = LH_BUF_INIT;
+        ok = lh_buf_puts(&b, "Basic ") == 0;
+        size_t n = strlen(raw);
+        for (size_t i = 0; ok && i < n; i += 3) {
+            uint32_t v = (uint32_t)(unsigned char)raw[i] << 16;
+            if (i + 1 < n)
+                v |= (uint32_t)(unsigned char)raw[i + 1] << 8;
+            if (i + 2 < n)
+                v |= (unsigned char)raw[i + 2];
+            char q[4] = { b64[(v >> 18) & 63], b64[(v >> 12) & 63],
+                          i + 1 < n ? b64[(v >> 6) & 63] : '=', i + 2 < n ? b64[v & 63] : '=' };
+            ok = lh_buf_append(&b, q, 4) == 0;
+        }
+        l->auth = lh_buf_steal(&b);
+        ok = ok && l->auth;
+    }
+    if (!ok) {
+        lh_iledger_close(l);
+        return lh_err_set(err, LH_ENOMEM, "ledger: out of memory");
+    }
+    *out = l;
+    return 0;
+}
+
+void lh_iledger_close(struct lh_iledger *l)
+{
+    if (!l)
+        return;
+    if (l->fd >= 0)
+        close(l->fd);
+    lh_http_client_destroy(l->hc);
+    for (size_t i = 0; i < l->nurls; i++)
+        free(l->urls[i]);
+    free(l->urls);
+    free(l->index);
+    free(l->auth);
+    free(l->dir);
+    lh_buf_free(&l->rows);
+    free(l);
+}
+
+int lh_iledger_add(struct lh_iledger *l, const char *id, const char *json, size_t len)
+{
+    size_t mark = l->rows.len;
+    int rc = 0;
+    if (l->hc) {
+        rc |= lh_buf_puts(&l->rows, "{\"index\":{\"_id\":");
+        rc |= lh_buf_json_str(&l->rows, id, strlen(id));
+        rc |= lh_buf_puts(&l->rows, "}}\n");
+    }
+    rc |= lh_buf_append(&l->rows, json, len);
+    rc |= lh_buf_putc(&l->rows, '\n');
+    if (rc) {
+        l->rows.len = mark;
+        return LH_ENOMEM;
+    }
+    l->n++;
+    return 0;
+}
+
+size_t lh_iledger_pending(const struct lh_iledger *l)
+{
+    return l->n;
+}
+
+void lh_iledger_discard(struct lh_iledger *l)
+{
+    lh_buf_reset(&l->rows);
+    l->n = 0;
+}
+
+static int commit_dir(struct lh_iledger *l, struct lh_err *err)
+{
+    if (l->fd >= 0 && l->good + l->rows.len > LEDGER_FILE_MAX) {
+        close(l->fd);
+        l->fd = -1;
+    }
+    if (l->fd < 0) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/%lld-%d.ndjson", l->dir, (long long)lh_time_now_ns(),
+                 (int)getpid());
+        l->fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (l->fd < 0)
+            return lh_err_errno(err, LH_EIO, errno, "ledger: open %s", p);
+        l->good = 0;
+        /* the new name must survive a crash */
+        int dfd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    size_t off = 0;
+    while (off < l->rows.len) {
+        ssize_t w = write(l->fd, l->rows.data + off, l->rows.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = errno;
+            /* no torn line may stay for the next rows to be glued to */
+            if (ftruncate(l->fd, (off_t)l->good) < 0) {
+                close(l->fd);
+                l->fd = -1;
+            }
+            return lh_err_errno(err, LH_EIO, e ? e : EIO, "ledger: write in %s", l->dir);
+        }
+        off += (size_t)w;
+    }
+    if (fdatasync(l->fd) < 0) {
+        int e = errno;
+        close(l->fd);   /* its state is unknown after a failed sync: start a new file */
+        l->fd = -1;
+        return lh_err_errno(err, LH_EIO, e, "ledger: fdatasync in %s", l->dir);
+    }
+    l->good += l->rows.len;
+    return 0;
+}
+
+static int commit_os(struct lh_iledger *l, struct lh_err *err)
+{
+    char url[2048];
+    snprintf(url, sizeof(url), "%s/%s/_bulk", l->urls[l->next_url], l->index);
+    struct lh_http_header h[3] = { { "Content-Type", "application/x-ndjson" },
+                                   { l->auth ? "Authorization" : NULL, l->auth },
+                                   { NULL, NULL } };
+    struct lh_http_request req = { .method = "POST", .url = url, .headers = h,
+                                   .body = l->rows.data, .body_len = l->rows.len };
+    struct lh_http_response resp = { 0 };
+    int rc = lh_http_client_do(l->hc, &req, &resp, err);
+    if (rc < 0) {
+        l->next_url = (l->next_url + 1) % l->nurls;
+        lh_http_response_free(&resp);
+        return rc == LH_ETIMEDOUT ? LH_EUNAVAIL : rc;
+    }
+    const char *body = resp.body.data ? resp.body.data : "";
+    if (resp.status != 200) {
+        rc = lh_err_set(err, LH_EUNAVAIL, "ledger: POST %s: HTTP %ld: %.200s", url, resp.status,
+                        body);
+    } else if (strstr(body, "\"errors\":true")) {
+        rc = lh_err_set(err, LH_EUNAVAIL, "ledger: bulk into %s refused items: %.300s",
+                        l->index, body);
+    }
+    lh_http_response_free(&resp);
+    return rc;
+}
+
+int lh_iledger_commit(struct lh_iledger *l, struct lh_err *err)
+{
+    if (l->n == 0)
+        return 0;
+    int rc = l->hc ? commit_os(l, err) : commit_dir(l, err);
+    if (rc == 0)
+        lh_iledger_discard(l);
+    return rc;
+}

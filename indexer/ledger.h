@@ -1,0 +1,54 @@
+/* ledger.h - where the indexer keeps the delivery ledger's rows
+ * (lh/audit.h, docs/ledger.md) so that queryd can read them:
+ *
+ *   dir         append-only NDJSON files <dir>/<start ns>-<pid>.ndjson
+ *               (default <store dir>/.ledger beside the store sink's
+ *               tenants), fdatasync'd by commit, rolled past 64 MiB
+ *   opensearch  documents in the index <index_prefix>-ledger, _id = the
+ *               row's key, written with _bulk (a replay rewrites them)
+ *
+ * The pipeline adds the rows of a batch, then commits them before it
+ * commits its bus position: a crash replays rows, never loses one.
+ *
+ * Threads: one (the pipeline thread). */
+#ifndef LH_INDEXER_LEDGER_H
+#define LH_INDEXER_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lh/conf.h"
+#include "lh/err.h"
+#include "sink_opensearch.h"
+
+struct lh_iledger_config {
+    int type;                    /* LH_ILEDGER_AUTO, _DIR, _OPENSEARCH, _NONE */
+    char *dir;                   /* type dir; default <first store sink dir>/.ledger */
+    char *index;                 /* type opensearch; default <index_prefix>-ledger */
+};
+
+enum { LH_ILEDGER_AUTO = 0, LH_ILEDGER_DIR, LH_ILEDGER_OPENSEARCH, LH_ILEDGER_NONE };
+
+/* type (auto|dir|opensearch|none), dir, index. */
+extern const struct lh_opt lh_iledger_opts[];
+
+struct lh_iledger;
+
+/* dir is created when missing. */
+int lh_iledger_open_dir(const char *dir, struct lh_iledger **out, struct lh_err *err);
+/* The OpenSearch cluster of os (urls, auth, TLS); rows go to index. */
+int lh_iledger_open_opensearch(const struct lh_sink_opensearch_config *os, const char *index,
+                               struct lh_iledger **out, struct lh_err *err);
+void lh_iledger_close(struct lh_iledger *l);   /* NULL-safe; drops rows not committed */
+
+/* Adds a row (one JSON object, no newline) with its document id. LH_ENOMEM. */
+int lh_iledger_add(struct lh_iledger *l, const char *id, const char *json, size_t len);
+/* Rows added since the last commit. */
+size_t lh_iledger_pending(const struct lh_iledger *l);
+/* Makes every added row durable. On failure the rows stay added: call
+ * again (a row written twice folds to one). */
+int lh_iledger_commit(struct lh_iledger *l, struct lh_err *err);
+/* Forgets rows added since the last commit (a batch given up). */
+void lh_iledger_discard(struct lh_iledger *l);
+
+#endif
