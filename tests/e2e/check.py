@@ -13,6 +13,7 @@ usage:
            [--prefix TENANT/]   (archive keys below it; default: all)
            [--wait SECS] [--allow-duplicates search|archive ...]
            [--json OUT] [--s3-delete]
+  check.py --s3 ENDPOINT --bucket B --prefix TENANT/ --rm-only
 
 --ids-from: one expected id a line, the first whitespace-separated column
   (logwriter.py --expected and tests/e2e/gen.py --expected write such files;
@@ -36,6 +37,7 @@ usage:
   (e.g. the archive after an indexer crash).
 --json OUT: the counts as JSON ({"search": {...}, "archive": {...}, "ok": ...}).
 --s3-delete: after checking, delete the listed objects (test cleanup).
+--rm-only: only delete every object below --prefix (cleanup when a test failed).
 
 Prints one line per source and a last line "check: ok ..." or
 "check: FAILED ..."; exit 0 when every checked source holds every id exactly
@@ -184,6 +186,14 @@ def s3fs(a):
                         endpoint_override=ep, scheme=scheme)
 
 
+def s3_rm(a):
+    """Deletes everything below the prefix (objects and the directory markers
+    pyarrow leaves when it deletes single files); returns the object count."""
+    n = len(archive_objects(a))
+    s3fs(a).delete_dir(a.bucket + "/" + a.prefix.strip("/"))
+    return n
+
+
 def archive_scan(a, rx):
     counts = collections.Counter()
     rows = foreign = 0
@@ -242,7 +252,7 @@ def run_source(name, fn, expected, a):
 def main():
     ap = argparse.ArgumentParser(description="exactly-once check of search and archive",
                                  usage=__doc__.split("\n\n")[1])
-    ap.add_argument("--ids-from", required=True)
+    ap.add_argument("--ids-from")
     ap.add_argument("--id-regex", default=r"seq=(\d+)")
     ap.add_argument("--queryd")
     ap.add_argument("--token", default="dev-token")
@@ -264,7 +274,16 @@ def main():
                     choices=["search", "archive"])
     ap.add_argument("--json")
     ap.add_argument("--s3-delete", action="store_true")
+    ap.add_argument("--rm-only", action="store_true")
     a = ap.parse_args()
+    if a.rm_only:
+        if not (a.s3 and a.prefix):
+            ap.error("--rm-only needs --s3 and --prefix")
+        n = s3_rm(a)
+        print(f"check: deleted {n} objects below s3://{a.bucket}/{a.prefix}")
+        return 0
+    if not a.ids_from:
+        ap.error("--ids-from is required")
     if not (a.queryd or a.archive_dir or a.s3):
         ap.error("nothing to check: give --queryd, --archive-dir or --s3")
     if a.archive_dir and a.s3:
@@ -283,18 +302,13 @@ def main():
                            "walk_s": round(time.monotonic() - t0, 2)}
             result["search"] = run_source("search", search, expected, a)
         if a.archive_dir or a.s3:
-            keys = []
-
             def archive():
                 c, rows, foreign, ks = archive_scan(a, rx)
-                keys[:] = ks
                 return c, {"objects": len(ks), "rows": rows, "foreign": foreign}
             result["archive"] = run_source("archive", archive, expected, a)
-            if a.s3 and a.s3_delete and keys:
-                fs = s3fs(a)
-                for k in keys:
-                    fs.delete_file(a.bucket + "/" + k)
-                print(f"check: deleted {len(keys)} objects below s3://{a.bucket}/{a.prefix}")
+            if a.s3 and a.s3_delete:
+                n = s3_rm(a)
+                print(f"check: deleted {n} objects below s3://{a.bucket}/{a.prefix}")
     except (Fatal, OSError, subprocess.CalledProcessError, ValueError) as e:
         print(f"check: error: {e}", flush=True)
         return 2
