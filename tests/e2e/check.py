@@ -189,8 +189,12 @@ def s3fs(a):
 def s3_rm(a):
     """Deletes everything below the prefix (objects and the directory markers
     pyarrow leaves when it deletes single files); returns the object count."""
+    from pyarrow.fs import FileType
+    fs = s3fs(a)
+    path = a.bucket + "/" + a.prefix.strip("/")
     n = len(archive_objects(a))
-    s3fs(a).delete_dir(a.bucket + "/" + a.prefix.strip("/"))
+    if fs.get_file_info(path).type != FileType.NotFound:
+        fs.delete_dir(path)
     return n
 
 
