@@ -32,7 +32,9 @@ usage:
   NDJSON+zstd with the zstd command. Encrypted objects (.enc) fail the check.
 --wait SECS: repeat a source's check (1 s apart) until no id is missing or
   SECS passed (quiescence for a pipeline still draining); duplicates are
-  judged on the last pass.
+  judged on the last pass. For search, total_hits is polled first (one hit a
+  page) until it reaches the expected count: raise queryd's
+  limits.total_hits_cap above it to make that exact (else it stops at the cap).
 --allow-duplicates: duplicates of that source are reported, not a failure
   (e.g. the archive after an indexer crash).
 --json OUT: the counts as JSON ({"search": {...}, "archive": {...}, "ok": ...}).
@@ -85,37 +87,57 @@ def seq_of(rx, *texts):
 
 # ---- queryd ----
 
-def search_walk(a, rx):
-    """Counter of ids over the whole cursor walk; (counter, hits, foreign, pages)."""
-    url = a.queryd.rstrip("/") + "/v1/logs/search"
-    ctx = ssl.create_default_context(cafile=a.cacert) if a.cacert else None
+def search_query(a):
     query = {}
     if a.full_text:
         query["full_text"] = a.full_text
     if a.start or a.end:
         query["time_range"] = {k: v for k, v in (("start", a.start), ("end", a.end)) if v}
+    return query
+
+
+def search_page(a, query, limit, cursor=None, page=1):
+    """One POST /v1/logs/search (503s and connection errors retried)."""
+    url = a.queryd.rstrip("/") + "/v1/logs/search"
+    ctx = ssl.create_default_context(cafile=a.cacert) if a.cacert else None
+    body = {"query": query, "pagination": {"limit": limit}}
+    if cursor:
+        body["pagination"]["cursor"] = cursor
+    req = urllib.request.Request(url, json.dumps(body).encode(), {
+        "Content-Type": "application/json", "Authorization": "Bearer " + a.token})
+    for attempt in range(5):
+        try:
+            with urllib.request.urlopen(req, timeout=60, context=ctx) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            msg = e.read()[:300].decode(errors="replace")
+            if e.code != 503 or attempt == 4:
+                raise Fatal(f"search: HTTP {e.code} on page {page}: {msg}")
+        except OSError as e:
+            if attempt == 4:
+                raise Fatal(f"search: {url}: {e}")
+        time.sleep(0.5)
+
+
+def search_wait_count(a, want, deadline):
+    """Polls total_hits (one hit a page) until it reaches want or stops
+    counting exactly (total_hits_cap): a cheap wait before the full walk."""
+    query = search_query(a)
+    while time.monotonic() < deadline:
+        doc = search_page(a, query, 1)
+        if doc.get("total_hits_relation", "eq") != "eq" or doc.get("total_hits", 0) >= want:
+            return
+        time.sleep(1)
+
+
+def search_walk(a, rx):
+    """Counter of ids over the whole cursor walk; (counter, hits, foreign, pages)."""
+    query = search_query(a)
     counts = collections.Counter()
     hits = foreign = pages = 0
     cursor = None
     while True:
-        body = {"query": query, "pagination": {"limit": a.limit}}
-        if cursor:
-            body["pagination"]["cursor"] = cursor
-        req = urllib.request.Request(url, json.dumps(body).encode(), {
-            "Content-Type": "application/json", "Authorization": "Bearer " + a.token})
-        for attempt in range(5):
-            try:
-                with urllib.request.urlopen(req, timeout=60, context=ctx) as r:
-                    doc = json.load(r)
-                break
-            except urllib.error.HTTPError as e:
-                msg = e.read()[:300].decode(errors="replace")
-                if e.code != 503 or attempt == 4:
-                    raise Fatal(f"search: HTTP {e.code} on page {pages + 1}: {msg}")
-            except OSError as e:
-                if attempt == 4:
-                    raise Fatal(f"search: {url}: {e}")
-            time.sleep(0.5)
+        doc = search_page(a, query, a.limit, cursor, pages + 1)
         pages += 1
         for h in doc.get("logs", []):
             hits += 1
@@ -299,6 +321,9 @@ def main():
     try:
         expected = load_ids(a.ids_from)
         if a.queryd:
+            if a.wait:
+                search_wait_count(a, len(expected), time.monotonic() + a.wait)
+
             def search():
                 t0 = time.monotonic()
                 c, hits, foreign, pages = search_walk(a, rx)

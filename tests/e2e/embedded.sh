@@ -57,6 +57,7 @@ cat >"$WORK/queryd.yaml" <<EOT
 listen: { address: 127.0.0.1:$QPORT }
 tenants: [ { name: $TENANT, tokens: [e2e-token] } ]
 cursor: { key: e2e-cursor-key-$RANDOM$RANDOM$RANDOM$RANDOM }
+limits: { total_hits_cap: 100000000 }
 tiers:
   - { type: store, max_age: 7d, store: { dir: $WORK/store } }
   - { type: archive, archive: { type: dir, dir: { path: $WORK/archive } } }

@@ -30,7 +30,9 @@ else
     RATE=${LOGHAUL_E2E_RATE:-1250}
     PHASES="$RATE:${LOGHAUL_E2E_LINES:-100000}:steady"
 fi
-for s in kafka opensearch s3; do
+for s in kafka opensearch s3; do   # started if needed, healthy (waits), never stopped here
+    "$ROOT/tests/services/$s" start >"$WORK/service-$s.out" 2>&1 ||
+        { cat "$WORK/service-$s.out"; fail "tests/services/$s start"; }
     eval "$("$ROOT/tests/services/$s" env)" || fail "tests/services/$s env"
 done
 BROKERS=${LOGHAUL_KAFKA_BROKERS:-127.0.0.1:9092}
@@ -80,7 +82,7 @@ sinks:
     opensearch:
       urls: ["$OS"]
       index_prefix: $PREFIX
-      template: { name: $PREFIX, refresh_interval: 5s, shards: 1, replicas: 0 }
+      template: { name: $PREFIX, refresh_interval: ${LOGHAUL_E2E_OS_REFRESH:-5s}, shards: 1, replicas: 0 }
   - name: archive
     type: archive
     archive:
@@ -97,6 +99,7 @@ cat >"$WORK/queryd.yaml" <<EOT
 listen: { address: 127.0.0.1:$QPORT }
 tenants: [ { name: $TENANT, tokens: [e2e-token] } ]
 cursor: { key: e2e-cursor-key-$RANDOM$RANDOM$RANDOM$RANDOM }
+limits: { total_hits_cap: 100000000 }
 tiers:
   - { type: opensearch, max_age: 7d, opensearch: { urls: ["$OS"], index_prefix: $PREFIX } }
   - type: archive
