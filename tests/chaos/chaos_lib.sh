@@ -219,11 +219,12 @@ chaos_check() {
 
 chaos_audit() {
     "$BUILD/loghaul" audit --help >/dev/null 2>&1 || { say "audit: not available in this build"; return 0; }
-    LOGHAUL_SERVER="http://127.0.0.1:$QPORT" LOGHAUL_TOKEN="$TOKEN" \
-        "$BUILD/loghaul" audit ${AUDIT_ARGS:-} >"$WORK/audit.out" 2>&1
+    # Everything is searchable by now: what is still pending settles in seconds.
+    "$BUILD/loghaul" audit --url "http://127.0.0.1:$QPORT" --token "$TOKEN" --since 2h \
+        --wait "${AUDIT_WAIT:-120s}" >"$WORK/audit.out" 2>&1
     local rc=$?
     cat "$WORK/audit.out"
-    [ "$rc" = 0 ] || { echo "audit: exit $rc" >&2; return 1; }
+    [ "$rc" = 0 ] || { echo "audit: loghaul audit exited $rc (want 0: nothing unexplained)" >&2; return 1; }
 }
 
 # The result line (the test's last line) and a JSON line in $LOGHAUL_CHAOS_RESULTS.
@@ -336,5 +337,20 @@ chaos_outage() {
     [ $((a1 - a0)) -gt 0 ] || fail "the agent got no acknowledgement while $svc was down"
     gen_wait
     CHAOS_EXTRA="ingest 200 to $probes/$probes probes during the outage"
+    CHAOS_AFTER_CHECK=archive_check
     chaos_check
+}
+
+# Every line also in the S3 archive exactly once (tests/e2e/check.py reads
+# the Parquet objects under the run's tenant; they roll over every 10 s).
+archive_check() {
+    local py
+    py=$(bash "$ROOT/tests/integration/venv.sh") || { echo "archive check: no venv" >&2; return 1; }
+    seq 0 $((GEN_LINES - 1)) >"$WORK/ids"
+    "$py" "$ROOT/tests/e2e/check.py" --ids-from "$WORK/ids" --s3 "$LOGHAUL_S3_ENDPOINT" \
+        --bucket "$LOGHAUL_S3_BUCKET" --prefix "$TENANT/" --wait 120 --json "$WORK/archive.json" \
+        >"$WORK/archive.out" 2>&1
+    local rc=$?
+    sed 's/^/archive: /' "$WORK/archive.out" | tail -n 5
+    return "$rc"
 }
