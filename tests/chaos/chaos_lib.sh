@@ -33,7 +33,11 @@ chaos_init() {  # FAULT
 
 # chaos_configs embedded|scaled: writes $WORK/{collector,indexer,queryd,agent}.yaml.
 chaos_configs() {
-    local mode="$1"
+    local mode="$1" stages
+    stages="stages: [parse, enrich, mask]
+parse: { patterns_dir: $ROOT/config/patterns }
+enrich: { tags: { region: local } }
+sinks:"
     if [ "$mode" = scaled ]; then
         eval "$("$ROOT/tests/services/kafka" env)"
         eval "$("$ROOT/tests/services/opensearch" env)"
@@ -60,10 +64,7 @@ bus:
   dlq_topic: $TOPIC.dlq
   kafka: { brokers: "$LOGHAUL_KAFKA_BROKERS", client_id: $RUN-indexer }
 pipeline: { group: $RUN-indexer, max_batch: 5000, linger: 200ms, workers: 2 }
-stages: [parse, enrich, mask]
-parse: { patterns_dir: $ROOT/config/patterns }
-enrich: { tags: { region: local } }
-sinks:
+$stages
   - name: opensearch
     type: opensearch
     opensearch:
@@ -105,10 +106,7 @@ EOT
 listen: { address: 127.0.0.1:$IPORT }
 bus: { type: spool, topic: logs, dlq_topic: logs.dlq, spool: { dir: $SPOOL_DIR } }
 pipeline: { group: loghaul-indexer, max_batch: 5000, linger: 200ms, workers: 2 }
-stages: [parse, enrich, mask]
-parse: { patterns_dir: $ROOT/config/patterns }
-enrich: { tags: { region: local } }
-sinks:
+$stages
   - name: store
     type: store
     store: { dir: $STORE_DIR }
