@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "lh/event.h"
 #include "lh/time.h"
 
 static const char *const kind_names[LH_AUDIT_NKINDS] = { "acked", "sampled", "dlq", "dropped",
@@ -169,6 +170,134 @@ int lh_audit_acked_stamp(const char *json, size_t len, int64_t at_ns, char out[9
         rc = LH_ENOMEM;
 out:
     json_decref(o);
+    return rc;
+}
+
+/* ---- building rows ------------------------------------------------------------ */
+
+struct brow {
+    int kind;
+    const char *sink, *sink_type, *tenant, *host, *file;
+    char batch[33];
+    int64_t window;
+    uint32_t *idx;
+    size_t n, cap;
+};
+
+struct lh_audit_rows {
+    struct brow *v;
+    size_t n, cap;               /* rows in use; allocated (their idx kept for reuse) */
+    struct lh_buf json;
+};
+
+struct lh_audit_rows *lh_audit_rows_create(void)
+{
+    return calloc(1, sizeof(struct lh_audit_rows));
+}
+
+void lh_audit_rows_destroy(struct lh_audit_rows *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->cap; i++)
+        free(r->v[i].idx);
+    free(r->v);
+    lh_buf_free(&r->json);
+    free(r);
+}
+
+void lh_audit_rows_reset(struct lh_audit_rows *r)
+{
+    r->n = 0;
+}
+
+size_t lh_audit_rows_count(const struct lh_audit_rows *r)
+{
+    return r->n;
+}
+
+static int same_str(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+int lh_audit_rows_add(struct lh_audit_rows *r, enum lh_audit_kind kind, const char *sink,
+                      const char *sink_type, const struct lh_event *ev)
+{
+    char batch[33];
+    uint32_t idx;
+    if (lh_audit_split_id(ev->id, batch, &idx) < 0)
+        return 0;
+    struct brow *w = NULL;
+    for (size_t i = r->n; i-- > 0;) {   /* the newest first: events come in runs */
+        struct brow *x = &r->v[i];
+        if (x->kind == (int)kind && x->sink == sink && strcmp(x->batch, batch) == 0 &&
+            same_str(x->host, ev->host) && same_str(x->file, ev->file) &&
+            same_str(x->tenant, ev->tenant)) {
+            w = x;
+            break;
+        }
+    }
+    if (!w) {
+        if (r->n == r->cap) {
+            size_t cap = r->cap ? r->cap * 2 : 16;
+            struct brow *v = realloc(r->v, cap * sizeof(*v));
+            if (!v)
+                return LH_ENOMEM;
+            memset(v + r->cap, 0, (cap - r->cap) * sizeof(*v));
+            r->v = v;
+            r->cap = cap;
+        }
+        w = &r->v[r->n++];
+        w->kind = (int)kind;
+        w->sink = sink;
+        w->sink_type = sink_type;
+        w->tenant = ev->tenant;
+        w->host = ev->host;
+        w->file = ev->file;
+        memcpy(w->batch, batch, sizeof(batch));
+        w->window = lh_audit_window(ev->received_ns);
+        w->n = 0;
+    }
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        uint32_t *v = realloc(w->idx, cap * sizeof(*v));
+        if (!v)
+            return LH_ENOMEM;
+        w->idx = v;
+        w->cap = cap;
+    }
+    w->idx[w->n++] = idx;
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int lh_audit_rows_emit(struct lh_audit_rows *r, const char *object, int64_t at_ns,
+                       int (*emit)(void *arg, const char *id, const char *json, size_t len),
+                       void *arg)
+{
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < r->n; k++) {
+        struct brow *w = &r->v[k];
+        qsort(w->idx, w->n, sizeof(*w->idx), cmp_u32);
+        size_t u = 0;
+        for (size_t j = 0; j < w->n; j++)
+            if (u == 0 || w->idx[u - 1] != w->idx[j])
+                w->idx[u++] = w->idx[j];
+        struct lh_audit_row row = { .kind = (enum lh_audit_kind)w->kind, .tenant = w->tenant,
+                                    .host = w->host, .file = w->file, .batch = w->batch,
+                                    .sink = w->sink, .sink_type = w->sink_type,
+                                    .object = object, .window = w->window, .at_ns = at_ns,
+                                    .idx = w->idx, .n = u };
+        char id[96];
+        lh_audit_row_id(&row, id);
+        lh_buf_reset(&r->json);
+        rc = lh_audit_row_json(&row, &r->json);
+        if (rc == 0)
+            rc = emit(arg, id, r->json.data, r->json.len);
+    }
     return rc;
 }
 

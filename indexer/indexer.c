@@ -134,7 +134,6 @@ static int open_ledger(const struct lh_indexer_config *cfg, struct lh_iledger **
             snprintf(dir, sizeof(dir), "%s/.ledger", store->store.dir);
         else
             return lh_err_set(err, LH_EINVAL, "ledger.dir: needed without a store sink");
-        lh_info("ledger: rows in %s", dir);
         return lh_iledger_open_dir(dir, out, err);
     }
     if (type == LH_ILEDGER_OPENSEARCH) {
@@ -144,12 +143,10 @@ static int open_ledger(const struct lh_indexer_config *cfg, struct lh_iledger **
         if (lc->index && lc->index[0])
             snprintf(index, sizeof(index), "%s", lc->index);
         else
-            snprintf(index, sizeof(index), "%s-ledger",
+            snprintf(index, sizeof(index), "%s.ledger",
                      os->opensearch.index_prefix ? os->opensearch.index_prefix : "logs");
-        lh_info("ledger: rows in the OpenSearch index %s", index);
         return lh_iledger_open_opensearch(&os->opensearch, index, out, err);
     }
-    lh_warn("ledger: no store or opensearch sink: no delivery-ledger rows are kept");
     return 0;
 }
 
@@ -179,9 +176,28 @@ static int indexer_init(struct lh_daemon *d, const void *p, void **state, struct
     int rc = lh_bus_open(&cfg->bus, m, &ix->bus, err);
     if (rc < 0)
         return lh_err_wrap(err, "bus");
+    /* delivery-ledger writers: the pipeline's and one per archive sink */
+    struct lh_iledger *ledger = NULL, *sink_ledgers[LH_STAGES_MAX_SINKS] = { 0 };
+    const struct lh_sink_config *sc = cfg->sinks.items;
+    rc = open_ledger(cfg, &ledger, err);
+    for (size_t i = 0; rc == 0 && ledger && i < cfg->sinks.n && i < LH_STAGES_MAX_SINKS; i++)
+        if (sc[i].type == LH_SINK_ARCHIVE)
+            rc = open_ledger(cfg, &sink_ledgers[i], err);
+    if (rc < 0) {
+        lh_iledger_close(ledger);
+        for (size_t i = 0; i < LH_STAGES_MAX_SINKS; i++)
+            lh_iledger_close(sink_ledgers[i]);
+        return lh_err_wrap(err, "ledger");
+    }
+    if (ledger)
+        lh_info("ledger: delivery-ledger rows in %s", lh_iledger_where(ledger));
+    else
+        lh_warn("ledger: no store or opensearch sink: no delivery-ledger rows are kept");
     struct lh_sink *sinks[LH_STAGES_MAX_SINKS] = { 0 };
-    if ((rc = lh_sinks_create(&cfg->sinks, m, sinks, err)) < 0)
+    if ((rc = lh_sinks_create_ledger(&cfg->sinks, m, sink_ledgers, sinks, err)) < 0) {
+        lh_iledger_close(ledger);
         return rc;
+    }
     ix->nsinks = cfg->sinks.n;
     for (size_t i = 0; i < ix->nsinks; i++)
         snprintf(ix->names[i], sizeof(ix->names[i]), "%s", sinks[i]->name);
@@ -189,14 +205,8 @@ static int indexer_init(struct lh_daemon *d, const void *p, void **state, struct
     if ((rc = build_stages(ix, cfg, &stages, err)) < 0) {
         for (size_t i = 0; i < ix->nsinks; i++)
             lh_sink_destroy(sinks[i]);
+        lh_iledger_close(ledger);
         return rc;
-    }
-    struct lh_iledger *ledger = NULL;
-    if ((rc = open_ledger(cfg, &ledger, err)) < 0) {
-        for (size_t i = 0; i < ix->nsinks; i++)
-            lh_sink_destroy(sinks[i]);
-        lh_stages_destroy(stages);
-        return lh_err_wrap(err, "ledger");
     }
     char replay[256];
     int has_replay = lh_pipeline_replay_topic(&cfg->pipeline, &cfg->bus, replay, sizeof(replay));

@@ -23,7 +23,7 @@ const struct lh_opt lh_iledger_opts[] = {
     { LH_OPT_STR, "dir", NULL, offsetof(struct lh_iledger_config, dir),
       "type dir: the directory (default <store dir>/.ledger)" },
     { LH_OPT_STR, "index", NULL, offsetof(struct lh_iledger_config, index),
-      "type opensearch: the index (default <index_prefix>-ledger)" },
+      "type opensearch: the index (default <index_prefix>.ledger)" },
     { 0 }
 };
 
@@ -38,6 +38,8 @@ struct lh_iledger {
     size_t nurls, next_url;
     char *index;
     char *auth;                  /* Authorization header value or NULL */
+    int index_ready;             /* the index exists with our mapping */
+    char where[600];
     /* rows not committed: dir: lines; opensearch: bulk body */
     struct lh_buf rows;
     size_t n;
@@ -67,8 +69,14 @@ int lh_iledger_open_dir(const char *dir, struct lh_iledger **out, struct lh_err 
         return lh_err_set(err, LH_ENOMEM, "ledger: out of memory");
     }
     l->fd = -1;
+    snprintf(l->where, sizeof(l->where), "%s", dir);
     *out = l;
     return 0;
+}
+
+const char *lh_iledger_where(const struct lh_iledger *l)
+{
+    return l->where;
 }
 
 int lh_iledger_open_opensearch(const struct lh_sink_opensearch_config *os, const char *index,
@@ -129,6 +137,7 @@ int lh_iledger_open_opensearch(const struct lh_sink_opensearch_config *os, const
         lh_iledger_close(l);
         return lh_err_set(err, LH_ENOMEM, "ledger: out of memory");
     }
+    snprintf(l->where, sizeof(l->where), "opensearch index %s", index);
     *out = l;
     return 0;
 }
@@ -188,8 +197,9 @@ static int commit_dir(struct lh_iledger *l, struct lh_err *err)
     }
     if (l->fd < 0) {
         char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%s/%lld-%d.ndjson", l->dir, (long long)lh_time_now_ns(),
-                 (int)getpid());
+        static unsigned seq;   /* several writers in one process (pipeline, archive sinks) */
+        snprintf(p, sizeof(p), "%s/%lld-%d-%u.ndjson", l->dir, (long long)lh_time_now_ns(),
+                 (int)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
         l->fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (l->fd < 0)
             return lh_err_errno(err, LH_EIO, errno, "ledger: open %s", p);
@@ -227,8 +237,45 @@ static int commit_dir(struct lh_iledger *l, struct lh_err *err)
     return 0;
 }
 
+/* Creates the index (strings as keywords; idx kept, not indexed). */
+static int create_index(struct lh_iledger *l, struct lh_err *err)
+{
+    char url[2048];
+    snprintf(url, sizeof(url), "%s/%s", l->urls[l->next_url], l->index);
+    static const char body[] =
+        "{\"mappings\":{\"dynamic_templates\":[{\"strings\":{\"match_mapping_type\":"
+        "\"string\",\"mapping\":{\"type\":\"keyword\",\"ignore_above\":4096}}}],"
+        "\"properties\":{\"idx\":{\"type\":\"text\",\"index\":false},"
+        "\"window\":{\"type\":\"long\"},\"at\":{\"type\":\"long\"}}}}";
+    struct lh_http_header h[3] = { { "Content-Type", "application/json" },
+                                   { l->auth ? "Authorization" : NULL, l->auth },
+                                   { NULL, NULL } };
+    struct lh_http_request req = { .method = "PUT", .url = url, .headers = h, .body = body,
+                                   .body_len = sizeof(body) - 1 };
+    struct lh_http_response resp = { 0 };
+    int rc = lh_http_client_do(l->hc, &req, &resp, err);
+    if (rc == 0 && resp.status != 200 &&
+        !(resp.status == 400 && resp.body.data &&
+          strstr(resp.body.data, "resource_already_exists_exception")))
+        rc = lh_err_set(err, LH_EUNAVAIL, "ledger: PUT %s: HTTP %ld: %.200s", url, resp.status,
+                        resp.body.data ? resp.body.data : "");
+    else if (rc < 0)
+        rc = LH_EUNAVAIL;
+    lh_http_response_free(&resp);
+    if (rc == 0)
+        l->index_ready = 1;
+    return rc;
+}
+
 static int commit_os(struct lh_iledger *l, struct lh_err *err)
 {
+    if (!l->index_ready) {
+        int rc = create_index(l, err);
+        if (rc < 0) {
+            l->next_url = (l->next_url + 1) % l->nurls;
+            return rc;
+        }
+    }
     char url[2048];
     snprintf(url, sizeof(url), "%s/%s/_bulk", l->urls[l->next_url], l->index);
     struct lh_http_header h[3] = { { "Content-Type", "application/x-ndjson" },

@@ -113,16 +113,6 @@ struct tenant_count {
     uint64_t n;
 };
 
-/* One ledger row in the making: event indexes of one batch and file. */
-struct lrow {
-    int kind;                    /* lh_audit_kind */
-    size_t sink;
-    const char *tenant, *host, *file;
-    char batch[33];
-    int64_t window;
-    uint32_t *idx;
-    size_t n, cap;
-};
 
 struct lh_pipeline {
     /* settings */
@@ -155,8 +145,7 @@ struct lh_pipeline {
     struct tenant_count *tc;
     size_t ntc, captc;
     struct lh_iledger *ledger;   /* NULL: no ledger rows kept */
-    struct lrow *lr;
-    size_t nlr, caplr;
+    struct lh_audit_rows *rows;  /* this batch's indexer rows */
     uint32_t *rejected;          /* per item: sinks that rejected it */
     struct lh_buf lbuf;
     int ledger_down;
@@ -910,68 +899,21 @@ static void set_ledger_status(struct lh_pipeline *p, int down, const char *why)
     pthread_mutex_unlock(&p->mu);
 }
 
-static int same_str(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
-
-/* Adds event index idx to the row (kind, sink) of its batch and file. */
-static int lrow_add(struct lh_pipeline *p, int kind, size_t sink, const struct lh_event *ev,
-                    const char *batch, uint32_t idx)
-{
-    struct lrow *r = NULL;
-    for (size_t i = p->nlr; i-- > 0;) {
-        struct lrow *x = &p->lr[i];
-        if (x->kind == kind && x->sink == sink && strcmp(x->batch, batch) == 0 &&
-            same_str(x->host, ev->host) && same_str(x->file, ev->file) &&
-            same_str(x->tenant, ev->tenant)) {
-            r = x;
-            break;
-        }
-    }
-    if (!r) {
-        if (p->nlr == p->caplr) {
-            size_t cap = p->caplr ? p->caplr * 2 : 16;
-            struct lrow *v = realloc(p->lr, cap * sizeof(*v));
-            if (!v)
-                return LH_ENOMEM;
-            memset(v + p->caplr, 0, (cap - p->caplr) * sizeof(*v));
-            p->lr = v;
-            p->caplr = cap;
-        }
-        r = &p->lr[p->nlr++];
-        r->kind = kind;
-        r->sink = sink;
-        r->tenant = ev->tenant;
-        r->host = ev->host;
-        r->file = ev->file;
-        memcpy(r->batch, batch, 33);
-        r->window = lh_audit_window(ev->received_ns);
-        r->n = 0;
-    }
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        uint32_t *v = realloc(r->idx, cap * sizeof(*v));
-        if (!v)
-            return LH_ENOMEM;
-        r->idx = v;
-        r->cap = cap;
-    }
-    r->idx[r->n++] = idx;
-    return 0;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* The rows of the batch in hand: the collector's acked rows as they came,
  * and per (batch, file, sink) the events sampled out, not routed or dead-
  * lettered. Undecodable messages name no file and are left out. */
+static int ledger_emit(void *arg, const char *id, const char *json, size_t len)
+{
+    return lh_iledger_add(arg, id, json, len);
+}
+
 static int ledger_rows(struct lh_pipeline *p)
 {
-    p->nlr = 0;
     if (!p->rejected && !(p->rejected = calloc(p->max_batch, sizeof(*p->rejected))))
         return LH_ENOMEM;
+    if (!p->rows && !(p->rows = lh_audit_rows_create()))
+        return LH_ENOMEM;
+    lh_audit_rows_reset(p->rows);
     memset(p->rejected, 0, p->n * sizeof(*p->rejected));
     for (size_t d = 0; d < p->ndl; d++)
         for (size_t si = 0; si < p->nsinks; si++)
@@ -998,10 +940,6 @@ static int ledger_rows(struct lh_pipeline *p)
         }
         if (it->status != ITEM_OK)
             continue;
-        char batch[33];
-        uint32_t idx;
-        if (lh_audit_split_id(it->ev.id, batch, &idx) < 0)
-            continue;
         for (size_t si = 0; rc == 0 && si < p->nsinks; si++) {
             uint32_t bit = 1u << si;
             int kind = !(it->routed & bit)    ? LH_AUDIT_DROPPED
@@ -1009,28 +947,12 @@ static int ledger_rows(struct lh_pipeline *p)
                        : p->rejected[i] & bit ? LH_AUDIT_DLQ
                                               : -1;
             if (kind >= 0)
-                rc = lrow_add(p, kind, si, &it->ev, batch, idx);
+                rc = lh_audit_rows_add(p->rows, (enum lh_audit_kind)kind, p->sinks[si].s->name,
+                                       p->sinks[si].s->ops->name, &it->ev);
         }
     }
-    for (size_t k = 0; rc == 0 && k < p->nlr; k++) {
-        struct lrow *r = &p->lr[k];
-        qsort(r->idx, r->n, sizeof(*r->idx), cmp_u32);
-        size_t u = 0;
-        for (size_t j = 0; j < r->n; j++)
-            if (u == 0 || r->idx[u - 1] != r->idx[j])
-                r->idx[u++] = r->idx[j];
-        struct lh_audit_row row = { .kind = r->kind, .tenant = r->tenant, .host = r->host,
-                                    .file = r->file, .batch = r->batch,
-                                    .sink = p->sinks[r->sink].s->name,
-                                    .sink_type = p->sinks[r->sink].s->ops->name,
-                                    .window = r->window, .at_ns = now, .idx = r->idx, .n = u };
-        char id[96];
-        lh_audit_row_id(&row, id);
-        lh_buf_reset(&p->lbuf);
-        rc = lh_audit_row_json(&row, &p->lbuf);
-        if (rc == 0)
-            rc = lh_iledger_add(p->ledger, id, p->lbuf.data, p->lbuf.len);
-    }
+    if (rc == 0)
+        rc = lh_audit_rows_emit(p->rows, NULL, now, ledger_emit, p->ledger);
     return rc;
 }
 
@@ -1423,9 +1345,7 @@ void lh_pipeline_destroy(struct lh_pipeline *p)
     lh_stages_destroy(p->next_stages);
     lh_arena_free(&p->dl_arena);
     lh_iledger_close(p->ledger);
-    for (size_t i = 0; i < p->caplr; i++)
-        free(p->lr[i].idx);
-    free(p->lr);
+    lh_audit_rows_destroy(p->rows);
     free(p->rejected);
     lh_buf_free(&p->lbuf);
     free(p->dl);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lh/archive_format.h"
+#include "lh/audit.h"
 #include "lh/backoff.h"
 #include "lh/log.h"
 #include "lh/time.h"
@@ -92,6 +93,9 @@ struct archive_sink {
     struct lh_counter *c_objects, *c_bytes, *c_errors;
     struct lh_histogram *h_upload;
     struct lh_gauge *g_staged;
+
+    struct lh_iledger *ledger;   /* uploader: `archived` rows per object (NULL: none) */
+    struct lh_audit_rows *rows;
 };
 
 static void update_gauge(struct archive_sink *a);
@@ -205,6 +209,31 @@ static int read_file(const char *path, struct lh_buf *out, struct lh_err *err)
     return rc;
 }
 
+static int ledger_emit(void *arg, const char *id, const char *json, size_t len)
+{
+    return lh_iledger_add(arg, id, json, len);
+}
+
+/* The delivery ledger's `archived` rows of an uploaded object. */
+static int ledger_rows(struct archive_sink *a, const struct lh_event *evs, size_t n,
+                       const char *key, struct lh_err *err)
+{
+    if (!a->ledger)
+        return 0;
+    lh_iledger_discard(a->ledger);
+    lh_audit_rows_reset(a->rows);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = lh_audit_rows_add(a->rows, LH_AUDIT_ARCHIVED, a->base.name, "archive", &evs[i]);
+    if (rc == 0)
+        rc = lh_audit_rows_emit(a->rows, key, lh_time_now_ns(), ledger_emit, a->ledger);
+    if (rc < 0)
+        return lh_err_set(err, rc, "ledger rows of %s: out of memory", key);
+    if ((rc = lh_iledger_commit(a->ledger, err)) < 0)
+        lh_err_wrap(err, "ledger rows of %s", key);
+    return rc;
+}
+
 /* Uploads one staging file and removes it. */
 static int upload(struct archive_sink *a, const char *path, uint64_t *obj_bytes,
                   struct lh_err *err)
@@ -277,6 +306,10 @@ static int upload(struct archive_sink *a, const char *path, uint64_t *obj_bytes,
             lh_err_wrap(err, "%s", key);
             goto out;
         }
+        /* The object is there: its ledger rows before the staging file
+         * goes (a crash between uploads it again, same key, same rows). */
+        if ((rc = ledger_rows(a, evs, n, key, err)) < 0)
+            goto out;
         *obj_bytes = body.len;
     }
 remove:
@@ -593,6 +626,8 @@ static void archive_destroy(struct lh_sink *base)
         free(s);
     }
     lh_archive_close(a->ar);
+    lh_iledger_close(a->ledger);
+    lh_audit_rows_destroy(a->rows);
     if (a->dirfd >= 0)
         close(a->dirfd);
     pthread_mutex_destroy(&a->mu);
@@ -680,12 +715,25 @@ static int recover(struct archive_sink *a, struct lh_err *err)
 int lh_sink_archive_create(const struct lh_sink_archive_config *cfg, const char *name,
                            struct lh_metrics *metrics, struct lh_sink **out, struct lh_err *err)
 {
+    return lh_sink_archive_create_ledger(cfg, name, metrics, NULL, out, err);
+}
+
+int lh_sink_archive_create_ledger(const struct lh_sink_archive_config *cfg, const char *name,
+                                  struct lh_metrics *metrics, struct lh_iledger *ledger,
+                                  struct lh_sink **out, struct lh_err *err)
+{
     *out = NULL;
-    if (!cfg->staging_dir || !cfg->staging_dir[0])
+    if (!cfg->staging_dir || !cfg->staging_dir[0]) {
+        lh_iledger_close(ledger);
         return lh_err_set(err, LH_EINVAL, "archive sink: staging_dir is required");
+    }
     struct archive_sink *a = calloc(1, sizeof(*a));
-    if (!a)
+    if (!a || (ledger && !(a->rows = lh_audit_rows_create()))) {
+        free(a);
+        lh_iledger_close(ledger);
         return lh_err_set(err, LH_ENOMEM, "archive sink: out of memory");
+    }
+    a->ledger = ledger;
     a->dirfd = -1;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);

@@ -20,7 +20,8 @@
  *           format), puts the object under
  *             <tenant>/year=/month=/day=/hour=/<region>_<host>_<uuid>.<ext>
  *           (uuid: the staging file's, so a repeated upload replaces the same
- *           object) and deletes the file. Failures are retried with backoff.
+ *           object), writes the object's delivery-ledger rows (when given a
+ *           ledger) and deletes the file. Failures are retried with backoff.
  *   start   staging files left by an earlier run are queued for upload.
  *   destroy seals everything and keeps uploading for up to shutdown_upload;
  *           what is left stays staged for the next start.
@@ -35,6 +36,7 @@
 #include "lh/archive.h"
 #include "lh/conf.h"
 #include "lh/err.h"
+#include "ledger.h"
 #include "lh/metrics.h"
 #include "sink.h"
 
@@ -59,6 +61,12 @@ extern const struct lh_opt lh_sink_archive_opts[];
 int lh_sink_archive_create(const struct lh_sink_archive_config *cfg, const char *name,
                            struct lh_metrics *metrics, struct lh_sink **out,
                            struct lh_err *err);
+/* The same, writing the delivery ledger's `archived` rows (lh/audit.h) of
+ * every uploaded object to ledger (owned by the sink from here on, also on
+ * failure; NULL: none) before its staging file is removed. */
+int lh_sink_archive_create_ledger(const struct lh_sink_archive_config *cfg, const char *name,
+                                  struct lh_metrics *metrics, struct lh_iledger *ledger,
+                                  struct lh_sink **out, struct lh_err *err);
 
 struct lh_sink_archive_stats {
     uint64_t staged_bytes;               /* in staging files now */

@@ -227,6 +227,12 @@ int lh_os_bulk_item(struct lh_buf *out, const char *prefix, const struct lh_even
     }
     rc |= put_field(out, &top, "region", ev->region);
     rc |= put_field(out, &top, "file", ev->file);
+    if (ev->received_ns) {
+        /* the collector's receive time: the delivery ledger counts by its hour */
+        char rcv[LH_TIME_RFC3339_SIZE];
+        lh_time_format_rfc3339(ev->received_ns, date_nanos ? 9 : 3, rcv, sizeof(rcv));
+        rc |= lh_buf_printf(out, ",\"received\":\"%s\"", rcv);
+    }
     if (ev->meta && ev->nmeta) {
         /* A repeated key would make the server refuse the document. */
         rc |= lh_buf_puts(out, ",\"custom_metadata\":");
@@ -573,6 +579,8 @@ int lh_os_template_json(const struct lh_os_template_config *t, const char *prefi
     rc |= lh_buf_puts(out, "}},\"mappings\":{\"dynamic\":\"strict\",\"properties\":{");
     rc |= lh_buf_printf(out, "\"timestamp\":{\"type\":\"%s\"}",
                         t->date_nanos ? "date_nanos" : "date");
+    rc |= lh_buf_printf(out, ",\"received\":{\"type\":\"%s\"}",
+                        t->date_nanos ? "date_nanos" : "date");
     for (const char *const *k = keywords; *k; k++)
         rc |= lh_buf_printf(out, ",\"%s\":{\"type\":\"keyword\"}", *k);
     rc |= lh_buf_puts(out, ",\"message\":{\"type\":\"text\",\"analyzer\":\"standard\","
@@ -664,6 +672,20 @@ static int do_setup(struct os_ctx *c, int64_t timeout_ms, struct lh_err *err)
             continue;
         }
         c->setup_done = 1;
+        /* indices made by an older template lack `received`: add it (strict
+         * mappings take new fields through _mapping) */
+        snprintf(url, sizeof(url), "%s/%s-*/_mapping?allow_no_indices=true&"
+                 "ignore_unavailable=true", base, c->cfg.index_prefix);
+        char mbody[128];
+        snprintf(mbody, sizeof(mbody), "{\"properties\":{\"received\":{\"type\":\"%s\"}}}",
+                 c->cfg.template.date_nanos ? "date_nanos" : "date");
+        struct lh_http_request pm = { .method = "PUT", .url = url, .headers = c->hdr_json,
+                                      .body = mbody, .body_len = strlen(mbody),
+                                      .timeout_ms = timeout_ms };
+        struct lh_err merr = { 0 };
+        if (lh_http_client_do(c->ctl, &pm, &resp, &merr) < 0 || resp.status != 200)
+            lh_warn("%s: cannot add the received field to existing %s-* indices: %s%.200s",
+                    c->sink.name, c->cfg.index_prefix, merr.msg, excerpt(&resp));
         lh_info("%s: %s %d.%d, index template %s installed for %s-*", c->sink.name,
                 c->srv.flavour == LH_OS_OPENSEARCH ? "OpenSearch" : "Elasticsearch",
                 c->srv.major, c->srv.minor, c->cfg.template.name, c->cfg.index_prefix);

@@ -63,11 +63,27 @@ int lh_sinks_validate(const struct lh_conf_list *sinks, struct lh_err *err)
 int lh_sinks_create(const struct lh_conf_list *sinks, struct lh_metrics *metrics,
                     struct lh_sink **out, struct lh_err *err)
 {
+    return lh_sinks_create_ledger(sinks, metrics, NULL, out, err);
+}
+
+int lh_sinks_create_ledger(const struct lh_conf_list *sinks, struct lh_metrics *metrics,
+                           struct lh_iledger **ledgers, struct lh_sink **out, struct lh_err *err)
+{
     const struct lh_sink_config *s = sinks->items;
     int rc = lh_sinks_validate(sinks, err);
-    if (rc < 0)
+    if (rc < 0) {
+        for (size_t i = 0; ledgers && i < sinks->n; i++)
+            lh_iledger_close(ledgers[i]);
         return rc;
+    }
     for (size_t i = 0; i < sinks->n; i++) {
+        struct lh_iledger *lg = ledgers ? ledgers[i] : NULL;
+        if (ledgers)
+            ledgers[i] = NULL;
+        if (s[i].type != LH_SINK_ARCHIVE) {
+            lh_iledger_close(lg);
+            lg = NULL;
+        }
         out[i] = NULL;
         switch (s[i].type) {
         case LH_SINK_STORE:
@@ -77,7 +93,8 @@ int lh_sinks_create(const struct lh_conf_list *sinks, struct lh_metrics *metrics
             rc = lh_sink_opensearch_create(&s[i].opensearch, s[i].name, metrics, &out[i], err);
             break;
         case LH_SINK_ARCHIVE:
-            rc = lh_sink_archive_create(&s[i].archive, s[i].name, metrics, &out[i], err);
+            rc = lh_sink_archive_create_ledger(&s[i].archive, s[i].name, metrics, lg, &out[i],
+                                               err);
             break;
         default:
             rc = lh_err_set(err, LH_EINVAL, "unknown sink type %d", s[i].type);
@@ -86,6 +103,8 @@ int lh_sinks_create(const struct lh_conf_list *sinks, struct lh_metrics *metrics
             lh_err_wrap(err, "sink %s", s[i].name);
             for (size_t k = 0; k < i; k++)
                 lh_sink_destroy(out[k]);
+            for (size_t k = i + 1; ledgers && k < sinks->n; k++)
+                lh_iledger_close(ledgers[k]);
             return rc;
         }
     }

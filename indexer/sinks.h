@@ -57,5 +57,11 @@ int lh_sinks_validate(const struct lh_conf_list *sinks, struct lh_err *err);
  * allocates out). On failure nothing is left open. */
 int lh_sinks_create(const struct lh_conf_list *sinks, struct lh_metrics *metrics,
                     struct lh_sink **out, struct lh_err *err);
+/* The same; ledgers[i] (may be NULL; the array may be NULL) is the
+ * delivery-ledger writer of sink i when it is an archive sink
+ * (lh_sink_archive_create_ledger). Every writer is taken over (closed when
+ * not used, also on failure) and its slot set to NULL. */
+int lh_sinks_create_ledger(const struct lh_conf_list *sinks, struct lh_metrics *metrics,
+                           struct lh_iledger **ledgers, struct lh_sink **out, struct lh_err *err);
 
 #endif

@@ -456,7 +456,9 @@ int lh_qledger_report(struct lh_qledger *l, const struct lh_qledger_req *r, stru
             archive = cells[i].archived > 0;
         struct lh_audit_opts o = {
             .now_ns = lh_time_now_ns(), .settle_ns = settle * LH_NS_PER_MS, .archive = archive,
-            .archive_settle_ns = (settle == 0 ? 0 : l->cfg.archive_settle_ms) * LH_NS_PER_MS };
+            .archive_settle_ns = (r->archive_settle_ms >= 0 ? r->archive_settle_ms
+                                                            : l->cfg.archive_settle_ms) *
+                                 LH_NS_PER_MS };
         int ok = lh_audit_report_json(f, &o, out);
         if (ok < 0)
             rc = lh_err_set(err, ok, "out of memory");

@@ -46,6 +46,7 @@ struct lh_qledger_req {
     int64_t from, to;            /* unix seconds; windows starting in [from, to); to 0: open */
     const char *host, *file;     /* NULL: all */
     int64_t settle_ms;           /* -1: the configured one; 0 also refreshes OpenSearch */
+    int64_t archive_settle_ms;   /* -1: the configured one */
     int64_t deadline_ns;         /* lh_time_mono_ns() limit, 0: none */
 };
 

@@ -789,7 +789,7 @@ struct ledger_job {
     char tenant[256];
     struct lh_buf host, file;
     int has_host, has_file;
-    int64_t from, to, settle_ms, timeout_ms;
+    int64_t from, to, settle_ms, archive_settle_ms, timeout_ms;
     int status;
     struct lh_buf answer;
 };
@@ -826,7 +826,7 @@ static void ledger_work(struct lh_http_req *req, void *arg)
         .tenant = j->tenant, .from = j->from, .to = j->to,
         .host = j->has_host ? (j->host.data ? j->host.data : "") : NULL,
         .file = j->has_file ? (j->file.data ? j->file.data : "") : NULL,
-        .settle_ms = j->settle_ms,
+        .settle_ms = j->settle_ms, .archive_settle_ms = j->archive_settle_ms,
         .deadline_ns = lh_time_mono_ns() + j->timeout_ms * LH_NS_PER_MS,
     };
     struct lh_err err = { 0 };
@@ -884,7 +884,7 @@ static void on_ledger(struct lh_http_req *req, void *arg)
     }
     j->qd = qd;
     snprintf(j->tenant, sizeof(j->tenant), "%s", tenant);
-    j->settle_ms = -1;
+    j->settle_ms = j->archive_settle_ms = -1;
     j->timeout_ms = qd->cfg->limits.timeout_ms;
     int64_t now_s = lh_time_now_ns() / LH_NS_PER_SEC;
     j->from = now_s - qd->cfg->limits.default_range_ms / 1000;
@@ -892,8 +892,8 @@ static void on_ledger(struct lh_http_req *req, void *arg)
     const char *q = lh_http_req_query(req);
     struct lh_buf v = LH_BUF_INIT;
     const char *bad = NULL;
-    static const char *const names[] = { "from", "to", "settle" };
-    for (size_t i = 0; i < 3 && !bad; i++) {
+    static const char *const names[] = { "from", "to", "settle", "archive_settle" };
+    for (size_t i = 0; i < 4 && !bad; i++) {
         lh_buf_reset(&v);
         if (lh_http_query_get(q, names[i], &v) < 0)
             continue;
@@ -904,6 +904,9 @@ static void on_ledger(struct lh_http_req *req, void *arg)
             bad = "to: unix seconds or RFC 3339";
         else if (i == 2 && (lh_conf_parse_duration_ms(s, &j->settle_ms) < 0 || j->settle_ms < 0))
             bad = "settle: a duration such as 10s or 0";
+        else if (i == 3 && (lh_conf_parse_duration_ms(s, &j->archive_settle_ms) < 0 ||
+                            j->archive_settle_ms < 0))
+            bad = "archive_settle: a duration such as 5m or 0";
     }
     lh_buf_free(&v);
     j->has_host = lh_http_query_get(q, "host", &j->host) == 0;

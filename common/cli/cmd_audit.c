@@ -33,6 +33,8 @@ static void audit_usage(FILE *f)
             "      --settle DURATION   rows newer than this count as pending, not as a\n"
             "                          difference (default: queryd's, 10s; 0 also makes\n"
             "                          OpenSearch refresh first)\n"
+            "      --archive-settle DURATION  the same for the archive figure (default:\n"
+            "                          queryd's, 5m: objects are uploaded after the rollover)\n"
             "      --wait DURATION     ask again (every second) until nothing is pending and\n"
             "                          nothing is unexplained, at most DURATION\n"
             "  -o json, --json         the answer as JSON\n"
@@ -110,13 +112,14 @@ static void print_table(json_t *j, FILE *out)
 
 static int audit_run(int argc, char **argv)
 {
-    enum { O_HOST = 900, O_FILE, O_SETTLE, O_WAIT, O_JSON };
+    enum { O_HOST = 900, O_FILE, O_SETTLE, O_ASETTLE, O_WAIT, O_JSON };
     static const struct option lo[] = {
         LH_CLIQ_LONG,
         { "url", required_argument, NULL, 's' },
         { "host", required_argument, NULL, O_HOST },
         { "file", required_argument, NULL, O_FILE },
         { "settle", required_argument, NULL, O_SETTLE },
+        { "archive-settle", required_argument, NULL, O_ASETTLE },
         { "wait", required_argument, NULL, O_WAIT },
         { "json", no_argument, NULL, O_JSON },
         { "help", no_argument, NULL, 'h' },
@@ -124,7 +127,7 @@ static int audit_run(int argc, char **argv)
     };
     struct lh_cliq c;
     lh_cliq_init(&c, "audit");
-    const char *host = NULL, *file = NULL, *settle = NULL;
+    const char *host = NULL, *file = NULL, *settle = NULL, *asettle = NULL;
     int64_t wait_ms = 0;
     int ch, code = 2;
     optind = 1;
@@ -140,11 +143,13 @@ static int audit_run(int argc, char **argv)
         case O_FILE: file = optarg; break;
         case O_JSON: c.json = 1; break;
         case O_SETTLE:
+        case O_ASETTLE:
             if (lh_conf_parse_duration_ms(optarg, &ms) < 0 || ms < 0) {
-                fprintf(stderr, "loghaul audit: --settle: not a duration: %s\n", optarg);
+                fprintf(stderr, "loghaul audit: --%s: not a duration: %s\n",
+                        ch == O_SETTLE ? "settle" : "archive-settle", optarg);
                 goto out;
             }
-            settle = optarg;
+            *(ch == O_SETTLE ? &settle : &asettle) = optarg;
             break;
         case O_WAIT:
             if (lh_conf_parse_duration_ms(optarg, &wait_ms) < 0 || wait_ms < 0) {
@@ -179,6 +184,8 @@ static int audit_run(int argc, char **argv)
         put_param(&path, "file", file);
     if (settle)
         put_param(&path, "settle", settle);
+    if (asettle)
+        put_param(&path, "archive_settle", asettle);
     int64_t deadline = lh_time_mono_ns() + wait_ms * LH_NS_PER_MS;
     json_t *j = NULL;
     for (;;) {
@@ -188,7 +195,8 @@ static int audit_run(int argc, char **argv)
             break;
         }
         int ok = json_is_true(json_object_get(j, "ok"));
-        long long pend = num(json_object_get(j, "totals"), "pending");
+        json_t *t = json_object_get(j, "totals");
+        long long pend = num(t, "pending") + num(t, "archive_pending");
         if ((ok && pend == 0) || lh_time_mono_ns() >= deadline)
             break;
         json_decref(j);

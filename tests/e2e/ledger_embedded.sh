@@ -3,7 +3,9 @@
 # -> indexer -> store + archive dir -> queryd. Phase 1 writes N1 lines into
 # two files, phase 2 (after an indexer restart, so the store starts a new
 # segment) N2 lines into a third. Once quiescent, `loghaul audit` must exit 0
-# with the exact counts (read, acknowledged and indexed per file). Then the
+# with the exact counts (read, acknowledged, indexed and archived per file,
+# archived from the rows the archive sink writes per uploaded object; the
+# indexer restart also uploads what it had staged). Then the
 # store segment holding phase 1 is deleted: `loghaul audit` must exit 1 and
 # name both phase-1 files with N1/2 missing each, and phase 2 stays clean.
 # Needs no external service (~20 s).
@@ -56,19 +58,22 @@ QPID=$DAEMON_PID
 start_daemon agent "$WORK/agent.yaml" "$APORT"
 APID=$DAEMON_PID
 
-AUDIT=("$BUILD/loghaul" audit --url "http://127.0.0.1:$QPORT" --token dev-token-1234 --since 2h)
+AUDIT=("$BUILD/loghaul" audit --url "http://127.0.0.1:$QPORT" --token dev-token-1234 --since 2h
+       --archive-settle 0)
 # total FIELD from the JSON report
 total() { python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"][sys.argv[1]])' "$1"; }
-# wait_indexed N: until N events are acknowledged and indexed (60 s at most)
+# wait_indexed N: until N events are read, acknowledged, indexed and
+# archived (the archive's objects roll over every 2 s; 60 s at most)
 wait_indexed() {
-    local want="$1" end=$((SECONDS + 60)) j
+    local want="$1" end=$((SECONDS + 60)) j k ok
     while :; do
         j="$("${AUDIT[@]}" --settle 0 --json 2>/dev/null)"
-        if [ -n "$j" ] && [ "$(total acknowledged <<<"$j")" = "$want" ] &&
-            [ "$(total indexed <<<"$j")" = "$want" ] && [ "$(total read <<<"$j")" = "$want" ]; then
-            return 0
-        fi
-        [ $SECONDS -ge $end ] && { echo "$j" >&2; fail "not $want events acknowledged, indexed and read within 60 s"; }
+        ok=1
+        for k in read acknowledged indexed archived; do
+            [ -n "$j" ] && [ "$(total $k <<<"$j")" = "$want" ] || ok=0
+        done
+        [ "$ok" = 1 ] && return 0
+        [ $SECONDS -ge $end ] && { echo "$j" >&2; fail "not $want events read, acknowledged, indexed and archived within 60 s"; }
         sleep 0.5
     done
 }
@@ -105,13 +110,15 @@ want = {f"{work}/a/app-0.log": n1 // 2, f"{work}/a/app-1.log": n1 - n1 // 2,
 got = {}
 for w in r["windows"]:
     assert w["host"] == "ledger-host", w
-    g = got.setdefault(w["file"], [0, 0, 0, 0])
-    for i, k in enumerate(["read", "acknowledged", "indexed", "unexplained"]):
+    g = got.setdefault(w["file"], [0, 0, 0, 0, 0, 0])
+    for i, k in enumerate(["read", "acknowledged", "indexed", "unexplained", "archived"]):
         g[i] += w[k]
+    g[5] += w["archive"]["unexplained"]
 for f, n in want.items():
-    assert got.get(f) == [n, n, n, 0], (f, got.get(f), n)
+    assert got.get(f) == [n, n, n, 0, n, 0], (f, got.get(f), n)
 assert set(got) == set(want), got
 assert r["ok"] is True and r["totals"]["unexplained"] == 0, r["totals"]
+assert r["totals"]["archive_unexplained"] == 0 and r["totals"]["archived"] == n1 + n2, r["totals"]
 print("exact per-file counts:", {f.rsplit("/", 2)[-2] + "/" + f.rsplit("/", 1)[1]: v for f, v in got.items()})
 PY
 

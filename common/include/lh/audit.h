@@ -95,6 +95,30 @@ int lh_audit_row_json(const struct lh_audit_row *r, struct lh_buf *out);
  * "<kind>-<batch>-<16 hex of a hash of host, file, sink, object, idx>". */
 void lh_audit_row_id(const struct lh_audit_row *r, char out[96]);
 
+/* ---- building rows -------------------------------------------------------- */
+
+/* Gathers events into indexer rows: one per (kind, sink, batch, tenant, host,
+ * file). Strings are borrowed from the events and must stay valid until
+ * lh_audit_rows_emit (or reset). One thread. */
+struct lh_audit_rows;
+
+struct lh_event;
+
+/* NULL when out of memory. */
+struct lh_audit_rows *lh_audit_rows_create(void);
+void lh_audit_rows_destroy(struct lh_audit_rows *r);   /* NULL-safe */
+void lh_audit_rows_reset(struct lh_audit_rows *r);
+/* Adds ev (its batch and index from its id; events with ids of another form
+ * are skipped: 0) to the row of (kind, sink). LH_ENOMEM. */
+int lh_audit_rows_add(struct lh_audit_rows *r, enum lh_audit_kind kind, const char *sink,
+                      const char *sink_type, const struct lh_event *ev);
+size_t lh_audit_rows_count(const struct lh_audit_rows *r);
+/* Calls emit(arg, id, json, len) for every row (object, at_ns as in struct
+ * lh_audit_row); stops at the first error and returns it. */
+int lh_audit_rows_emit(struct lh_audit_rows *r, const char *object, int64_t at_ns,
+                       int (*emit)(void *arg, const char *id, const char *json, size_t len),
+                       void *arg);
+
 /* ---- folding ------------------------------------------------------------ */
 
 struct lh_audit_fold;
