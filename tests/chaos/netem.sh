@@ -10,7 +10,12 @@
 # long-variant: yes
 . "$(dirname "$0")/chaos_lib.sh"
 
-skip() { echo "skipped: $*"; exit 0; }
+skip() {
+    [ -n "${LOGHAUL_CHAOS_RESULTS:-}" ] &&
+        jq -nc --arg r "$*" '{fault: "netem", skipped: $r}' >>"$LOGHAUL_CHAOS_RESULTS"
+    echo "skipped: $*"
+    exit 0
+}
 [ "$(id -u)" = 0 ] || skip "network namespaces and tc need root"
 command -v ip >/dev/null && command -v tc >/dev/null || skip "ip/tc (iproute2) not installed"
 
