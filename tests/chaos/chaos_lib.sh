@@ -188,7 +188,6 @@ gen_start() {
     GPID=$!
     LH_PIDS+=("$GPID")
 }
-gen_running() { kill -0 "$GPID" 2>/dev/null; }
 gen_wait() {
     wait "$GPID" || { cat "$WORK/gen.out"; fail "generator failed"; }
     cat "$WORK/gen.out"
@@ -244,27 +243,35 @@ PY
 
 # ---- scaled deployment: outages of a service --------------------------------
 
-# What a scaled run created in OpenSearch and S3 goes at exit (the Kafka
-# topic $RUN stays: nothing here deletes topics; it is small).
+# What a scaled run created in Kafka, OpenSearch and S3 goes at exit.
 chaos_scaled_cleanup() {
     [ -n "${OS_PREFIX:-}" ] || return 0
+    "$BUILD/tests/kafka_topics" --brokers "$LOGHAUL_KAFKA_BROKERS" --timeout-ms 20000 \
+        --delete "$TOPIC" "$TOPIC.dlq" >/dev/null 2>&1 || echo "could not delete topic $TOPIC" >&2
     curl -s -o /dev/null --max-time 20 -X DELETE "$LOGHAUL_OPENSEARCH_URL/$OS_PREFIX-*"
+    curl -s -o /dev/null --max-time 20 -X DELETE "$LOGHAUL_OPENSEARCH_URL/$OS_PREFIX.ledger"
     curl -s -o /dev/null --max-time 20 -X DELETE \
         "$LOGHAUL_OPENSEARCH_URL/_index_template/$OS_PREFIX-template"
     local key
     s3_keys "$TENANT/" | while read -r key; do
-        s3_req -o /dev/null -X DELETE "$LOGHAUL_S3_ENDPOINT/$LOGHAUL_S3_BUCKET/$key"
+        s3_req -o /dev/null -X DELETE "$LOGHAUL_S3_ENDPOINT/$LOGHAUL_S3_BUCKET/${key//=/%3D}"
     done
 }
 s3_req() {
     curl -s --max-time 20 --aws-sigv4 "aws:amz:${AWS_DEFAULT_REGION:-us-east-1}:s3" \
         --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$@"
 }
-s3_keys() {  # PREFIX: object keys (first 1000)
-    s3_req "$LOGHAUL_S3_ENDPOINT/$LOGHAUL_S3_BUCKET?list-type=2&prefix=$1" |
+s3_keys() {  # PREFIX ([A-Za-z0-9/]): object keys (first 1000)
+    # SigV4 signs the query URI-encoded: the prefix's / goes as %2F.
+    s3_req "$LOGHAUL_S3_ENDPOINT/$LOGHAUL_S3_BUCKET?list-type=2&prefix=${1//\//%2F}" |
         grep -o '<Key>[^<]*</Key>' | sed 's/<Key>//; s/<\/Key>//'
 }
 chaos_scaled_exit() {
+    # A test cut short in the middle of an outage leaves the service running.
+    if [ -n "${OUTAGE_DOWN:-}" ]; then
+        "$ROOT/tests/services/$OUTAGE_DOWN" start >>"$WORK/services.log" 2>&1 ||
+            echo "could not start $OUTAGE_DOWN again" >&2
+    fi
     lh_cleanup_daemons
     chaos_scaled_cleanup
     lh_cleanup
@@ -307,6 +314,7 @@ chaos_outage() {
     # Everything flows before the fault: some lines searchable already.
     local a0 probes=0 bad=0 st q503=0 qst=""
     a0=$(metric "$APORT" loghaul_agent_lines_acked_total)
+    OUTAGE_DOWN="$svc"
     "$ROOT/tests/services/$svc" stop >>"$WORK/services.log" 2>&1 || fail "$svc stop"
     local t_down=$SECONDS
     say "  $svc stopped"
@@ -330,6 +338,7 @@ chaos_outage() {
     [ "$svc" = kafka ] && say "  collector fallback spooled: $(metric "$CPORT" loghaul_collector_fallback_spooled_total)"
     case " $qst " in *" 200 "*) fail "search answered 200 while OpenSearch was down:$qst" ;; esac
     "$ROOT/tests/services/$svc" start >>"$WORK/services.log" 2>&1 || fail "$svc did not start again"
+    OUTAGE_DOWN=""
     fault_end
     [ "$bad" = 0 ] || fail "ingest did not answer 200 while $svc was down ($bad of $probes probes)"
     [ $((a1 - a0)) -gt 0 ] || fail "the agent got no acknowledgement while $svc was down"
