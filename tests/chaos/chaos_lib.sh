@@ -359,5 +359,13 @@ archive_check() {
         >"$WORK/archive.out" 2>&1
     local rc=$?
     sed 's/^/archive: /' "$WORK/archive.out" | tail -n 5
+    if [ "$rc" != 0 ]; then
+        # Where do extra copies come from: the bus (the same line produced
+        # twice) or the indexer (a message consumed twice)?
+        local busdup
+        busdup=$(kcat -C -b "$LOGHAUL_KAFKA_BROKERS" -t "$TOPIC" -e -q -f '%s\n' 2>/dev/null |
+            sed -n 's/.*seq=\([0-9]*\).*/\1/p' | sort | uniq -d | wc -l)
+        echo "archive: lines on the Kafka topic $TOPIC more than once: $busdup" >&2
+    fi
     return "$rc"
 }
