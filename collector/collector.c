@@ -504,10 +504,17 @@ static void done_cb(struct lh_http_req *req, int status, void *arg)
 static void reject(struct collector *c, struct lh_http_req *req, int status, const char *code,
                    const char *retry_after, const char *msg)
 {
-    struct lh_http_header hdrs[2] = { { retry_after ? "Retry-After" : NULL, retry_after },
-                                      { NULL, NULL } };
+    struct lh_http_header hdrs[2] = { { NULL, NULL }, { NULL, NULL } };
+    if (retry_after) {
+        hdrs[0].name = "Retry-After";
+        hdrs[0].value = retry_after;
+    } else if (status == 401) {
+        /* a 401 names the scheme it wants (RFC 9110 11.6.1), as queryd's do */
+        hdrs[0].name = "WWW-Authenticate";
+        hdrs[0].value = "Bearer realm=\"loghaul\"";
+    }
     count_reject(c, status, code);
-    lh_http_respond_error(req, status, retry_after ? hdrs : NULL, code, "%s", msg);
+    lh_http_respond_error(req, status, hdrs[0].name ? hdrs : NULL, code, "%s", msg);
 }
 
 static void handle_ingest(struct lh_http_req *req, struct collector *c, int ndjson)
@@ -572,10 +579,12 @@ static void handle_ingest(struct lh_http_req *req, struct collector *c, int ndjs
         enum lh_dedupe_state st =
             lh_dedupe_begin(c->dedupe, tenant, j->uuid.b, lh_time_mono_ns(), &accepted);
         if (st == LH_DEDUPE_DONE) {
-            char body[128];
+            /* the batch id as the first answer gave it, whichever form the key had */
+            char id[LH_UUID_STR_SIZE], body[128];
+            lh_uuid_format(&j->uuid, id);
             int n = snprintf(body, sizeof(body),
                              "{\"accepted\":%llu,\"batch_id\":\"%s\",\"duplicate\":true}",
-                             (unsigned long long)accepted, key);
+                             (unsigned long long)accepted, id);
             lh_counter_add(c->mx.duplicates, 1);
             job_free(j);
             lh_http_respond_json(req, 200, NULL, body, (size_t)n);

@@ -11,7 +11,7 @@
 #include "lh/time.h"
 
 static const char *const kind_names[LH_AUDIT_NKINDS] = { "acked", "sampled", "dlq", "dropped",
-                                                          "archived" };
+                                                          "archived", "replayed" };
 
 const char *lh_audit_kind_name(enum lh_audit_kind k)
 {
@@ -355,6 +355,17 @@ static void *table_get(struct table *t, const char *key, size_t klen, size_t val
     t->n++;
     *isnew = 1;
     return v;
+}
+
+static void *table_find(const struct table *t, const char *key, size_t klen)
+{
+    if (!t->cap)
+        return NULL;
+    uint64_t h = fnv(1469598103934665603ull, key, klen);
+    for (size_t k = h & (t->cap - 1); t->e[k].key; k = (k + 1) & (t->cap - 1))
+        if (t->e[k].hash == h && t->e[k].klen == klen && memcmp(t->e[k].key, key, klen) == 0)
+            return t->e[k].val;
+    return NULL;
 }
 
 typedef void (*val_free_fn)(void *);
@@ -799,6 +810,18 @@ struct lh_audit_cell *lh_audit_fold_cells(struct lh_audit_fold *f, size_t *nout)
         if (!c)
             return NULL;
         uint64_t n = set_count(s);
+        if (s->kind == LH_AUDIT_DLQ) {
+            /* less the ones replayed from the DLQ and written since */
+            const struct entry *e = &f->sets.e[i];
+            size_t skip = strlen(e->key) + 1;   /* "dlq\0" */
+            lh_buf_reset(&f->key);
+            if (lh_buf_append(&f->key, "replayed", 9) < 0 ||
+                lh_buf_append(&f->key, e->key + skip, e->klen - skip) < 0)
+                return NULL;
+            const struct set_val *r = table_find(&f->sets, f->key.data, f->key.len);
+            for (size_t w = 0; r && w < s->nwords && w < r->nwords; w++)
+                n -= (uint64_t)__builtin_popcountll(s->bits[w] & r->bits[w]);
+        }
         if (s->at_ns > c->last_at_ns)
             c->last_at_ns = s->at_ns;
         if (s->archive)

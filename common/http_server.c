@@ -2150,8 +2150,10 @@ static void h_metrics(struct lh_http_req *req, void *arg)
     if (rc == 0)
         rc = lh_http_server_render_stats(srv, &out);
     if (rc != 0) {
+        /* only memory runs out here: a passing condition, as every 503 says */
+        struct lh_http_header h[] = { { "Retry-After", "1" }, { NULL, NULL } };
         lh_buf_free(&out);
-        lh_http_respond_error(req, 500, NULL, "metrics", "rendering metrics failed: %s",
+        lh_http_respond_error(req, 503, h, "no_memory", "rendering metrics failed: %s",
                               lh_errcode_name(rc));
         return;
     }

@@ -336,15 +336,17 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
     /* timestamps: deltas divided by their common factor (ms or us clocks) */
     lh_buf_reset(&e->col);
     uint64_t div = 0;
+    /* sorted, so each delta is >= 0 and < 2^64: unsigned, it never overflows */
     for (size_t i = 1; i < n; i++)
-        div = gcd64(div, (uint64_t)(evs[i]->ts_ns - evs[i - 1]->ts_ns));
+        div = gcd64(div, (uint64_t)evs[i]->ts_ns - (uint64_t)evs[i - 1]->ts_ns);
     if (div == 0)
         div = 1;
     if (lhs_buf_u64(&e->col, (uint64_t)evs[0]->ts_ns) < 0 || lhs_buf_varint(&e->col, div) < 0)
         goto nomem;
     int any_recv = 0;
     for (size_t i = 1; i < n; i++)
-        if (lhs_buf_varint(&e->col, (uint64_t)(evs[i]->ts_ns - evs[i - 1]->ts_ns) / div) < 0)
+        if (lhs_buf_varint(&e->col, ((uint64_t)evs[i]->ts_ns - (uint64_t)evs[i - 1]->ts_ns) /
+                                        div) < 0)
             goto nomem;
     if ((rc = put_col(e, fixed + 8 + LHS_C_TS * META_COL_BYTES, LHS_ENC_TS, 0, 0, 0, err)) < 0)
         return rc;
@@ -353,16 +355,22 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
     if (any_recv) {
         lh_buf_reset(&e->col);
         div = 0;
+        int wide = 0;
         for (size_t i = 0; i < n; i++) {
-            int64_t d = evs[i]->received_ns - evs[i]->ts_ns;
+            int64_t d;
+            wide |= __builtin_sub_overflow(evs[i]->received_ns, evs[i]->ts_ns, &d);
             div = gcd64(div, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
         }
-        if (div == 0)
+        /* A timestamp far from its receive time (year 1700 received today)
+         * has a difference beyond int64: stored modulo 2^64 with divisor 1,
+         * which the reader's unsigned ts + delta * div gives back exactly. */
+        if (div == 0 || wide)
             div = 1;
         if (lhs_buf_varint(&e->col, div) < 0)
             goto nomem;
         for (size_t i = 0; i < n; i++) {
-            int64_t d = (evs[i]->received_ns - evs[i]->ts_ns) / (int64_t)div;
+            int64_t d = (int64_t)((uint64_t)evs[i]->received_ns - (uint64_t)evs[i]->ts_ns) /
+                        (int64_t)div;
             uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
             if (lhs_buf_varint(&e->col, z) < 0)
                 goto nomem;
@@ -928,7 +936,7 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
             uint64_t v;
             if (lhs_varint(&p, end, &v) < 0)
                 goto corrupt;
-            d->ts[i] = d->ts[i - 1] + (int64_t)(v * div);
+            d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + v * div);
         }
         break;
     }

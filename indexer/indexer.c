@@ -134,7 +134,10 @@ static int open_ledger(const struct lh_indexer_config *cfg, struct lh_iledger **
             snprintf(dir, sizeof(dir), "%s/.ledger", store->store.dir);
         else
             return lh_err_set(err, LH_EINVAL, "ledger.dir: needed without a store sink");
-        return lh_iledger_open_dir(dir, out, err);
+        int rc = lh_iledger_open_dir(dir, out, err);
+        if (rc == 0)
+            lh_iledger_set_retention(*out, lc->retention_ms);
+        return rc;
     }
     if (type == LH_ILEDGER_OPENSEARCH) {
         if (!os)

@@ -1,6 +1,7 @@
 /* ledger.c - the indexer's store of delivery-ledger rows (see ledger.h). */
 #include "ledger.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,10 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "lh/buf.h"
 #include "lh/http_client.h"
+#include "lh/log.h"
 #include "lh/time.h"
 
 #define LEDGER_FILE_MAX (64ull << 20)
@@ -24,6 +30,9 @@ const struct lh_opt lh_iledger_opts[] = {
       "type dir: the directory (default <store dir>/.ledger)" },
     { LH_OPT_STR, "index", NULL, offsetof(struct lh_iledger_config, index),
       "type opensearch: the index (default <index_prefix>.ledger)" },
+    { LH_OPT_DURATION, "retention", "8d", offsetof(struct lh_iledger_config, retention_ms),
+      "type dir: ledger files not written for this long are removed (0: kept); keep it "
+      "longer than the store's retention, or audits of old hours lose their rows" },
     { 0 }
 };
 
@@ -31,6 +40,7 @@ struct lh_iledger {
     /* dir */
     char *dir;
     int fd;
+    int64_t retention_ms;
     uint64_t good;               /* bytes of the current file known whole */
     /* opensearch */
     struct lh_http_client *hc;
@@ -74,6 +84,34 @@ int lh_iledger_open_dir(const char *dir, struct lh_iledger **out, struct lh_err 
     return 0;
 }
 
+void lh_iledger_set_retention(struct lh_iledger *l, int64_t retention_ms)
+{
+    l->retention_ms = retention_ms;
+}
+
+/* Removes row files not written for retention_ms (never the open one). */
+static void expire(struct lh_iledger *l)
+{
+    if (l->retention_ms <= 0)
+        return;
+    DIR *d = opendir(l->dir);
+    if (!d)
+        return;
+    time_t cut = time(NULL) - (time_t)(l->retention_ms / 1000);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n < 7 || strcmp(de->d_name + n - 7, ".ndjson") != 0)
+            continue;
+        char p[PATH_MAX];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s", l->dir, de->d_name);
+        if (stat(p, &st) == 0 && st.st_mtime < cut && unlink(p) == 0)
+            lh_info("ledger: %s expired (retention)", p);
+    }
+    closedir(d);
+}
+
 const char *lh_iledger_where(const struct lh_iledger *l)
 {
     return l->where;
@@ -112,24 +150,15 @@ int lh_iledger_open_opensearch(const struct lh_sink_opensearch_config *os, const
         ok = lh_buf_printf(&b, "ApiKey %s", os->api_key) == 0;
         l->auth = lh_buf_steal(&b);
     } else if (ok && os->username) {
-        /* basic auth through the URL-independent header */
-        char raw[512];
-        snprintf(raw, sizeof(raw), "%s:%s", os->username, os->password ? os->password : "");
-        static const char b64[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        char raw[512], enc[700];
+        int n = snprintf(raw, sizeof(raw), "%s:%s", os->username,
+                         os->password ? os->password : "");
+        if (n < 0 || (size_t)n >= sizeof(raw))
+            n = (int)sizeof(raw) - 1;
+        EVP_EncodeBlock((unsigned char *)enc, (const unsigned char *)raw, n);
+        OPENSSL_cleanse(raw, sizeof(raw));
         struct lh_buf b = LH_BUF_INIT;
-        ok = lh_buf_puts(&b, "Basic ") == 0;
-        size_t n = strlen(raw);
-        for (size_t i = 0; ok && i < n; i += 3) {
-            uint32_t v = (uint32_t)(unsigned char)raw[i] << 16;
-            if (i + 1 < n)
-                v |= (uint32_t)(unsigned char)raw[i + 1] << 8;
-            if (i + 2 < n)
-                v |= (unsigned char)raw[i + 2];
-            char q[4] = { b64[(v >> 18) & 63], b64[(v >> 12) & 63],
-                          i + 1 < n ? b64[(v >> 6) & 63] : '=', i + 2 < n ? b64[v & 63] : '=' };
-            ok = lh_buf_append(&b, q, 4) == 0;
-        }
+        ok = lh_buf_printf(&b, "Basic %s", enc) == 0;
         l->auth = lh_buf_steal(&b);
         ok = ok && l->auth;
     }
@@ -191,11 +220,15 @@ void lh_iledger_discard(struct lh_iledger *l)
 
 static int commit_dir(struct lh_iledger *l, struct lh_err *err)
 {
-    if (l->fd >= 0 && l->good + l->rows.len > LEDGER_FILE_MAX) {
+    struct stat st;
+    if (l->fd >= 0 && (l->good + l->rows.len > LEDGER_FILE_MAX ||
+                       (fstat(l->fd, &st) == 0 && st.st_nlink == 0))) {
+        /* full, or removed by another writer's retention while idle */
         close(l->fd);
         l->fd = -1;
     }
     if (l->fd < 0) {
+        expire(l);
         char p[PATH_MAX];
         static unsigned seq;   /* several writers in one process (pipeline, archive sinks) */
         snprintf(p, sizeof(p), "%s/%lld-%d-%u.ndjson", l->dir, (long long)lh_time_now_ns(),

@@ -29,17 +29,20 @@ struct lh_iledger_config {
     int type;                    /* LH_ILEDGER_AUTO, _DIR, _OPENSEARCH, _NONE */
     char *dir;                   /* type dir; default <first store sink dir>/.ledger */
     char *index;                 /* type opensearch; default <index_prefix>.ledger */
+    int64_t retention_ms;        /* type dir: files last written longer ago are removed */
 };
 
 enum { LH_ILEDGER_AUTO = 0, LH_ILEDGER_DIR, LH_ILEDGER_OPENSEARCH, LH_ILEDGER_NONE };
 
-/* type (auto|dir|opensearch|none), dir, index. */
+/* type (auto|dir|opensearch|none), dir, index, retention. */
 extern const struct lh_opt lh_iledger_opts[];
 
 struct lh_iledger;
 
-/* dir is created when missing. */
+/* dir is created when missing. Whenever the writer starts a file, files of
+ * dir not written for retention_ms (0: kept) are removed. */
 int lh_iledger_open_dir(const char *dir, struct lh_iledger **out, struct lh_err *err);
+void lh_iledger_set_retention(struct lh_iledger *l, int64_t retention_ms);
 /* The OpenSearch cluster of os (urls, auth, TLS); rows go to index. */
 int lh_iledger_open_opensearch(const struct lh_sink_opensearch_config *os, const char *index,
                                struct lh_iledger **out, struct lh_err *err);

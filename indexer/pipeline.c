@@ -66,6 +66,7 @@ struct item {
     const struct lh_bus_msg *msg;
     uint32_t to;                 /* sinks */
     uint32_t routed;             /* sinks before sampling (the ledger) */
+    uint32_t only;               /* a replayed dead letter: the sink it is for; else all */
     int status;
     const char *reason;          /* ITEM_BAD: why (worker arena) */
 };
@@ -394,6 +395,23 @@ static int is_ledger_msg(const struct lh_bus_msg *m)
     return 0;
 }
 
+/* A dead letter replayed by `loghaul dlq replay` names the sink that
+ * refused it: it goes to that sink only (the others have it already; the
+ * archive would hold it twice). All sinks when the name is unknown now. */
+static uint32_t replay_mask(const struct lh_pipeline *p, const struct lh_bus_msg *m)
+{
+    const char *sink = NULL;
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (m->headers[i].key && strcmp(m->headers[i].key, "replay_sink") == 0)
+            sink = m->headers[i].value;
+    if (!sink || !*sink)
+        return UINT32_MAX;
+    for (size_t i = 0; i < p->nsinks; i++)
+        if (strcmp(p->sinks[i].s->name, sink) == 0)
+            return 1u << i;
+    return UINT32_MAX;
+}
+
 static void process_range(struct lh_pipeline *p, struct worker *w)
 {
     w->rc = 0;
@@ -402,6 +420,7 @@ static void process_range(struct lh_pipeline *p, struct worker *w)
         struct lh_err err = { 0 };
         it->status = ITEM_OK;
         it->to = it->routed = 0;
+        it->only = UINT32_MAX;
         it->reason = NULL;
         if (is_ledger_msg(it->msg)) {
             it->status = ITEM_LEDGER;
@@ -428,8 +447,9 @@ static void process_range(struct lh_pipeline *p, struct worker *w)
             w->rc = (int)to;
             return;
         }
-        it->to = (uint32_t)to;
-        it->routed = lh_stages_last_routed(w->sw);
+        it->only = replay_mask(p, it->msg);
+        it->to = (uint32_t)to & it->only;
+        it->routed = lh_stages_last_routed(w->sw) & it->only;
     }
 }
 
@@ -804,6 +824,7 @@ static int produce_dead_letters(struct lh_pipeline *p)
     char (*topics)[256] = calloc(p->ndl, sizeof(*topics));
     char *sent = calloc(p->ndl, 1);
     struct lh_arena a = LH_ARENA_INIT;
+    struct lh_buf mbuf = LH_BUF_INIT;
     int rc = msgs && hdrs && topics && sent ? 0 : LH_ENOMEM;
     struct lh_err err = { 0 };
     char now[40];
@@ -830,9 +851,27 @@ static int produce_dead_letters(struct lh_pipeline *p)
             rc = LH_ENOMEM;
             break;
         }
-        msgs[i] = (struct lh_bus_msg){ .key = m->key, .key_len = m->key_len,
-                                       .value = m->value ? m->value : "",
-                                       .value_len = m->value_len, .headers = h, .nheaders = 5 };
+        /* PII never leaves unmasked through the DLQ either: the value is
+         * the message as it was on the bus, before the mask stage. */
+        const char *value = m->value ? m->value : "";
+        size_t vlen = m->value_len;
+        int masked = lh_stages_mask_text(p->stages, value, vlen, &mbuf);
+        if (masked < 0) {
+            rc = masked;
+            break;
+        }
+        if (masked > 0) {
+            char *v = lh_arena_alloc(&a, mbuf.len + 1);
+            if (!v) {
+                rc = LH_ENOMEM;
+                break;
+            }
+            memcpy(v, mbuf.data, mbuf.len + 1);
+            value = v;
+            vlen = mbuf.len;
+        }
+        msgs[i] = (struct lh_bus_msg){ .key = m->key, .key_len = m->key_len, .value = value,
+                                       .value_len = vlen, .headers = h, .nheaders = 5 };
         if (lh_bus_topic_expand(p->dlq_topic, tenant[0] ? tenant : "default", topics[i],
                                 sizeof(topics[i]), &err) < 0)
             snprintf(topics[i], sizeof(topics[i]), "%s", "logs.dlq");
@@ -884,6 +923,7 @@ static int produce_dead_letters(struct lh_pipeline *p)
     free(hdrs);
     free(topics);
     free(sent);
+    lh_buf_free(&mbuf);
     lh_arena_free(&a);
     return rc;
 }
@@ -942,9 +982,12 @@ static int ledger_rows(struct lh_pipeline *p)
             continue;
         for (size_t si = 0; rc == 0 && si < p->nsinks; si++) {
             uint32_t bit = 1u << si;
+            if (!(it->only & bit))
+                continue;   /* a replay for another sink: this one has the event already */
             int kind = !(it->routed & bit)    ? LH_AUDIT_DROPPED
                        : !(it->to & bit)      ? LH_AUDIT_SAMPLED
                        : p->rejected[i] & bit ? LH_AUDIT_DLQ
+                       : it->only != UINT32_MAX ? LH_AUDIT_REPLAYED   /* a dead letter, written now */
                                               : -1;
             if (kind >= 0)
                 rc = lh_audit_rows_add(p->rows, (enum lh_audit_kind)kind, p->sinks[si].s->name,

@@ -652,9 +652,12 @@ int lh_stages_enrich(struct lh_stage_worker *w, struct lh_event *ev, struct lh_a
         m[n++] = s->tags[i];
     }
     if (s->ingest_delay && ev->received_ns && ev->ts_ns) {
+        /* saturated: an event stamped centuries off is that far beyond int64 ns */
+        int64_t d;
+        if (__builtin_sub_overflow(ev->received_ns, ev->ts_ns, &d))
+            d = ev->received_ns > ev->ts_ns ? INT64_MAX : INT64_MIN;
         char num[32];
-        snprintf(num, sizeof(num), "%lld",
-                 (long long)((ev->received_ns - ev->ts_ns) / 1000000));
+        snprintf(num, sizeof(num), "%lld", (long long)(d / 1000000));
         char *v = lh_arena_strdup(arena, num);
         if (!v)
             return LH_ENOMEM;
@@ -694,6 +697,10 @@ int lh_stages_mask(struct lh_stage_worker *w, struct lh_event *ev, struct lh_are
         ev->raw = ev->message;
     else if ((rc = mask_field(w, &ev->raw, arena, &hits)) < 0)
         return rc;
+    /* user ids are often e-mail addresses (the parser fills user_id from
+     * JSON, logfmt and grok fields, the ingest API takes it as given) */
+    if ((rc = mask_field(w, &ev->user_id, arena, &hits)) < 0)
+        return rc;
     if (ev->nmeta) {
         /* The metadata array may be shared with what decode built: copy it
          * before the first change. */
@@ -716,6 +723,17 @@ int lh_stages_mask(struct lh_stage_worker *w, struct lh_event *ev, struct lh_are
     }
     if (hits)
         w->c.masked_events++;
+    return 0;
+}
+
+int lh_stages_mask_text(const struct lh_stages *s, const char *text, size_t n,
+                        struct lh_buf *out)
+{
+    if (!s->mask_active)
+        return 0;
+    for (size_t i = 0; i < s->norder; i++)
+        if (s->order[i] == ST_MASK)
+            return lh_mask_apply(s->masker, text, n, out, NULL);
     return 0;
 }
 

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "lh/audit.h"
 #include "lh/http_client.h"
@@ -57,22 +59,13 @@ void lh_qledger_close(struct lh_qledger *l)
 
 static void basic_auth(const char *user, const char *pass, char *out, size_t size)
 {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char raw[400];
+    char raw[400], enc[540];
     int n = snprintf(raw, sizeof(raw), "%s:%s", user, pass ? pass : "");
-    size_t o = (size_t)snprintf(out, size, "Basic ");
-    for (int i = 0; i < n && o + 5 < size; i += 3) {
-        uint32_t v = (uint32_t)(unsigned char)raw[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)(unsigned char)raw[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)raw[i + 2];
-        out[o++] = b64[(v >> 18) & 63];
-        out[o++] = b64[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? b64[v & 63] : '=';
-    }
-    out[o] = '\0';
+    if (n < 0 || (size_t)n >= sizeof(raw))
+        n = (int)sizeof(raw) - 1;
+    EVP_EncodeBlock((unsigned char *)enc, (const unsigned char *)raw, n);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    snprintf(out, size, "Basic %s", enc);
 }
 
 int lh_qledger_open(const struct lh_qledger_config *cfg, const struct lh_queryd_tier *tiers,

@@ -670,6 +670,10 @@ static int parse_time(struct jp *p, int64_t *out, int *given)
     if (parse_time_value(s, out) < 0)
         return fail(p, "\"%.60s\" is not a time (RFC 3339 like 2026-05-23T07:00:00Z, or epoch "
                        "seconds/ms/us/ns)", s);
+    /* Ranges are shifted by the default range, widened to whole buckets and
+     * measured (end - start): bounded instants keep all of that in int64. */
+    if (*out < LH_QUERY_TIME_MIN_NS || *out >= LH_QUERY_TIME_MAX_NS)
+        return fail(p, "\"%.60s\" is out of range (years 1900 to 2149)", s);
     *given = 1;
     return 0;
 }

@@ -25,7 +25,10 @@
  *   level names in any case; they are normalised ("warning" -> "WARN").
  * time_range: start inclusive, end exclusive; without start: 24 hours
  *   before end (or now); without end: open (events stamped in the future
- *   included).
+ *   included). Times lie between LH_QUERY_TIME_MIN_NS and
+ *   LH_QUERY_TIME_MAX_NS (1900-01-01 to 2150-01-01): with a default range up
+ *   to LH_QUERY_MAX_DEFAULT_RANGE_NS and buckets up to 366 days, every
+ *   instant and every span (end - start) computed from them fits in int64.
  * pagination: limit 1..max_limit (default 100); cursor from next_cursor.
  *
  * Aggregate bodies have the same "query" plus
@@ -39,6 +42,7 @@
 #ifndef LH_QUERYD_QUERY_H
 #define LH_QUERYD_QUERY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +92,21 @@ struct lh_qtop {
 
 #define LH_QUERY_MAX_TOP 8
 
+#define LH_QUERY_TIME_MIN_NS (-2208988800LL * 1000000000LL)   /* 1900-01-01T00:00:00Z */
+#define LH_QUERY_TIME_MAX_NS (5680281600LL * 1000000000LL)    /* 2150-01-01T00:00:00Z */
+#define LH_QUERY_MAX_DEFAULT_RANGE_NS (3650LL * 86400 * 1000000000LL)  /* 3650 days */
+
+/* Progress of a long-running query (search jobs): backends that know their
+ * units of work (the archive: hours) add them to total and count them done
+ * as they go; cancel set by another thread makes them stop at the next unit
+ * with LH_ECLOSED. Written by the query's thread, read by any. */
+struct lh_qprogress {
+    _Atomic uint64_t total;     /* units of work known so far */
+    _Atomic uint64_t done;
+    _Atomic uint64_t scanned;   /* events read */
+    _Atomic int cancel;
+};
+
 struct lh_query {
     const char *full_text;      /* as given (NULL when absent) */
     const char **terms;         /* words with at least one letter or digit */
@@ -106,6 +125,7 @@ struct lh_query {
     struct lh_qtop top[LH_QUERY_MAX_TOP];
     size_t ntop;
     struct lh_arena arena;      /* owns every string and array above */
+    struct lh_qprogress *progress; /* set by the caller, never by the parser; may be NULL */
 };
 
 struct lh_query_limits {

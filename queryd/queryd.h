@@ -7,6 +7,7 @@
  *   POST /v1/logs/aggregate   counts per time bucket and top values of fields
  *   GET  /v1/logs/tail        server-sent events of new matches (tail.h)
  *   GET  /v1/ledger           the delivery ledger's report (ledger.h, docs/ledger.md)
+ *   /v1/logs/search/jobs      searches that outlast a request (jobs.h)
  *
  * Every request carries `Authorization: Bearer <token>`; the token names
  * the tenant (config `tenants:`), and every backend query is restricted to
@@ -30,6 +31,7 @@
 #include "lh/daemon.h"
 #include "lh/http.h"
 #include "ledger.h"
+#include "jobs.h"
 #include "lh/metrics.h"
 #include "query.h"
 #include "tail.h"
@@ -78,6 +80,7 @@ struct lh_queryd_config {
     struct lh_queryd_cursor_config cursor;
     struct lh_queryd_limits limits;
     struct lh_qtail_config tail;
+    struct lh_qjobs_config jobs;
     struct lh_conf_list tiers;       /* of struct lh_queryd_tier; none: one store tier */
     struct lh_qledger_config ledger; /* GET /v1/ledger (ledger.h) */
 };

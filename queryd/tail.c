@@ -20,6 +20,9 @@ const struct lh_opt lh_qtail_opts[] = {
     { LH_OPT_INT, "max_streams", "100", TOFF(max_streams), "tails open at once" },
     { LH_OPT_INT, "max_events", "5000", TOFF(max_events), "events sent per poll at most" },
     { LH_OPT_DURATION, "timeout", "5s", TOFF(timeout_ms), "time limit of one poll's query" },
+    { LH_OPT_DURATION, "max_duration", "0", TOFF(max_duration_ms),
+      "a tail ends after this long (0: never); an EventSource reconnects and resumes with "
+      "Last-Event-ID, so this spreads long-lived tails over restarts and replicas" },
     { 0 }
 };
 
@@ -54,6 +57,7 @@ struct tail {
     int stopping;                    /* end after the poll in flight */
     int timer_closed;
     uint64_t last_write_ms;          /* loop time of the last bytes sent */
+    uint64_t started_ms;             /* loop time the stream began */
     /* written by the poll, read by its completion */
     struct lh_buf out;
     size_t sent, dropped;
@@ -368,6 +372,12 @@ static void on_tick(uv_timer_t *timer)
         return;
     }
     uint64_t now = uv_now(t->hub->loop);
+    if (t->cfg.max_duration_ms > 0 && now - t->started_ms >= (uint64_t)t->cfg.max_duration_ms) {
+        static const char bye[] = ": max_duration reached; reconnect to go on\n\n";
+        send_text(t, bye, sizeof(bye) - 1);
+        tail_stop(t);
+        return;
+    }
     if (now - t->last_write_ms >= (uint64_t)t->cfg.heartbeat_ms) {
         static const char beat[] = ": keepalive\n\n";
         if (send_text(t, beat, sizeof(beat) - 1) == LH_ECLOSED) {
@@ -385,8 +395,10 @@ static void on_tick(uv_timer_t *timer)
 int lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const char *tenant,
                    struct lh_query *q, int64_t since_ns, const char *resume_id, int prime)
 {
+    /* every 503 says when to come back, as the search API's do */
+    struct lh_http_header retry1[] = { { "Retry-After", "1" }, { NULL, NULL } };
     if (hub->stopping) {
-        lh_http_respond_error(req, 503, NULL, "shutting_down", "queryd is shutting down");
+        lh_http_respond_error(req, 503, retry1, "shutting_down", "queryd is shutting down");
         return 503;
     }
     if (hub->n >= (size_t)hub->cfg.max_streams) {
@@ -397,7 +409,7 @@ int lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const char
     }
     struct tail *t = calloc(1, sizeof(*t));
     if (!t) {
-        lh_http_respond_error(req, 503, NULL, "overloaded", "out of memory");
+        lh_http_respond_error(req, 503, retry1, "overloaded", "out of memory");
         return 503;
     }
     t->hub = hub;
@@ -430,6 +442,7 @@ int lh_qtail_start(struct lh_qtail_hub *hub, struct lh_http_req *req, const char
         tail_stop(t);
         return 200;
     }
+    t->started_ms = uv_now(hub->loop);
     static const char hello[] = "retry: 2000\n: tail started\n\n";
     send_text(t, hello, sizeof(hello) - 1);
     uv_timer_start(&t->timer, on_tick, 0, (uint64_t)t->cfg.poll_ms);

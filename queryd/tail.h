@@ -13,8 +13,9 @@
  * heartbeat interval, so proxies keep the connection and a vanished client
  * is noticed. A tail ends when the client goes away (seen at the next
  * tick), when it cannot keep up (more than 1 MiB unsent: an `event: error`
- * message, then the end) or when queryd stops. A reconnecting EventSource
- * sends Last-Event-ID: the tail then resumes at that event.
+ * message, then the end), after max_duration (when set) or when queryd
+ * stops. A reconnecting EventSource sends Last-Event-ID: the tail then
+ * resumes at that event.
  *
  * Threads: everything here runs on the loop thread except the polls,
  * which run on libuv's pool. */
@@ -38,6 +39,7 @@ struct lh_qtail_config {
     int64_t max_streams;      /* tails open at once [100] */
     int64_t max_events;       /* events sent per poll at most [5000] */
     int64_t timeout_ms;       /* one poll's query time limit [5 s] */
+    int64_t max_duration_ms;  /* a stream ends after this long; 0: never [0] */
 };
 
 extern const struct lh_opt lh_qtail_opts[];

@@ -225,8 +225,13 @@ const char *lh_cliq_auth(const struct lh_cliq *c, char *buf, size_t size)
 
 /* ---- requests ----------------------------------------------------------- */
 
-static json_t *call(struct lh_cliq *c, const char *method, const char *path, const char *body,
-                    int *exit_code)
+json_t *lh_cliq_post(struct lh_cliq *c, const char *path, const char *body, int *exit_code)
+{
+    return lh_cliq_call(c, "POST", path, body, exit_code);
+}
+
+json_t *lh_cliq_call(struct lh_cliq *c, const char *method, const char *path, const char *body,
+                     int *exit_code)
 {
     struct lh_http_client_config cc = { .timeout_ms = 120000, .accept_gzip = 1,
                                         .ca_file = (char *)c->ca_file };
@@ -253,7 +258,7 @@ static json_t *call(struct lh_cliq *c, const char *method, const char *path, con
     } else {
         json_error_t je;
         j = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &je);
-        if (resp.status != 200) {
+        if (resp.status != 200 && resp.status != 202) {
             json_t *e = json_object_get(j, "error");
             const char *msg = json_string_value(json_object_get(e, "message"));
             fprintf(stderr, "loghaul %s: %ld %s: %s\n", c->cmd, resp.status,
@@ -272,16 +277,6 @@ static json_t *call(struct lh_cliq *c, const char *method, const char *path, con
     lh_http_response_free(&resp);
     lh_http_client_destroy(hc);
     return j;
-}
-
-json_t *lh_cliq_post(struct lh_cliq *c, const char *path, const char *body, int *exit_code)
-{
-    return call(c, "POST", path, body, exit_code);
-}
-
-json_t *lh_cliq_get(struct lh_cliq *c, const char *path, int *exit_code)
-{
-    return call(c, "GET", path, NULL, exit_code);
 }
 
 /* ---- printing ----------------------------------------------------------- */

@@ -189,7 +189,7 @@ static int audit_run(int argc, char **argv)
     int64_t deadline = lh_time_mono_ns() + wait_ms * LH_NS_PER_MS;
     json_t *j = NULL;
     for (;;) {
-        j = lh_cliq_get(&c, path.data, &code);
+        j = lh_cliq_call(&c, "GET", path.data, NULL, &code);
         if (!j) {
             code = 2;
             break;

@@ -9,6 +9,7 @@
 # objects are deleted at the end (~40 s).
 # services: kafka opensearch s3
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/ledger_lib.sh"
 
 N=3000 D=123
 [ "$LONG" = 1 ] && N=60000
@@ -74,66 +75,19 @@ listen: { address: 127.0.0.1:$QPORT }
 tenants: [ { name: $TENANT, tokens: [tok-$TAG] } ]
 tiers: [ { type: opensearch, opensearch: { urls: [$OS], index_prefix: $TAG } } ]
 EOT
-cat >"$WORK/agent.yaml" <<EOT
-listen: { address: 127.0.0.1:$APORT }
-tail:
-  include: [$WORK/in/*.log]
-  checkpoint: $WORK/agent/checkpoint.json
-ship: { endpoints: [http://127.0.0.1:$CPORT], token: tok-$TAG }
-buffer: { dir: $WORK/agent/buffer }
-batch: { max_age: 200ms }
-host_id: scaled-host
-EOT
-
-start_daemon collector "$WORK/collector.yaml" "$CPORT"
-CPID=$DAEMON_PID
-start_daemon indexer "$WORK/indexer.yaml" "$IPORT"
-IPID=$DAEMON_PID
-start_daemon queryd "$WORK/queryd.yaml" "$QPORT"
-QPID=$DAEMON_PID
-start_daemon agent "$WORK/agent.yaml" "$APORT"
-APID=$DAEMON_PID
-
+ledger_agent_yaml scaled-host "tok-$TAG" "$WORK/in/*.log"
 AUDIT=("$BUILD/loghaul" audit --url "http://127.0.0.1:$QPORT" --token "tok-$TAG" --since 2h
        --archive-settle 0)
-total() { python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"][sys.argv[1]])' "$1"; }
+ledger_start_all
 
 say "writing $N lines into 3 files"
 python3 "$ROOT/tests/integration/logwriter.py" "$WORK/in" --files 3 --lines "$N" --size 200 \
     --rotate-every 1000000000 >"$WORK/w.out" 2>&1 || { cat "$WORK/w.out"; fail "logwriter"; }
-end=$((SECONDS + 90))
-while :; do
-    j="$("${AUDIT[@]}" --settle 0 --json 2>"$WORK/audit.err")"
-    if [ -n "$j" ] && [ "$(total acknowledged <<<"$j")" = "$N" ] &&
-        [ "$(total indexed <<<"$j")" = "$N" ] && [ "$(total archived <<<"$j")" = "$N" ]; then
-        break
-    fi
-    [ $SECONDS -ge $end ] && { echo "$j"; cat "$WORK/audit.err"; fail "not $N events acknowledged, indexed and archived within 90 s"; }
-    sleep 1
-done
+ledger_wait "$N" 90
 
 say "audit of the quiescent pipeline"
-"${AUDIT[@]}" --settle 0 >"$WORK/audit1.out" 2>&1
-rc=$?
-cat "$WORK/audit1.out"
-[ "$rc" = 0 ] || fail "loghaul audit exited $rc on a quiescent run (want 0)"
-"${AUDIT[@]}" --settle 0 --json >"$WORK/audit1.json" || fail "audit --json"
-python3 - "$WORK/audit1.json" "$WORK" "$N" <<'PY' || fail "exact counts"
-import json, sys
-r = json.load(open(sys.argv[1]))
-work, n = sys.argv[2], int(sys.argv[3])
-got = {}
-for w in r["windows"]:
-    g = got.setdefault(w["file"], [0, 0, 0, 0, 0, 0])
-    for i, k in enumerate(["read", "acknowledged", "indexed", "unexplained", "archived"]):
-        g[i] += w[k]
-    g[5] += w["archive"]["unexplained"]
-want = {f"{work}/in/app-{i}.log": n // 3 + (1 if i < n % 3 else 0) for i in range(3)}
-for f, c in want.items():
-    assert got.get(f) == [c, c, c, 0, c, 0], (f, got.get(f), c)
-assert set(got) == set(want) and r["ok"] is True, (got, r["totals"])
-print("exact per-file counts:", {f.rsplit("/", 1)[1]: v for f, v in got.items()})
-PY
+ledger_expect_exact scaled-host "$WORK/in/app-0.log=$(( (N + 2) / 3 ))" \
+    "$WORK/in/app-1.log=$(( (N + 1) / 3 ))" "$WORK/in/app-2.log=$(( N / 3 ))"
 
 F="$WORK/in/app-1.log"
 say "deleting $D documents of $F from OpenSearch"
@@ -149,13 +103,8 @@ del=$(curl -s -H 'Content-Type: application/x-ndjson' --data-binary @"$WORK/del.
     "$OS/_bulk?refresh=true" |
     python3 -c 'import json,sys; print(sum(1 for i in json.load(sys.stdin)["items"] if i["delete"].get("result") == "deleted"))')
 [ "$del" = "$D" ] || fail "deleted $del documents, want $D"
-"${AUDIT[@]}" --settle 0 >"$WORK/audit2.out" 2>&1
-rc=$?
-cat "$WORK/audit2.out"
-[ "$rc" = 1 ] || fail "loghaul audit exited $rc after documents were deleted (want 1)"
-grep -q "MISSING: host scaled-host file $F window .*: $D acknowledged" "$WORK/audit2.out" ||
-    fail "the audit does not name $F with $D missing"
-u=$("${AUDIT[@]}" --settle 0 --json | total unexplained)
+ledger_expect_missing scaled-host "$F" "$D"
+u=$("${AUDIT[@]}" --settle 0 --json | ledger_total unexplained)
 [ "$u" = "$D" ] || fail "unexplained total $u, want $D"
 
 stop_daemon "$APID"

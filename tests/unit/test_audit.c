@@ -151,6 +151,26 @@ TEST(audit_fold_is_idempotent_whatever_the_replay_cut)
     lh_audit_fold_destroy(f);
 }
 
+TEST(audit_dead_letters_replayed_and_written_are_no_longer_dead)
+{
+    struct lh_audit_fold *f = fold_new(NULL, NULL);
+    REQUIRE(f != NULL);
+    add_acked(f, B1, "/a.log", 10, HOUR);
+    static const uint32_t dlq[] = { 2, 5, 9 }, rep[] = { 5, 9 }, other[] = { 5 };
+    add_set(f, LH_AUDIT_DLQ, B1, "store", dlq, 3, 1);
+    add_set(f, LH_AUDIT_REPLAYED, B1, "store", rep, 2, 3);
+    /* a replay written by the archive sink says nothing of the hot sink's */
+    add_set(f, LH_AUDIT_DLQ, B1, "archive", other, 1, 1);
+    size_t n = 0;
+    struct lh_audit_cell *c = lh_audit_fold_cells(f, &n);
+    REQUIRE(c && n == 1);
+    CHECK_INT(c[0].hot_dlq, ==, 1);
+    CHECK_INT(c[0].arch_dlq, ==, 1);
+    c[0].indexed = 9;   /* 7 first time + the 2 replayed */
+    CHECK_INT(lh_audit_unexplained(&c[0]), ==, 0);
+    lh_audit_fold_destroy(f);
+}
+
 TEST(audit_unexplained_arithmetic_and_report)
 {
     struct lh_audit_fold *f = fold_new(NULL, NULL);

@@ -1007,3 +1007,79 @@ TEST(queryd_tail_limit_of_open_streams)
     ht_close(&c);
     CHECK_INT(qt_stop(&t), ==, 0);
 }
+
+TEST(queryd_tail_ends_after_max_duration)
+{
+    const char *dir = lh_test_tmpdir();
+    struct lh_buf y = LH_BUF_INIT;
+    lh_buf_printf(&y, "%stail:\n  poll_interval: 20ms\n  max_duration: 300ms\n", base_yaml);
+    struct qt t;
+    REQUIRE(qt_start(&t, y.data, dir) == 0);
+    lh_buf_free(&y);
+    struct ht_conn c;
+    REQUIRE(ht_connect(&c, t.port) == 0);
+    REQUIRE(ht_sends(&c, "GET /v1/logs/tail?query=x HTTP/1.1\r\nHost: t\r\n"
+                         "Authorization: Bearer " TOKEN "\r\n\r\n") == 0);
+    REQUIRE(read_until(&c, "tail started", 2000));
+    double t0 = ht_now();
+    CHECK(read_until(&c, ": max_duration reached", 2000));
+    CHECK(read_until(&c, "0\r\n\r\n", 1000));   /* the stream's last chunk */
+    double took = ht_now() - t0;
+    CHECK(took > 0.2 && took < 1.5);
+    ht_close(&c);
+    double end = ht_now() + 2;
+    while (tails_open(&t) > 0 && ht_now() < end)
+        ht_sleep_ms(20);
+    CHECK(tails_open(&t) == 0);
+    CHECK_INT(qt_stop(&t), ==, 0);
+}
+
+/* Past jobs.max_kept the oldest finished job makes room for a new one (as
+ * documented), instead of a 503 until some job expires. */
+static int job_status(struct qt *t, const char *id, char *state, size_t size)
+{
+    char req[256];
+    snprintf(req, sizeof(req), "GET /v1/logs/search/jobs/%s HTTP/1.1\r\nHost: t\r\n"
+             "Authorization: Bearer " TOKEN "\r\n\r\n", id);
+    struct ht_resp r;
+    int st = ht_request(t->port, req, &r);
+    json_t *j = st == 200 ? json_loads(r.body.data, 0, NULL) : NULL;
+    const char *s = j ? json_string_value(json_object_get(j, "status")) : NULL;
+    snprintf(state, size, "%s", s ? s : "");
+    json_decref(j);
+    ht_resp_free(&r);
+    return st;
+}
+
+TEST(queryd_jobs_past_max_kept_the_oldest_finished_goes)
+{
+    const char *dir = lh_test_tmpdir();
+    struct lh_buf y = LH_BUF_INIT;
+    lh_buf_printf(&y, "%sjobs:\n  max_running: 1\n  max_kept: 2\n  ttl: 10m\n", base_yaml);
+    struct qt t;
+    REQUIRE(qt_start(&t, y.data, dir) == 0);
+    lh_buf_free(&y);
+    char ids[4][40];
+    for (int i = 0; i < 4; i++) {
+        int st = 0;
+        json_t *j = qt_post_json(&t, "/v1/logs/search/jobs", TOKEN, "{}", &st);
+        CHECK_INT(st, ==, 202);
+        const char *id = j ? json_string_value(json_object_get(j, "job_id")) : NULL;
+        REQUIRE(id != NULL);
+        snprintf(ids[i], sizeof(ids[i]), "%s", id);
+        json_decref(j);
+        char state[32] = "running";
+        double end = ht_now() + 5;
+        while (strcmp(state, "running") == 0 && ht_now() < end) {
+            CHECK_INT(job_status(&t, ids[i], state, sizeof(state)), ==, 200);
+            ht_sleep_ms(10);
+        }
+        CHECK_STR(state, "done");
+    }
+    char state[32];
+    CHECK_INT(job_status(&t, ids[0], state, sizeof(state)), ==, 404);
+    CHECK_INT(job_status(&t, ids[1], state, sizeof(state)), ==, 404);
+    CHECK_INT(job_status(&t, ids[2], state, sizeof(state)), ==, 200);
+    CHECK_INT(job_status(&t, ids[3], state, sizeof(state)), ==, 200);
+    CHECK_INT(qt_stop(&t), ==, 0);
+}

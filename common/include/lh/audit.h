@@ -10,11 +10,12 @@
  *             collector counted them; read/acked/dropped/sampled/boot are the
  *             agent's cumulative per-boot counters (absent for clients that
  *             send no shipper_metadata.files).
- *   sampled, dlq, dropped, archived
+ *   sampled, dlq, dropped, archived, replayed
  *             written by the indexer: the event indexes (ranges "0-3,7") of
  *             one collector batch and file that a sink sampled out, sent to
- *             the dead-letter queue, did not get (routing), or archived in an
- *             uploaded object.
+ *             the dead-letter queue, did not get (routing), archived in an
+ *             uploaded object, or wrote when they came back from the DLQ
+ *             (`loghaul dlq replay`; they no longer count as dead-lettered).
  *
  * Folding is idempotent: an acked row is keyed by (batch, host, file) and
  * the last one wins (every copy is the same); indexer rows are unions of
@@ -71,6 +72,7 @@ enum lh_audit_kind {
     LH_AUDIT_DLQ,
     LH_AUDIT_DROPPED,
     LH_AUDIT_ARCHIVED,
+    LH_AUDIT_REPLAYED,           /* dead letters replayed and then written by the sink */
     LH_AUDIT_NKINDS
 };
 
