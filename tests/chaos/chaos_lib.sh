@@ -276,11 +276,17 @@ chaos_scaled_exit() {
     chaos_scaled_cleanup
     lh_cleanup
 }
-# Daemons go first (the indexer must not recreate what the cleanup deletes).
+# Daemons go first (the indexer must not recreate what the cleanup deletes);
+# like lh_cleanup, only pids still among this shell's jobs (a killed and
+# waited-for one may be another process's by now).
 lh_cleanup_daemons() {
-    local pid
-    for pid in "${LH_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    local pid live=" $(jobs -p | tr '\n' ' ') "
+    local -a mine=()
     for pid in "${LH_PIDS[@]}"; do
+        case "$live" in *" $pid "*) mine+=("$pid") ;; esac
+    done
+    for pid in "${mine[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${mine[@]}"; do
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null
     done
