@@ -276,21 +276,10 @@ chaos_scaled_exit() {
     chaos_scaled_cleanup
     lh_cleanup
 }
-# Daemons go first (the indexer must not recreate what the cleanup deletes);
-# like lh_cleanup, only pids still among this shell's jobs (a killed and
-# waited-for one may be another process's by now).
-lh_cleanup_daemons() {
-    local pid live=" $(jobs -p | tr '\n' ' ') "
-    local -a mine=()
-    for pid in "${LH_PIDS[@]}"; do
-        case "$live" in *" $pid "*) mine+=("$pid") ;; esac
-    done
-    for pid in "${mine[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${mine[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null
-    done
-}
+# Daemons go first (the indexer must not recreate what the cleanup deletes):
+# lh_cleanup's stopping of this script's daemons, the work dir kept for the
+# final lh_cleanup.
+lh_cleanup_daemons() { LOGHAUL_KEEP_WORK=1 lh_cleanup >/dev/null; }
 
 # ingest_probe: one batch straight to the collector; prints the HTTP status.
 ingest_probe() {
