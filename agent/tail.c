@@ -69,6 +69,19 @@ struct tfile {
     int from_ckpt;              /* loaded from the checkpoint, not yet found again */
 };
 
+/* A watched directory (inotify reports a watch descriptor, not a path). */
+struct wdir {
+    int wd;
+    char *dir;
+};
+
+/* A file under a tailed name renamed away (IN_MOVED_FROM), waiting for the
+ * IN_MOVED_TO with the same cookie that says where it went. */
+struct move {
+    uint32_t cookie;
+    char *from;
+};
+
 /* A path that could not be tailed, remembered so it is logged once. */
 struct note {
     struct note *next;
@@ -103,6 +116,10 @@ struct lh_tail {
     struct note *notes;
 
     int ifd;
+    struct wdir *wdirs;
+    size_t nwdirs;
+    struct move *moves;
+    size_t nmoves;
     int64_t now;
     int64_t next_scan;
     int scan_now;
@@ -286,9 +303,27 @@ static void watch_dir(struct lh_tail *t, const char *dir)
     if (t->ifd < 0)
         return;
     /* Errors (ENOENT, ENOSPC for the watch limit) leave polling to find changes. */
-    (void)inotify_add_watch(t->ifd, dir, IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-                            IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF |
-                            IN_MOVE_SELF | IN_ONLYDIR);
+    int wd = inotify_add_watch(t->ifd, dir, IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                               IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF |
+                               IN_MOVE_SELF | IN_ONLYDIR);
+    if (wd < 0)
+        return;
+    /* Remember the directory of each watch, to name the files of its events. */
+    for (size_t i = 0; i < t->nwdirs; i++) {
+        if (t->wdirs[i].wd == wd) {
+            if (strcmp(t->wdirs[i].dir, dir) != 0)
+                set_str(&t->wdirs[i].dir, strdup(dir));
+            return;
+        }
+    }
+    char *d = strdup(dir);
+    struct wdir *v = d ? realloc(t->wdirs, (t->nwdirs + 1) * sizeof(*v)) : NULL;
+    if (!v) {
+        free(d);
+        return;   /* out of memory: only renamed-away files go unnoticed (as before) */
+    }
+    t->wdirs = v;
+    t->wdirs[t->nwdirs++] = (struct wdir){ wd, d };
 }
 
 /* ---- bad paths ------------------------------------------------------------- */
@@ -1106,6 +1141,85 @@ static void scan(struct lh_tail *t)
     purge(t);
 }
 
+static int included(struct lh_tail *t, const char *path)
+{
+    for (size_t i = 0; i < t->ninclude; i++)
+        if (fnmatch(t->include[i], path, FNM_PATHNAME) == 0)
+            return !excluded(t, path);
+    return 0;
+}
+
+/* A file renamed from a tailed name (from) to one the globs may not match
+ * (to) before any scan opened it: a rotation faster than the scans (rename
+ * and create many times a second). Its lines were written under the tailed
+ * name, so it is read to its end as a rotated file of that name. */
+static void adopt_moved(struct lh_tail *t, const char *from, const char *to)
+{
+    struct stat st;
+    if (stat(to, &st) < 0 || !S_ISREG(st.st_mode) ||
+        find_open(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino))
+        return;   /* gone again, or already followed (the usual rotation) */
+    if (included(t, to))
+        return;   /* the globs match the new name too: the scan finds it */
+    consider(t, to);
+    struct tfile *f = find_open(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    if (!f)
+        return;
+    char *p = strdup(from);
+    if (p)
+        set_str(&f->path, p);
+    set_meta(f);
+    f->state = F_ROTATED;
+    f->idle_since = t->now;
+    lh_info("tail: %s was renamed to %s before it was opened; reading it to its end", from, to);
+}
+
+static const char *wd_dir(struct lh_tail *t, int wd)
+{
+    for (size_t i = 0; i < t->nwdirs; i++)
+        if (t->wdirs[i].wd == wd)
+            return t->wdirs[i].dir;
+    return NULL;
+}
+
+static void moves_clear(struct lh_tail *t)
+{
+    for (size_t i = 0; i < t->nmoves; i++)
+        free(t->moves[i].from);
+    t->nmoves = 0;
+}
+
+static void on_move(struct lh_tail *t, const struct inotify_event *ev)
+{
+    const char *dir = ev->len ? wd_dir(t, ev->wd) : NULL;
+    if (!dir)
+        return;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, ev->name) >= (int)sizeof(path))
+        return;
+    if (ev->mask & IN_MOVED_FROM) {
+        if (!included(t, path))
+            return;
+        char *from = strdup(path);
+        struct move *v = from ? realloc(t->moves, (t->nmoves + 1) * sizeof(*v)) : NULL;
+        if (!v) {
+            free(from);
+            return;
+        }
+        t->moves = v;
+        t->moves[t->nmoves++] = (struct move){ ev->cookie, from };
+        return;
+    }
+    for (size_t i = 0; i < t->nmoves; i++) {
+        if (t->moves[i].cookie != ev->cookie)
+            continue;
+        adopt_moved(t, t->moves[i].from, path);
+        free(t->moves[i].from);
+        t->moves[i] = t->moves[--t->nmoves];
+        return;
+    }
+}
+
 static void drain_inotify(struct lh_tail *t)
 {
     if (t->ifd < 0)
@@ -1120,9 +1234,12 @@ static void drain_inotify(struct lh_tail *t)
             if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB |
                             IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW))
                 t->scan_now = 1;
+            if (ev->mask & (IN_MOVED_FROM | IN_MOVED_TO))
+                on_move(t, ev);
             p += sizeof(*ev) + ev->len;
         }
     }
+    moves_clear(t);   /* unpaired: moved out of the watched directories */
 }
 
 /* ---- public ---------------------------------------------------------------- */
@@ -1439,6 +1556,11 @@ void lh_tail_destroy(struct lh_tail *t)
     }
     if (t->ifd >= 0)
         close(t->ifd);
+    moves_clear(t);
+    free(t->moves);
+    for (size_t i = 0; i < t->nwdirs; i++)
+        free(t->wdirs[i].dir);
+    free(t->wdirs);
     lh_fmt_spec_destroy(t->spec);
     free_list(t->include, t->ninclude);
     free_list(t->exclude, t->nexclude);

@@ -42,8 +42,8 @@ const struct lh_opt lh_sink_archive_opts[] = {
     { LH_OPT_DURATION, "shutdown_upload", "10s", OFF(shutdown_upload_ms),
       "at shutdown, how long to keep uploading; the rest stays staged for the next start" },
     { LH_OPT_DURATION, "replay_window", "10m", OFF(replay_window_ms),
-      "after a start with staged files left, events already staged that the bus delivers "
-      "again within this time are not staged twice" },
+      "events already staged that the bus delivers again within this time (after a start "
+      "with staged files left, or a rebalance after a failed commit) are not staged twice" },
     { 0 }
 };
 
@@ -73,6 +73,7 @@ struct idset {
 };
 
 #define IDSET_MAX (4u << 20)   /* ids remembered at most (64 MiB of table) */
+#define RECENT_MAX (1u << 20)  /* ids in one generation of recently staged ones (32 MiB) */
 
 static void id_fp(const char *id, uint64_t fp[2])
 {
@@ -149,6 +150,11 @@ struct archive_sink {
     struct idset replayed;       /* pipeline thread: ids staged by an earlier run */
     int64_t replay_until_ns;     /* monotonic: forget them after this */
     uint64_t replay_skipped;
+    struct idset recent[2];      /* pipeline thread: ids staged lately, [0] the newer half */
+    int64_t recent_since_ns;     /* monotonic: when recent[0] began */
+    int64_t replay_window_ns;
+    uint64_t (*fps)[2];          /* pipeline thread: fingerprints of a write's new ids */
+    size_t capfps;
     struct stage *open;          /* pipeline thread */
     uint64_t open_bytes;         /* atomic: read by stats */
     size_t nopen;                /* atomic */
@@ -585,17 +591,40 @@ static int archive_write(struct lh_sink *base, const struct lh_event *evs, size_
                           (unsigned long long)staged, failing ? "; uploads fail: " : "",
                           failing ? why : "");
     int rc = 0;
-    if (a->replayed.n && mono_ns() > a->replay_until_ns)
+    int64_t now = mono_ns();
+    if (a->replayed.n && now > a->replay_until_ns)
         idset_free(&a->replayed);
+    /* The bus delivers again what was consumed but not committed (a commit
+     * that failed while the broker was away, then a rebalance): ids staged
+     * in the last half to whole replay_window are remembered, in two
+     * generations of at most RECENT_MAX ids each. */
+    if (now - a->recent_since_ns >= a->replay_window_ns / 2 ||
+        a->recent[0].n + n > RECENT_MAX) {
+        idset_free(&a->recent[1]);
+        a->recent[1] = a->recent[0];
+        memset(&a->recent[0], 0, sizeof(a->recent[0]));
+        a->recent_since_ns = now;
+    }
     uint64_t skipped = 0;
+    size_t nfp = 0;
+    if (a->replay_window_ns > 0 && n > a->capfps) {
+        uint64_t(*v)[2] = realloc(a->fps, n * sizeof(*v));
+        if (!v)
+            return lh_err_set(err, LH_EUNAVAIL, "archive sink %s: out of memory", a->base.name);
+        a->fps = v;
+        a->capfps = n;
+    }
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (a->replayed.n && evs[i].id) {
+        if (a->replay_window_ns > 0 && evs[i].id) {
             uint64_t fp[2];
             id_fp(evs[i].id, fp);
-            if (idset_has(&a->replayed, fp)) {
-                skipped++;   /* staged before a crash: uploaded from there */
+            if (idset_has(&a->replayed, fp) || idset_has(&a->recent[0], fp) ||
+                idset_has(&a->recent[1], fp)) {
+                skipped++;   /* staged already: uploaded from there */
                 continue;
             }
+            a->fps[nfp][0] = fp[0];
+            a->fps[nfp++][1] = fp[1];
         }
         struct stage *s = stage_for(a, &evs[i], err);
         if (!s)
@@ -632,6 +661,9 @@ static int archive_write(struct lh_sink *base, const struct lh_event *evs, size_
             seal(a, s);
         s = next;
     }
+    for (size_t i = 0; i < nfp; i++)   /* staged durably now */
+        if (idset_add(&a->recent[0], a->fps[i]) < 0)
+            break;   /* out of memory: only a replay could archive these twice */
     rep->written += n;
     if (skipped) {
         a->replay_skipped += skipped;
@@ -722,6 +754,9 @@ static void archive_destroy(struct lh_sink *base)
         free(s);
     }
     idset_free(&a->replayed);
+    idset_free(&a->recent[0]);
+    idset_free(&a->recent[1]);
+    free(a->fps);
     lh_archive_close(a->ar);
     lh_iledger_close(a->ledger);
     lh_audit_rows_destroy(a->rows);
@@ -909,6 +944,8 @@ int lh_sink_archive_create_ledger(const struct lh_sink_archive_config *cfg, cons
         goto fail;
     }
     a->replay_until_ns = mono_ns() + cfg->replay_window_ms * 1000000;
+    a->replay_window_ns = cfg->replay_window_ms * 1000000;
+    a->recent_since_ns = mono_ns();
     if ((rc = recover(a, err)) < 0)
         goto fail;
     if (metrics) {

@@ -5,6 +5,8 @@ rotating them while it writes, for the agent's end-to-end tests.
 usage: logwriter.py DIR --files 50 --lines 100000 [--size 500] [--start 0]
                     [--rotate-every 2000] [--rate 0] [--links 5]
                     [--checkpoint PATH] [--expected FILE]
+                    [--format plain|app] [--kinds rename,copytruncate,delete,reappear]
+                    [--phases RATE:LINES[:NAME],...] [--sample-every K --samples FILE]
 
 Line seq goes to file seq % files; lines of one file keep their order. The
 text of a line is a function of (seq, file index, size) only (make_line), so
@@ -27,7 +29,21 @@ without --checkpoint, the delete kinds become rename-and-create.
 --expected FILE gets one line "seq<TAB>instance" per line written, where the
 instance is "<name>#<generation>" (name: the file's name under DIR, as the
 agent reports it; generation: rotations of that file so far): lines of one
-instance must arrive in order. Prints a summary line at the end."""
+instance must arrive in order. Prints a summary line at the end.
+
+For the pipeline's end-to-end tests (tests/e2e/):
+--format app writes lines in the loghaul app format that the indexer's grok
+  patterns parse, stamped with the wall clock at the moment of the write:
+  "2026-05-23 08:06:14.123456 [e2e-gen] INFO tr_<seq> usr_<file> - e2e
+  seq=<seq> file=<i> <filler>" (make_app_line); ids stay "seq=<seq>".
+--kinds limits the rotation kinds of regular files to those named (the
+  cycle goes through them in the order above).
+--phases replaces --rate/--lines with consecutive phases of RATE lines/s for
+  LINES lines each (NAME: a label, default p<index>), e.g. 2000:1200000:steady,
+  6000:360000:burst.
+--sample-every K: every K-th line (seq % K == 0) also carries the word
+  "lhsample"; "seq<TAB>write_ns<TAB>phase" of each goes to --samples FILE
+  (flushed per line) for the latency watcher (tests/e2e/latency.py)."""
 import argparse
 import json
 import os
@@ -79,6 +95,14 @@ class Out:
             self.fh = open(self.path, "a", buffering=1)
 
 
+def make_app_line(seq, i, size, pool, ns, sample=False):
+    """The app-format line for seq in file i written at ns (size - 1 bytes at most)."""
+    ts = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ns // 10**9)) + ".%06d" % (ns // 1000 % 10**6)
+    head = (f"{ts} [e2e-gen] INFO tr_{seq} usr_{i} - e2e seq={seq} file={i} "
+            + ("lhsample " if sample else ""))
+    return (head + pool[seq % POOL_SIZE])[:size - 1]
+
+
 def load_checkpoint(path):
     """(dev, ino) -> acknowledged offset, from the agent's checkpoint."""
     try:
@@ -102,7 +126,20 @@ def main():
     ap.add_argument("--checkpoint", help="the agent's checkpoint, for delete-after-drain")
     ap.add_argument("--expected", help="write seq<TAB>instance per line here")
     ap.add_argument("--drain-timeout", type=float, default=300)
+    ap.add_argument("--format", choices=["plain", "app"], default="plain")
+    ap.add_argument("--kinds", default="rename,copytruncate,delete,reappear")
+    ap.add_argument("--phases", help="RATE:LINES[:NAME],... (replaces --rate/--lines)")
+    ap.add_argument("--sample-every", type=int, default=0)
+    ap.add_argument("--samples", help="seq<TAB>write_ns<TAB>phase of sampled lines")
     a = ap.parse_args()
+    kind_names = ["rename", "copytruncate", "delete", "reappear"]
+    kinds = [kind_names.index(k) for k in a.kinds.split(",")]
+    phases = []         # (rate, lines, name)
+    for j, ph in enumerate((a.phases or f"{a.rate}:{a.lines}").split(",")):
+        f = ph.split(":")
+        phases.append((float(f[0]), int(f[1]), f[2] if len(f) > 2 else f"p{j}"))
+    a.lines = sum(p[1] for p in phases)
+    samples = open(a.samples, "w", buffering=1) if a.samples else None
     os.makedirs(os.path.join(a.dir, "targets"), exist_ok=True)
     pool = filler_pool(a.size)
     outs = [Out(a.dir, i, i >= a.files - a.links) for i in range(a.files)]
@@ -125,7 +162,14 @@ def main():
         return off is not None and off >= size
 
     def write(o, seq):
-        o.fh.write(make_line(seq, o.i, a.size, pool) + "\n")
+        if a.format == "app":
+            ns = time.time_ns()
+            sample = a.sample_every and seq % a.sample_every == 0
+            o.fh.write(make_app_line(seq, o.i, a.size, pool, ns, sample) + "\n")
+            if sample and samples:
+                samples.write(f"{seq}\t{ns}\t{phase[0]}\n")
+        else:
+            o.fh.write(make_line(seq, o.i, a.size, pool) + "\n")
         if exp:
             exp.write(f"{seq}\t{o.name}#{o.gen}\n")
 
@@ -134,7 +178,7 @@ def main():
         o.fh = open(o.path, "a", buffering=1)
 
     def rotate(o, n):
-        kind = n % 4
+        kind = kinds[n % len(kinds)]
         o.fh.close()
         if o.link:
             counts["flip"] += 1
@@ -191,7 +235,17 @@ def main():
     rotations = 0
     t0 = time.monotonic()
     last_hk = t0
+    phase = [phases[0][2]]
+    ends, k0, pt0 = [], 0, 0.0    # phase boundaries; start line and time of the phase
+    for p in phases:
+        ends.append((ends[-1] if ends else 0) + p[1])
+    pi = 0
     for k in range(a.lines):
+        if k == ends[pi]:
+            pi += 1
+            phase[0] = phases[pi][2]
+            k0, pt0 = k, time.monotonic() - t0
+        rate = phases[pi][0]
         seq = a.start + k
         o = outs[seq % a.files]
         if o.pending is not None:
@@ -207,8 +261,8 @@ def main():
         if now - last_hk > 0.1:
             housekeeping()
             last_hk = now
-        if a.rate:
-            ahead = k / a.rate - (now - t0)
+        if rate:
+            ahead = pt0 + (k - k0) / rate - (now - t0)
             if ahead > 0:
                 time.sleep(ahead)
     # Files still waiting to reappear: wait for the drain, then write.
@@ -225,6 +279,8 @@ def main():
         o.fh.close()
     if exp:
         exp.close()
+    if samples:
+        samples.close()
     print(f"logwriter: {a.lines} lines into {a.files} files ({a.links} symlinks), "
           f"{rotations} rotations: {counts['rename']} rename, {counts['copytruncate']} "
           f"copytruncate, {counts['delete']} delete-after-drain, {counts['reappear']} "

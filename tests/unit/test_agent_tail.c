@@ -1046,3 +1046,33 @@ TEST(agent_tail_split_keeps_utf8_sequences_whole)
     CHECK_INT(e.v[3].flags & LH_REC_SPLIT, ==, 0);
     env_free(&e);
 }
+
+TEST(agent_tail_rotated_away_before_opened)
+{
+    /* Rename-and-create faster than the scans: a file is created, written
+     * and renamed to a name the glob does not match before any scan opened
+     * it. inotify's rename pair says where it went: it is read from there
+     * under its tailed name, nothing is lost. */
+    struct env e;
+    env_init(&e, "*.log");
+    e.cfg.inotify = 1;
+    open_tail(&e);
+    REQUIRE(lh_tail_fd(e.t) >= 0);
+    step(&e, 0);                            /* first scan: the directory is watched */
+    put(&e, "hot.log", 50);
+    settle(&e);
+    CHECK_INT(e.n, ==, 50);
+    for (int r = 1; r <= 5; r++) {          /* five rotations between two polls */
+        char to[32];
+        snprintf(to, sizeof(to), "hot.log.%d", r);
+        REQUIRE(rename(lpath(&e, "hot.log"), lpath(&e, to)) == 0);
+        put(&e, "hot.log", 7);
+    }
+    settle(&e);
+    check_once(&e, 0, 0);
+    CHECK_INT(lost_bytes(&e), ==, 0);
+    CHECK_INT(files_open(&e), ==, 1);       /* the rotated ones are closed once drained */
+    for (size_t i = 50; i < e.n; i++)       /* reported under the tailed name */
+        CHECK_CONTAINS(e.v[i].path, "/hot.log");
+    env_free(&e);
+}

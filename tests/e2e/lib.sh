@@ -1,0 +1,104 @@
+# tests/e2e/lib.sh - what the end-to-end tests share (source it after
+# tests/integration/lib.sh; not executable on purpose: it is no test).
+#   e2e_run URL TOKEN     the load: logwriter.py (PHASES, FILES, SIZE) into
+#                         $WORK/input with the latency watcher on queryd at URL
+#   e2e_check NAME ARGS   tests/e2e/check.py on the expected ids; fails the test
+#                         on a missing or duplicate id
+#   e2e_finish MODE       the result line and $LOGHAUL_E2E_RESULTS (JSON)
+E2E_DIR="$ROOT/tests/e2e"
+PY=$(bash "$ROOT/tests/integration/venv.sh") || fail "tests/integration/venv.sh"
+FILES=${LOGHAUL_E2E_FILES:-4} SIZE=200 SAMPLE_EVERY=50
+T_START=$SECONDS
+
+# e2e_warmup URL TOKEN: one line (no seq: check.py counts it as foreign)
+# through the whole pipeline before the measured load, polled until queryd
+# returns it, so that the latencies are those of a running pipeline, not of
+# its first start (Kafka topic created by the first produce, the consumer
+# group joining it, the first daily index). Sets WARMUP_S.
+e2e_warmup() {
+    local url="$1" token="$2" t0 end now
+    t0=$(date +%s%N)
+    end=$((SECONDS + 180))
+    printf '%s [e2e-gen] INFO tr_warmup usr_0 - e2e warmup line lhwarmup\n' \
+        "$(date -u '+%Y-%m-%d %H:%M:%S.%6N')" >>"$WORK/input/warmup.log"
+    until curl -s -H "Authorization: Bearer $token" -d '{"query":{"full_text":"lhwarmup"}}' \
+            "$url/v1/logs/search" 2>/dev/null | grep -q '"total_hits":1,'; do
+        [ $SECONDS -lt $end ] || { tail -n 20 "$WORK"/*.log >&2; fail "the warm-up line never became searchable"; }
+        sleep 0.1
+    done
+    now=$(date +%s%N)
+    WARMUP_S=$(awk -v d=$((now - t0)) 'BEGIN {printf "%.2f", d / 1e9}')
+    say "warm-up line searchable after ${WARMUP_S} s (cold start)"
+}
+
+e2e_run() {
+    local url="$1" token="$2"
+    e2e_warmup "$url" "$token"
+    "$PY" "$E2E_DIR/latency.py" --queryd "$url" --token "$token" --samples "$WORK/samples.tsv" \
+        --done "$WORK/writer.done" --timeout 120 --json "$WORK/latency.json" \
+        >"$WORK/latency.out" 2>&1 &
+    LAT_PID=$!
+    LH_PIDS+=("$LAT_PID")
+    local lines=0 p
+    for p in ${PHASES//,/ }; do lines=$((lines + $(cut -d: -f2 <<<"$p"))); done
+    LINES=$lines
+    say "writing $LINES lines into $FILES files (phases rate:lines:name $PHASES), rotating" \
+        "every $((LINES / 20 < 5000 ? LINES / 20 : 5000)) lines; every ${SAMPLE_EVERY}th line timed"
+    python3 "$ROOT/tests/integration/logwriter.py" "$WORK/input" --files "$FILES" --size "$SIZE" \
+        --format app --phases "$PHASES" --rotate-every $((LINES / 20 < 5000 ? LINES / 20 : 5000)) \
+        --checkpoint "$WORK/agent/checkpoint.json" --expected "$WORK/expected.tsv" \
+        --sample-every "$SAMPLE_EVERY" --samples "$WORK/samples.tsv" >"$WORK/writer.out" 2>&1 &
+    local wpid=$!
+    LH_PIDS+=("$wpid")
+    local t0=$SECONDS
+    while kill -0 "$wpid" 2>/dev/null; do
+        for p in "${E2E_DAEMONS[@]}"; do
+            kill -0 "$p" 2>/dev/null || { tail -n 20 "$WORK"/*.log >&2; fail "a daemon died (pid $p)"; }
+        done
+        sleep 1
+    done
+    wait "$wpid" || { cat "$WORK/writer.out"; fail "logwriter"; }
+    WRITE_S=$((SECONDS - t0))
+    touch "$WORK/writer.done"
+    cat "$WORK/writer.out"
+    say "waiting for every timed line to be searchable (latency watcher)"
+    wait "$LAT_PID"
+    cat "$WORK/latency.out"
+}
+
+e2e_check() {
+    local name="$1"
+    shift
+    "$PY" "$E2E_DIR/check.py" --ids-from "$WORK/expected.tsv" --json "$WORK/check-$name.json" "$@" \
+        | sed "s/^check archive:/check $name:/"
+    [ "${PIPESTATUS[0]}" = 0 ] || fail "$name: not every line exactly once (see above)"
+}
+
+e2e_finish() {
+    local mode="$1" line
+    line=$("$PY" - "$mode" "$WORK" "$LINES" "$FILES" "$WRITE_S" "$((SECONDS - T_START))" \
+        "${LOGHAUL_E2E_RESULTS:-}" "$WARMUP_S" "$PHASES" <<'PY'
+import json, sys
+mode, work, lines, files, write_s, total_s, out, warmup_s, phases = sys.argv[1:10]
+lat = json.load(open(f"{work}/latency.json"))
+res = {"test": f"e2e/{mode}", "lines": int(lines), "files": int(files), "phases": phases,
+       "write_s": int(write_s), "runtime_s": int(total_s), "cold_start_s": float(warmup_s),
+       "latency": lat}
+for name in ("search", "archive"):
+    res[name] = json.load(open(f"{work}/check-{name}.json"))[
+        "search" if name == "search" else "archive"]
+if out:
+    with open(out, "w") as f:
+        json.dump(res, f, indent=1)
+phases = [k for k, v in lat.items() if isinstance(v, dict)]
+fmt = lambda x: "n/a" if x is None else f"{x:.2f}"
+l = "; ".join(f"{p} p50 {fmt(lat[p]['p50_s'])} s p99 {fmt(lat[p]['p99_s'])} s" for p in phases)
+s, a = res["search"], res["archive"]
+print(f"ok: {mode}: {lines} lines, search {s['distinct']}/{s['expected']} and archive "
+      f"{a['distinct']}/{a['expected']} ({a['objects']} objects) exactly once; latency {l}; "
+      f"cold start {warmup_s} s; {total_s} s")
+PY
+    ) || fail "results"
+    [ -n "${LOGHAUL_E2E_RESULTS:-}" ] && say "results written to $LOGHAUL_E2E_RESULTS"
+    echo "$line"
+}
