@@ -912,6 +912,82 @@ static void seg_problem(void *ctx, const struct lhs_seg *s, uint64_t off, const 
     add_problem(v, "%s@%llu: %s", s->path, (unsigned long long)off, msg);
 }
 
+/* Adds the segments of partition directory pdir to v->pi. With
+ * retry_vanished, a listed segment that no longer exists stops the scan
+ * with *vanished set (the caller lists again). */
+static int scan_part(struct vctx *v, const char *pdir, int verify, int retry_vanished,
+                     int *vanished, struct lh_err *err)
+{
+    struct lh_store_part_info *pi = v->pi;
+    int rc = 0;
+    struct lhs_segname *names;
+    size_t nn;
+    int lr;
+    for (int attempt = 0; (lr = lhs_list_segs(pdir, &names, &nn)) == LH_EAGAIN &&
+                          attempt < 20; attempt++)
+        ;
+    if (lr < 0)
+        return 0;   /* dropped meanwhile */
+    for (size_t j = 0; j < nn && rc == 0; j++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", pdir, names[j].name);
+        if (names[j].bad) {
+            pi->corrupt_blocks++;
+            add_problem(v, "%s: bad segment header", path);
+            continue;
+        }
+        if (names[j].dead)
+            continue;
+        struct lhs_seg *sg;
+        struct lh_err e2;
+        int orc = lhs_seg_open(path, &sg, &e2);
+        if (orc == LH_ENOTFOUND && retry_vanished) {
+            *vanished = 1;
+            break;
+        }
+        if (orc < 0) {
+            add_problem(v, "%s", e2.msg);
+            continue;
+        }
+        rc = lhs_seg_scan(sg, verify, verify ? seg_problem : NULL, v, err);
+        pi->segments++;
+        pi->disk_bytes += sg->size;
+        if (!verify)
+            pi->corrupt_blocks += sg->corrupt;
+        if (verify && sg->end < sg->size)
+            add_problem(v, "%s@%llu: %llu bytes after the last complete block", path,
+                        (unsigned long long)sg->end,
+                        (unsigned long long)(sg->size - sg->end));
+        for (size_t b = 0; b < sg->nblocks; b++) {
+            const struct lhs_block *bl = sg->blocks[b];
+            pi->blocks++;
+            pi->events += bl->nrows;
+            pi->raw_bytes += bl->raw_bytes;
+            if (bl->min_ts < pi->min_ts)
+                pi->min_ts = bl->min_ts;
+            if (bl->max_ts > pi->max_ts)
+                pi->max_ts = bl->max_ts;
+            if (verify) {
+                struct lhs_bdec d;
+                lhs_bdec_init(&d, bl);
+                for (int c = 0; c <= LHS_NCOLS; c++) {
+                    int dr = c < LHS_NCOLS ? lhs_bdec_load(&d, c) : lhs_bdec_raw(&d);
+                    if (dr < 0) {
+                        pi->corrupt_blocks++;
+                        add_problem(v, "%s@%llu: column %d does not decode", path,
+                                    (unsigned long long)bl->off, c);
+                        break;
+                    }
+                }
+                lhs_bdec_free(&d);
+            }
+        }
+        lhs_seg_unref(sg);
+    }
+    free(names);
+    return rc;
+}
+
 int lh_store_inspect(struct lh_store *s, int verify, struct lh_store_report **out,
                      struct lh_err *err)
 {
@@ -952,66 +1028,26 @@ int lh_store_inspect(struct lh_store *s, int verify, struct lh_store_report **ou
             pi->max_ts = INT64_MIN;
             char pdir[PATH_MAX];
             snprintf(pdir, sizeof(pdir), "%s/%s", tdir, pi->day);
-            struct lhs_segname *names;
-            size_t nn;
-            int lr;
-            for (int attempt = 0; (lr = lhs_list_segs(pdir, &names, &nn)) == LH_EAGAIN &&
-                                  attempt < 20; attempt++)
-                ;
-            if (lr < 0)
-                continue;   /* dropped meanwhile */
-            for (size_t j = 0; j < nn && rc == 0; j++) {
-                char path[PATH_MAX];
-                snprintf(path, sizeof(path), "%s/%s", pdir, names[j].name);
-                if (names[j].bad) {
-                    pi->corrupt_blocks++;
-                    add_problem(&v, "%s: bad segment header", path);
-                    continue;
-                }
-                if (names[j].dead)
-                    continue;
-                struct lhs_seg *sg;
-                struct lh_err e2;
-                if (lhs_seg_open(path, &sg, &e2) < 0) {
-                    add_problem(&v, "%s", e2.msg);
-                    continue;
-                }
-                rc = lhs_seg_scan(sg, verify, verify ? seg_problem : NULL, &v, err);
-                pi->segments++;
-                pi->disk_bytes += sg->size;
-                if (!verify)
-                    pi->corrupt_blocks += sg->corrupt;
-                if (verify && sg->end < sg->size)
-                    add_problem(&v, "%s@%llu: %llu bytes after the last complete block", path,
-                                (unsigned long long)sg->end,
-                                (unsigned long long)(sg->size - sg->end));
-                for (size_t b = 0; b < sg->nblocks; b++) {
-                    const struct lhs_block *bl = sg->blocks[b];
-                    pi->blocks++;
-                    pi->events += bl->nrows;
-                    pi->raw_bytes += bl->raw_bytes;
-                    if (bl->min_ts < pi->min_ts)
-                        pi->min_ts = bl->min_ts;
-                    if (bl->max_ts > pi->max_ts)
-                        pi->max_ts = bl->max_ts;
-                    if (verify) {
-                        struct lhs_bdec d;
-                        lhs_bdec_init(&d, bl);
-                        for (int c = 0; c <= LHS_NCOLS; c++) {
-                            int dr = c < LHS_NCOLS ? lhs_bdec_load(&d, c) : lhs_bdec_raw(&d);
-                            if (dr < 0) {
-                                pi->corrupt_blocks++;
-                                add_problem(&v, "%s@%llu: column %d does not decode", path,
-                                            (unsigned long long)bl->off, c);
-                                break;
-                            }
-                        }
-                        lhs_bdec_free(&d);
-                    }
-                }
-                lhs_seg_unref(sg);
+            /* A merge may replace segments between the listing and their
+             * reading: a listed segment that is gone means the listing is
+             * stale, so the partition is counted again from a new one. */
+            for (int pass = 0;; pass++) {
+                size_t problems_before = r->nproblems;
+                int vanished = 0;
+                char tenant_keep[sizeof(pi->tenant)], day_keep[sizeof(pi->day)];
+                memcpy(tenant_keep, pi->tenant, sizeof(tenant_keep));
+                memcpy(day_keep, pi->day, sizeof(day_keep));
+                memset(pi, 0, sizeof(*pi));
+                memcpy(pi->tenant, tenant_keep, sizeof(tenant_keep));
+                memcpy(pi->day, day_keep, sizeof(day_keep));
+                pi->min_ts = INT64_MAX;
+                pi->max_ts = INT64_MIN;
+                rc = scan_part(&v, pdir, verify, pass < 20, &vanished, err);
+                if (rc < 0 || !vanished)
+                    break;
+                while (r->nproblems > problems_before)
+                    free(r->problems[--r->nproblems]);
             }
-            free(names);
             r->blocks += pi->blocks;
             r->events += pi->events;
             r->disk_bytes += pi->disk_bytes;
