@@ -88,6 +88,7 @@ e2e_run "http://127.0.0.1:$QPORT" e2e-token
 say "checking search (cursor walk over every hit) and the archive directory (live)"
 e2e_check search --queryd "http://127.0.0.1:$QPORT" --token e2e-token --wait 120
 e2e_check archive-live --archive-dir "$WORK/archive" --prefix "$TENANT/" --wait 60
+e2e_metrics "agent:$APORT" "collector:$CPORT" "indexer:$IPORT"
 say "stopping the daemons (SIGTERM: drain, archive staging uploaded)"
 for p in "$APID" "$CPID" "$IPID" "$QPID"; do stop_daemon "$p"; done
 e2e_check archive --archive-dir "$WORK/archive" --prefix "$TENANT/"

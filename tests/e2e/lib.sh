@@ -4,6 +4,8 @@
 #                         $WORK/input with the latency watcher on queryd at URL
 #   e2e_check NAME ARGS   tests/e2e/check.py on the expected ids; fails the test
 #                         on a missing or duplicate id
+#   e2e_metrics NAME:PORT...  saves each daemon's /metrics, prints the counters
+#                         that explain a result (lines, duplicates, sink times)
 #   e2e_finish MODE       the result line and $LOGHAUL_E2E_RESULTS (JSON)
 E2E_DIR="$ROOT/tests/e2e"
 PY=$(bash "$ROOT/tests/integration/venv.sh") || fail "tests/integration/venv.sh"
@@ -72,6 +74,40 @@ e2e_check() {
     "$PY" "$E2E_DIR/check.py" --ids-from "$WORK/expected.tsv" --json "$WORK/check-$name.json" "$@" \
         | sed "s/^check archive:/check $name:/"
     [ "${PIPESTATUS[0]}" = 0 ] || fail "$name: not every line exactly once (see above)"
+}
+
+e2e_metrics() {
+    local d
+    for d in "$@"; do
+        curl -s "http://127.0.0.1:${d#*:}/metrics" >"$WORK/metrics-${d%%:*}.txt"
+    done
+    "$PY" - "$WORK" "$@" <<'PY'
+import re, sys
+work = sys.argv[1]
+want = ("lines_read_total", "lines_acked_total", "lines_dropped_total", "lost_bytes_total",
+        "loss_windows_total", "duplicate_batches_total", "rejects_total", "fallback_spooled_total",
+        "consumed_total", "written_total", "duplicates_total", "dlq_total", "sink_errors_total",
+        "parse_failures_total")
+for d in sys.argv[2:]:
+    name = d.split(":")[0]
+    vals, hist = {}, {}
+    for line in open(f"{work}/metrics-{name}.txt"):
+        m = re.match(r"loghaul_[a-z]+_([a-z_]+?)(\{[^}]*\})? ([-0-9.e+]+)$", line.strip())
+        if not m:
+            continue
+        key, labels, v = m.group(1), m.group(2) or "", float(m.group(3))
+        if key in want:
+            k = key + (labels if key == "written_total" else "")
+            vals[k] = vals.get(k, 0) + v
+        for suf in ("_sum", "_count"):
+            if key.endswith("_seconds" + suf):
+                lab = re.sub(r',?le="[^"]*"', "", labels)
+                hist.setdefault(key[:-len(suf)] + lab, {})[suf] = v
+    parts = [f"{k} {v:g}" for k, v in sorted(vals.items())]
+    parts += [f"{k} mean {h['_sum'] / h['_count'] * 1000:.0f} ms ({h['_count']:g})"
+              for k, h in sorted(hist.items()) if h.get("_count")]
+    print(f"metrics {name}: " + ", ".join(parts))
+PY
 }
 
 e2e_finish() {

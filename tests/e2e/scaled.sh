@@ -135,6 +135,7 @@ e2e_run "http://127.0.0.1:$QPORT" e2e-token
 say "checking search (cursor walk over every hit) and the S3 archive (live)"
 e2e_check search --queryd "http://127.0.0.1:$QPORT" --token e2e-token --wait 180
 e2e_check archive-live --s3 "$S3" --bucket "$BUCKET" --prefix "$TENANT/" --wait 90
+e2e_metrics "agent:$APORT" "collector:$CPORT" "indexer:$IPORT"
 say "stopping the daemons (SIGTERM: drain, archive staging uploaded)"
 for p in "$APID" "$CPID" "$IPID" "$QPID"; do stop_daemon "$p"; done
 e2e_check archive --s3 "$S3" --bucket "$BUCKET" --prefix "$TENANT/"
