@@ -1,5 +1,13 @@
 # tests/e2e/lib.sh - what the end-to-end tests share (source it after
 # tests/integration/lib.sh; not executable on purpose: it is no test).
+# Sets PHASES (the load: 100,000 lines at 1,250 lines/s, or with
+# LOGHAUL_LONG=1 10 minutes at 2,000 lines/s then 60 s at 3x; env
+# LOGHAUL_E2E_RATE, LOGHAUL_E2E_LINES), the four ports and the input dirs.
+#   e2e_pipeline MODE WAIT ARCHIVE-ARGS...  the whole test once the caller
+#                         wrote $WORK/{collector,indexer,queryd}.yaml: agent
+#                         config, daemons, load, checks (search waiting up to
+#                         WAIT s; the archive with check.py's ARCHIVE-ARGS),
+#                         clean stop, archive again, result line
 #   e2e_run URL TOKEN     the load: logwriter.py (PHASES, FILES, SIZE) into
 #                         $WORK/input with the latency watcher on queryd at URL
 #   e2e_check NAME ARGS   tests/e2e/check.py on the expected ids; fails the test
@@ -11,6 +19,15 @@ E2E_DIR="$ROOT/tests/e2e"
 PY=$(bash "$ROOT/tests/integration/venv.sh") || fail "tests/integration/venv.sh"
 FILES=${LOGHAUL_E2E_FILES:-4} SIZE=200 SAMPLE_EVERY=50
 T_START=$SECONDS
+if [ "$LONG" = 1 ]; then
+    RATE=${LOGHAUL_E2E_RATE:-2000}
+    PHASES="$RATE:$((RATE * 600)):steady,$((RATE * 3)):$((RATE * 180)):burst"
+else
+    RATE=${LOGHAUL_E2E_RATE:-1250}
+    PHASES="$RATE:${LOGHAUL_E2E_LINES:-100000}:steady"
+fi
+CPORT=$(free_port) IPORT=$(free_port) QPORT=$(free_port) APORT=$(free_port)
+mkdir -p "$WORK/input" "$WORK/agent"
 
 # e2e_warmup URL TOKEN: one line (no seq: check.py counts it as foreign)
 # through the whole pipeline before the measured load, polled until queryd
@@ -137,4 +154,38 @@ PY
     ) || fail "results"
     [ -n "${LOGHAUL_E2E_RESULTS:-}" ] && say "results written to $LOGHAUL_E2E_RESULTS"
     echo "$line"
+}
+
+e2e_pipeline() {
+    local mode="$1" wait="$2" p
+    shift 2
+    cat >"$WORK/agent.yaml" <<EOT
+listen: { address: 127.0.0.1:$APORT }
+tail:
+  include: [$WORK/input/*.log]
+  checkpoint: $WORK/agent/checkpoint.json
+  rotate_wait: 2s
+ship: { endpoints: ["http://127.0.0.1:$CPORT"], token: e2e-token }
+buffer: { dir: $WORK/agent/buffer }
+batch: { max_bytes: 1MiB, max_age: 1s, compression: gzip }
+host_id: e2e-host
+EOT
+    start_daemon collector "$WORK/collector.yaml" "$CPORT"
+    CPID=$DAEMON_PID
+    start_daemon indexer "$WORK/indexer.yaml" "$IPORT"
+    IPID=$DAEMON_PID
+    start_daemon queryd "$WORK/queryd.yaml" "$QPORT"
+    QPID=$DAEMON_PID
+    start_daemon agent "$WORK/agent.yaml" "$APORT"
+    APID=$DAEMON_PID
+    E2E_DAEMONS=("$CPID" "$IPID" "$QPID" "$APID")
+    e2e_run "http://127.0.0.1:$QPORT" e2e-token
+    say "checking search (cursor walk over every hit) and the archive (live)"
+    e2e_check search --queryd "http://127.0.0.1:$QPORT" --token e2e-token --wait "$wait"
+    e2e_check archive-live "$@" --wait 90
+    e2e_metrics "agent:$APORT" "collector:$CPORT" "indexer:$IPORT"
+    say "stopping the daemons (SIGTERM: drain, archive staging uploaded)"
+    for p in "$APID" "$CPID" "$IPID" "$QPID"; do stop_daemon "$p"; done
+    e2e_check archive "$@"
+    e2e_finish "$mode"
 }

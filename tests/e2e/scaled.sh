@@ -18,18 +18,12 @@
 # Default: 100,000 lines at 1,250 lines/s (~80 s; ~2 min in all).
 # LOGHAUL_LONG=1: 10 minutes at 2,000 lines/s, then a 3x burst for 60 s.
 # $LOGHAUL_E2E_RESULTS: the counts and latencies go there as JSON.
+# LOGHAUL_E2E_OS_REFRESH: the indices' refresh_interval (default 5s).
 # services: kafka opensearch s3
 # long-variant: yes
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib.sh"
 
-if [ "$LONG" = 1 ]; then
-    RATE=${LOGHAUL_E2E_RATE:-2000}
-    PHASES="$RATE:$((RATE * 600)):steady,$((RATE * 3)):$((RATE * 180)):burst"
-else
-    RATE=${LOGHAUL_E2E_RATE:-1250}
-    PHASES="$RATE:${LOGHAUL_E2E_LINES:-100000}:steady"
-fi
 for s in kafka opensearch s3; do   # started if needed, healthy (waits), never stopped here
     "$ROOT/tests/services/$s" start >"$WORK/service-$s.out" 2>&1 ||
         { cat "$WORK/service-$s.out"; fail "tests/services/$s start"; }
@@ -40,8 +34,6 @@ OS=${LOGHAUL_OPENSEARCH_URL:-http://127.0.0.1:9200}
 S3=${LOGHAUL_S3_ENDPOINT:-http://127.0.0.1:9000} BUCKET=${LOGHAUL_S3_BUCKET:-loghaul}
 RUN="e2e-$$-$RANDOM"
 TOPIC="$RUN" PREFIX="lh$RUN" TENANT="$RUN"
-CPORT=$(free_port) IPORT=$(free_port) QPORT=$(free_port) APORT=$(free_port)
-mkdir -p "$WORK/input" "$WORK/agent"
 
 scaled_cleanup() {
     [ -n "${LOGHAUL_KEEP_WORK:-}" ] && { echo "kept: topic $TOPIC, indices $PREFIX-*, s3://$BUCKET/$TENANT/"; return; }
@@ -54,6 +46,8 @@ scaled_cleanup() {
 }
 trap 'lh_cleanup; scaled_cleanup' EXIT
 
+S3_YAML="{ endpoint: \"$S3\", bucket: $BUCKET, addressing: path,
+        access_key: \"$AWS_ACCESS_KEY_ID\", secret_key: \"$AWS_SECRET_ACCESS_KEY\" }"
 cat >"$WORK/collector.yaml" <<EOT
 listen: { address: 127.0.0.1:$CPORT }
 tenants: [ { name: $TENANT, tokens: [e2e-token] } ]
@@ -92,8 +86,7 @@ sinks:
       backend:
         type: s3
         format: parquet
-        s3: { endpoint: "$S3", bucket: $BUCKET, addressing: path,
-              access_key: "$AWS_ACCESS_KEY_ID", secret_key: "$AWS_SECRET_ACCESS_KEY" }
+        s3: $S3_YAML
 EOT
 cat >"$WORK/queryd.yaml" <<EOT
 listen: { address: 127.0.0.1:$QPORT }
@@ -105,38 +98,9 @@ tiers:
   - type: archive
     archive:
       type: s3
-      s3: { endpoint: "$S3", bucket: $BUCKET, addressing: path,
-            access_key: "$AWS_ACCESS_KEY_ID", secret_key: "$AWS_SECRET_ACCESS_KEY" }
-EOT
-cat >"$WORK/agent.yaml" <<EOT
-listen: { address: 127.0.0.1:$APORT }
-tail:
-  include: [$WORK/input/*.log]
-  checkpoint: $WORK/agent/checkpoint.json
-  rotate_wait: 2s
-ship: { endpoints: ["http://127.0.0.1:$CPORT"], token: e2e-token }
-buffer: { dir: $WORK/agent/buffer }
-batch: { max_bytes: 1MiB, max_age: 1s, compression: gzip }
-host_id: e2e-host
+      s3: $S3_YAML
 EOT
 
-start_daemon collector "$WORK/collector.yaml" "$CPORT"
-CPID=$DAEMON_PID
-start_daemon indexer "$WORK/indexer.yaml" "$IPORT"
-IPID=$DAEMON_PID
-start_daemon queryd "$WORK/queryd.yaml" "$QPORT"
-QPID=$DAEMON_PID
-start_daemon agent "$WORK/agent.yaml" "$APORT"
-APID=$DAEMON_PID
 say "run $RUN: topic $TOPIC, indices $PREFIX-$TENANT-*, s3://$BUCKET/$TENANT/"
-
-E2E_DAEMONS=("$CPID" "$IPID" "$QPID" "$APID")
-e2e_run "http://127.0.0.1:$QPORT" e2e-token
-say "checking search (cursor walk over every hit) and the S3 archive (live)"
-e2e_check search --queryd "http://127.0.0.1:$QPORT" --token e2e-token --wait 180
-e2e_check archive-live --s3 "$S3" --bucket "$BUCKET" --prefix "$TENANT/" --wait 90
-e2e_metrics "agent:$APORT" "collector:$CPORT" "indexer:$IPORT"
-say "stopping the daemons (SIGTERM: drain, archive staging uploaded)"
-for p in "$APID" "$CPID" "$IPID" "$QPID"; do stop_daemon "$p"; done
-e2e_check archive --s3 "$S3" --bucket "$BUCKET" --prefix "$TENANT/"
-e2e_finish scaled
+e2e_pipeline scaled $([ "$LONG" = 1 ] && echo 1800 || echo 180) \
+    --s3 "$S3" --bucket "$BUCKET" --prefix "$TENANT/"
