@@ -30,25 +30,13 @@ cat >"$WORK/indexer.yaml" <<EOT
 listen: { address: 127.0.0.1:$IPORT }
 bus: { type: spool, topic: logs, dlq_topic: logs.dlq, spool: { dir: $WORK/spool } }
 pipeline: { group: loghaul-indexer, max_batch: 5000, linger: 200ms, workers: 2 }
-stages: [parse, enrich, mask]
-parse: { patterns_dir: $ROOT/config/patterns }
-enrich: { tags: { region: local, env: e2e } }
-mask: { emails: true, cards: true }
+$(e2e_stages_yaml)
 sinks:
   - { name: store, type: store, store: { dir: $WORK/store, retention: 7d } }
-  - name: archive
-    type: archive
-    archive:
-      staging_dir: $WORK/archive-staging
-      rollover: 10s
-      host: e2e-host
-      backend: { type: dir, format: parquet, dir: { path: $WORK/archive } }
+$(e2e_archive_sink_yaml "{ type: dir, format: parquet, dir: { path: $WORK/archive } }")
 EOT
 cat >"$WORK/queryd.yaml" <<EOT
-listen: { address: 127.0.0.1:$QPORT }
-tenants: [ { name: $TENANT, tokens: [e2e-token] } ]
-cursor: { key: e2e-cursor-key-$RANDOM$RANDOM$RANDOM$RANDOM }
-limits: { total_hits_cap: 100000000 }
+$(e2e_queryd_head_yaml)
 tiers:
   - { type: store, max_age: 7d, store: { dir: $WORK/store } }
   - { type: archive, archive: { type: dir, dir: { path: $WORK/archive } } }

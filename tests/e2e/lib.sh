@@ -156,6 +156,24 @@ PY
     echo "$line"
 }
 
+# Config pieces both deployments share (printed for the caller's heredocs).
+e2e_stages_yaml() {
+    printf '%s\n' "stages: [parse, enrich, mask]" \
+        "parse: { patterns_dir: $ROOT/config/patterns }" \
+        "enrich: { tags: { region: local, env: e2e } }" "mask: { emails: true, cards: true }"
+}
+e2e_archive_sink_yaml() {  # BACKEND: the flow-style backend section
+    printf '%s\n' "  - name: archive" "    type: archive" "    archive:" \
+        "      staging_dir: $WORK/archive-staging" "      rollover: 10s" "      host: e2e-host" \
+        "      backend: $1"
+}
+e2e_queryd_head_yaml() {   # listen, tenant $TENANT, cursor key, exact total_hits
+    printf '%s\n' "listen: { address: 127.0.0.1:$QPORT }" \
+        "tenants: [ { name: $TENANT, tokens: [e2e-token] } ]" \
+        "cursor: { key: e2e-cursor-key-$RANDOM$RANDOM$RANDOM$RANDOM }" \
+        "limits: { total_hits_cap: 100000000 }"
+}
+
 e2e_pipeline() {
     local mode="$1" wait="$2" p
     shift 2

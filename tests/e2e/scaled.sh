@@ -46,8 +46,7 @@ scaled_cleanup() {
 }
 trap 'lh_cleanup; scaled_cleanup' EXIT
 
-S3_YAML="{ endpoint: \"$S3\", bucket: $BUCKET, addressing: path,
-        access_key: \"$AWS_ACCESS_KEY_ID\", secret_key: \"$AWS_SECRET_ACCESS_KEY\" }"
+S3_YAML="{ endpoint: \"$S3\", bucket: $BUCKET, addressing: path, access_key: \"$AWS_ACCESS_KEY_ID\", secret_key: \"$AWS_SECRET_ACCESS_KEY\" }"
 cat >"$WORK/collector.yaml" <<EOT
 listen: { address: 127.0.0.1:$CPORT }
 tenants: [ { name: $TENANT, tokens: [e2e-token] } ]
@@ -66,10 +65,7 @@ bus:
   dlq_topic: $TOPIC.dlq
   kafka: { brokers: "$BROKERS", client_id: loghaul-indexer-$RUN }
 pipeline: { group: $RUN, max_batch: 5000, linger: 200ms, workers: 2, replay_topic: auto }
-stages: [parse, enrich, mask]
-parse: { patterns_dir: $ROOT/config/patterns }
-enrich: { tags: { region: local, env: e2e } }
-mask: { emails: true, cards: true }
+$(e2e_stages_yaml)
 sinks:
   - name: opensearch
     type: opensearch
@@ -77,22 +73,10 @@ sinks:
       urls: ["$OS"]
       index_prefix: $PREFIX
       template: { name: $PREFIX, refresh_interval: ${LOGHAUL_E2E_OS_REFRESH:-5s}, shards: 1, replicas: 0 }
-  - name: archive
-    type: archive
-    archive:
-      staging_dir: $WORK/archive-staging
-      rollover: 10s
-      host: e2e-host
-      backend:
-        type: s3
-        format: parquet
-        s3: $S3_YAML
+$(e2e_archive_sink_yaml "{ type: s3, format: parquet, s3: $S3_YAML }")
 EOT
 cat >"$WORK/queryd.yaml" <<EOT
-listen: { address: 127.0.0.1:$QPORT }
-tenants: [ { name: $TENANT, tokens: [e2e-token] } ]
-cursor: { key: e2e-cursor-key-$RANDOM$RANDOM$RANDOM$RANDOM }
-limits: { total_hits_cap: 100000000 }
+$(e2e_queryd_head_yaml)
 tiers:
   - { type: opensearch, max_age: 7d, opensearch: { urls: ["$OS"], index_prefix: $PREFIX } }
   - type: archive
