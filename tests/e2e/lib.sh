@@ -1,8 +1,9 @@
 # tests/e2e/lib.sh - what the end-to-end tests share (source it after
 # tests/integration/lib.sh; not executable on purpose: it is no test).
 # Sets PHASES (the load: 100,000 lines at 1,250 lines/s, or with
-# LOGHAUL_LONG=1 10 minutes at 2,000 lines/s then 60 s at 3x; env
-# LOGHAUL_E2E_RATE, LOGHAUL_E2E_LINES), the four ports and the input dirs.
+# LOGHAUL_LONG=1 10 minutes at E2E_LONG_RATE (default 2,000) lines/s then
+# 60 s at 3x; env LOGHAUL_E2E_RATE, LOGHAUL_E2E_LINES), the four ports and
+# the input dirs.
 #   e2e_pipeline MODE WAIT ARCHIVE-ARGS...  the whole test once the caller
 #                         wrote $WORK/{collector,indexer,queryd}.yaml: agent
 #                         config, daemons, load, checks (search waiting up to
@@ -20,7 +21,7 @@ PY=$(bash "$ROOT/tests/integration/venv.sh") || fail "tests/integration/venv.sh"
 FILES=${LOGHAUL_E2E_FILES:-4} SIZE=200 SAMPLE_EVERY=50
 T_START=$SECONDS
 if [ "$LONG" = 1 ]; then
-    RATE=${LOGHAUL_E2E_RATE:-2000}
+    RATE=${LOGHAUL_E2E_RATE:-${E2E_LONG_RATE:-2000}}
     PHASES="$RATE:$((RATE * 600)):steady,$((RATE * 3)):$((RATE * 180)):burst"
 else
     RATE=${LOGHAUL_E2E_RATE:-1250}
