@@ -11,14 +11,25 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/lh-itest-XXXXXX")"
 LONG="${LOGHAUL_LONG:-0}"
 declare -a LH_PIDS=()
 
+# lh_child PID: PID is still a child of this shell. A pid that ended may name
+# another user's process by now (pid_max is 32768 here: pids wrap within
+# minutes on a busy machine), so cleanup signals only its own children.
+lh_child() {
+    [ "$(sed -n 's/.*) . \([0-9]*\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)" = "$$" ]
+}
+
 lh_cleanup() {
     local pid
+    local -a mine=()
     for pid in "${LH_PIDS[@]}"; do
+        lh_child "$pid" && mine+=("$pid")
+    done
+    for pid in "${mine[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
-    for pid in "${LH_PIDS[@]}"; do
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null
+    for pid in "${mine[@]}"; do
+        for _ in $(seq 1 50); do lh_child "$pid" || break; sleep 0.1; done
+        lh_child "$pid" && kill -KILL "$pid" 2>/dev/null
     done
     [ -n "${LOGHAUL_KEEP_WORK:-}" ] && echo "work dir kept: $WORK" || rm -rf "$WORK"
 }
