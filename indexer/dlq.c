@@ -147,7 +147,7 @@ int lh_dlq_replay(struct lh_bus *bus, const struct lh_dlq_scan *scan, const char
         free(topics);
         free(done);
         out = calloc(take, sizeof(*out));
-        hdrs = calloc(take * 2, sizeof(*hdrs));
+        hdrs = calloc(take * 3, sizeof(*hdrs));
         topics = calloc(take, sizeof(*topics));
         done = calloc(take, 1);
         if (!out || !hdrs || !topics || !done) {
@@ -167,12 +167,14 @@ int lh_dlq_replay(struct lh_bus *bus, const struct lh_dlq_scan *scan, const char
             if ((rc = lh_bus_topic_expand(target, e.tenant[0] ? e.tenant : "default",
                                           topics[m], sizeof(topics[m]), err)) < 0)
                 break;
-            hdrs[2 * m] = (struct lh_bus_header){ "tenant", e.tenant };
-            hdrs[2 * m + 1] = (struct lh_bus_header){ "replay_of", e.origin };
+            /* replay_sink: the pipeline delivers it to the sink that refused it only */
+            hdrs[3 * m] = (struct lh_bus_header){ "tenant", e.tenant };
+            hdrs[3 * m + 1] = (struct lh_bus_header){ "replay_of", e.origin };
+            hdrs[3 * m + 2] = (struct lh_bus_header){ "replay_sink", e.sink };
             out[m] = (struct lh_bus_msg){ .key = b.msgs[i].key, .key_len = b.msgs[i].key_len,
                                           .value = b.msgs[i].value,
                                           .value_len = b.msgs[i].value_len,
-                                          .headers = &hdrs[2 * m], .nheaders = 2 };
+                                          .headers = &hdrs[3 * m], .nheaders = 3 };
             m++;
         }
         /* Produce per target topic, then commit what this batch read. */

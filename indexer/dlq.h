@@ -9,7 +9,9 @@
  * indexers' positions are never touched: list and show read from that
  * group's position without committing; replay commits it after the events
  * were produced again, so a second replay does not repeat the first. A
- * replayed event keeps its id: the sinks drop what they already hold.
+ * replayed event keeps its id and names the sink that refused it
+ * (header replay_sink): the pipeline delivers it to that sink only, so the
+ * others (the archive above all) do not get it twice.
  *
  * Threads: one caller at a time per consumer, like lh_bus. */
 #ifndef LH_INDEXER_DLQ_H

@@ -370,6 +370,23 @@ static void reason_class(const char *reason, char *out, size_t size)
 
 /* ---- workers ---- */
 
+/* A dead letter replayed by `loghaul dlq replay` names the sink that
+ * refused it: it goes to that sink only (the others have it already; the
+ * archive would hold it twice). All sinks when the name is unknown now. */
+static uint32_t replay_mask(const struct lh_pipeline *p, const struct lh_bus_msg *m)
+{
+    const char *sink = NULL;
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (m->headers[i].key && strcmp(m->headers[i].key, "replay_sink") == 0)
+            sink = m->headers[i].value;
+    if (!sink || !*sink)
+        return UINT32_MAX;
+    for (size_t i = 0; i < p->nsinks; i++)
+        if (strcmp(p->sinks[i].s->name, sink) == 0)
+            return 1u << i;
+    return UINT32_MAX;
+}
+
 static void process_range(struct lh_pipeline *p, struct worker *w)
 {
     w->rc = 0;
@@ -400,7 +417,7 @@ static void process_range(struct lh_pipeline *p, struct worker *w)
             w->rc = (int)to;
             return;
         }
-        it->to = (uint32_t)to;
+        it->to = (uint32_t)to & replay_mask(p, it->msg);
     }
 }
 

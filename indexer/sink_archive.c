@@ -40,6 +40,9 @@ const struct lh_opt lh_sink_archive_opts[] = {
     { LH_OPT_STR, "host", "", OFF(host), "host in object keys (empty: this machine's name)" },
     { LH_OPT_DURATION, "shutdown_upload", "10s", OFF(shutdown_upload_ms),
       "at shutdown, how long to keep uploading; the rest stays staged for the next start" },
+    { LH_OPT_DURATION, "replay_window", "10m", OFF(replay_window_ms),
+      "after a start with staged files left, events already staged that the bus delivers "
+      "again within this time are not staged twice" },
     { 0 }
 };
 
@@ -62,6 +65,76 @@ struct sealed {
     uint64_t bytes;
 };
 
+/* 128-bit fingerprints of event ids, open addressing (0,0 = empty). */
+struct idset {
+    uint64_t (*v)[2];
+    size_t cap, n;
+};
+
+#define IDSET_MAX (4u << 20)   /* ids remembered at most (64 MiB of table) */
+
+static void id_fp(const char *id, uint64_t fp[2])
+{
+    uint64_t a = 1469598103934665603ull, b = 0x9e3779b97f4a7c15ull;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        a = (a ^ *p) * 1099511628211ull;
+        b = (b ^ *p) * 0xff51afd7ed558ccdull;
+        b ^= b >> 29;
+    }
+    fp[0] = a | 1;   /* never the empty slot */
+    fp[1] = b;
+}
+
+static int idset_has(const struct idset *s, const uint64_t fp[2])
+{
+    if (!s->n)
+        return 0;
+    for (size_t i = fp[1] & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (!s->v[i][0])
+            return 0;
+        if (s->v[i][0] == fp[0] && s->v[i][1] == fp[1])
+            return 1;
+    }
+}
+
+static int idset_add(struct idset *s, const uint64_t fp[2])
+{
+    if (2 * (s->n + 1) > s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 1024;
+        uint64_t(*nv)[2] = calloc(ncap, sizeof(*nv));
+        if (!nv)
+            return LH_ENOMEM;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->v[i][0])
+                continue;
+            size_t j = s->v[i][1] & (ncap - 1);
+            while (nv[j][0])
+                j = (j + 1) & (ncap - 1);
+            nv[j][0] = s->v[i][0];
+            nv[j][1] = s->v[i][1];
+        }
+        free(s->v);
+        s->v = nv;
+        s->cap = ncap;
+    }
+    size_t j = fp[1] & (s->cap - 1);
+    while (s->v[j][0]) {
+        if (s->v[j][0] == fp[0] && s->v[j][1] == fp[1])
+            return 0;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->v[j][0] = fp[0];
+    s->v[j][1] = fp[1];
+    s->n++;
+    return 0;
+}
+
+static void idset_free(struct idset *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof(*s));
+}
+
 struct archive_sink {
     struct lh_sink base;
     struct lh_archive *ar;
@@ -72,6 +145,9 @@ struct archive_sink {
     int64_t rollover_ns, shutdown_ms;
     uint64_t object_bytes, max_staging;
 
+    struct idset replayed;       /* pipeline thread: ids staged by an earlier run */
+    int64_t replay_until_ns;     /* monotonic: forget them after this */
+    uint64_t replay_skipped;
     struct stage *open;          /* pipeline thread */
     uint64_t open_bytes;         /* atomic: read by stats */
     size_t nopen;                /* atomic */
@@ -89,7 +165,7 @@ struct archive_sink {
     pthread_t thread;
     int started;
 
-    struct lh_counter *c_objects, *c_bytes, *c_errors;
+    struct lh_counter *c_objects, *c_bytes, *c_errors, *c_replay;
     struct lh_histogram *h_upload;
     struct lh_gauge *g_staged;
 };
@@ -471,7 +547,18 @@ static int archive_write(struct lh_sink *base, const struct lh_event *evs, size_
                           (unsigned long long)staged, failing ? "; uploads fail: " : "",
                           failing ? why : "");
     int rc = 0;
+    if (a->replayed.n && mono_ns() > a->replay_until_ns)
+        idset_free(&a->replayed);
+    uint64_t skipped = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
+        if (a->replayed.n && evs[i].id) {
+            uint64_t fp[2];
+            id_fp(evs[i].id, fp);
+            if (idset_has(&a->replayed, fp)) {
+                skipped++;   /* staged before a crash: uploaded from there */
+                continue;
+            }
+        }
         struct stage *s = stage_for(a, &evs[i], err);
         if (!s)
             rc = err && err->code ? err->code : LH_ENOMEM;
@@ -508,6 +595,10 @@ static int archive_write(struct lh_sink *base, const struct lh_event *evs, size_
         s = next;
     }
     rep->written += n;
+    if (skipped) {
+        a->replay_skipped += skipped;
+        lh_counter_add(a->c_replay, skipped);
+    }
     update_gauge(a);
     return 0;
 }
@@ -592,6 +683,7 @@ static void archive_destroy(struct lh_sink *base)
         free(s->path);
         free(s);
     }
+    idset_free(&a->replayed);
     lh_archive_close(a->ar);
     if (a->dirfd >= 0)
         close(a->dirfd);
@@ -631,6 +723,44 @@ static int cmp_name(const void *x, const void *y)
     return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
+/* Adds the ids of a staging file's events (after its header line) to
+ * a->replayed. Best effort: an unreadable file or line only means its events
+ * may be archived twice after a replay, as without this. */
+static void remember_ids(struct archive_sink *a, const char *path)
+{
+    struct lh_buf b = LH_BUF_INIT;
+    struct lh_err err = { 0 };
+    if (read_file(path, &b, &err) < 0) {
+        lh_warn("archive sink %s: %s", a->base.name, err.msg);
+        lh_buf_free(&b);
+        return;
+    }
+    struct lh_arena arena = LH_ARENA_INIT;
+    const char *p = b.data, *end = b.data + b.len;
+    const char *nl = p ? memchr(p, '\n', (size_t)(end - p)) : NULL;   /* the header */
+    for (p = nl ? nl + 1 : end; p < end; p = nl + 1) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            break;   /* a torn last line was never acknowledged */
+        struct lh_event ev;
+        lh_arena_reset(&arena);
+        if (lh_event_decode(p, (size_t)(nl - p), &arena, &ev, NULL) < 0 || !ev.id)
+            continue;
+        if (a->replayed.n >= IDSET_MAX) {
+            lh_warn("archive sink %s: more than %u staged events left by an earlier run: the "
+                    "rest may be archived twice if the bus delivers them again",
+                    a->base.name, IDSET_MAX);
+            break;
+        }
+        uint64_t fp[2];
+        id_fp(ev.id, fp);
+        if (idset_add(&a->replayed, fp) < 0)
+            break;
+    }
+    lh_arena_free(&arena);
+    lh_buf_free(&b);
+}
+
 /* Queues what an earlier run left staged, oldest first. */
 static int recover(struct archive_sink *a, struct lh_err *err)
 {
@@ -666,14 +796,18 @@ static int recover(struct archive_sink *a, struct lh_err *err)
         char path[PATH_MAX];
         struct stat st;
         snprintf(path, sizeof(path), "%s/%s", a->dir, names[i]);
-        if (rc == 0 && stat(path, &st) == 0 && enqueue(a, path, (uint64_t)st.st_size) < 0)
-            rc = lh_err_set(err, LH_ENOMEM, "out of memory");
+        if (rc == 0 && stat(path, &st) == 0) {
+            remember_ids(a, path);
+            if (enqueue(a, path, (uint64_t)st.st_size) < 0)
+                rc = lh_err_set(err, LH_ENOMEM, "out of memory");
+        }
         free(names[i]);
     }
     free(names);
     if (rc == 0 && n)
-        lh_info("archive sink %s: %zu staging file(s) from an earlier run queued for upload",
-                a->base.name, n);
+        lh_info("archive sink %s: %zu staging file(s) from an earlier run queued for upload; "
+                "%zu of their events will not be staged again when the bus replays them",
+                a->base.name, n, a->replayed.n);
     return rc;
 }
 
@@ -721,6 +855,7 @@ int lh_sink_archive_create(const struct lh_sink_archive_config *cfg, const char 
         rc = lh_err_errno(err, LH_EIO, errno, "archive sink: staging directory %s", a->dir);
         goto fail;
     }
+    a->replay_until_ns = mono_ns() + cfg->replay_window_ms * 1000000;
     if ((rc = recover(a, err)) < 0)
         goto fail;
     if (metrics) {
@@ -737,6 +872,9 @@ int lh_sink_archive_create(const struct lh_sink_archive_config *cfg, const char 
                                        lh_latency_buckets, lh_latency_nbuckets);
         a->g_staged = lh_gauge_get(metrics, "loghaul_archive_staged_bytes",
                                    "Bytes staged locally and not yet uploaded.", lb);
+        a->c_replay = lh_counter_get(metrics, "loghaul_archive_replay_skipped_total",
+                                     "Events the bus delivered again after a restart that an "
+                                     "earlier run had staged already (not archived twice).", lb);
     }
     if (pthread_create(&a->thread, NULL, uploader_main, a) != 0) {
         rc = lh_err_set(err, LH_ENOMEM, "archive sink: cannot start the uploader");

@@ -21,7 +21,11 @@
  *             <tenant>/year=/month=/day=/hour=/<region>_<host>_<uuid>.<ext>
  *           (uuid: the staging file's, so a repeated upload replaces the same
  *           object) and deletes the file. Failures are retried with backoff.
- *   start   staging files left by an earlier run are queued for upload.
+ *   start   staging files left by an earlier run are queued for upload, and
+ *           the ids of their events remembered for `replay_window`: after a
+ *           crash the bus delivers again what was not committed, and those
+ *           events, staged already, are not staged twice (the archive holds
+ *           each event once).
  *   destroy seals everything and keeps uploading for up to shutdown_upload;
  *           what is left stays staged for the next start.
  *
@@ -47,10 +51,11 @@ struct lh_sink_archive_config {
     char *region;                        /* region in object keys ("": the events') */
     char *host;                          /* host in object keys ("": this machine's name) */
     int64_t shutdown_upload_ms;          /* destroy: keep uploading this long */
+    int64_t replay_window_ms;            /* remember ids of leftover staged events this long */
 };
 
 /* backend{...}, staging_dir, rollover, object_size, max_staging, region,
- * host, shutdown_upload. */
+ * host, shutdown_upload, replay_window. */
 extern const struct lh_opt lh_sink_archive_opts[];
 
 /* Opens the backend and the staging directory (created when missing) and

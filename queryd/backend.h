@@ -42,6 +42,7 @@ struct lh_bquery {
     const struct lh_store_pos *after;/* search: resume after this position (NULL: newest) */
     uint64_t total_cap;              /* search: count matches up to this (0: no count) */
     int64_t deadline_ns;             /* lh_time_mono_ns() limit (0: none) */
+    struct lh_qprogress *progress;   /* q->progress: report and obey cancel (may be NULL) */
 };
 
 struct lh_bresult {

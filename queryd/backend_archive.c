@@ -5,14 +5,19 @@
  * per object); a query reads the hours of its range newest first, only the
  * row groups whose time statistics overlap (Parquet), evaluates the query
  * on every event in memory (match.h: the store's semantics) and keeps the
- * matches of each hour sorted newest first. A search stops as soon as its
+ * matches of each hour sorted newest first. The objects of an hour are read
+ * by up to READERS threads at once (S3 latency and decoding overlap). A search stops as soon as its
  * page is full and, when a total is asked, the count reached its cap;
  * histograms and top values read the whole range. Objects that fail to
  * decode or decrypt are skipped with a logged error, like corrupt store
  * blocks. Events outside their object's hour are left out (ordering across
- * hours relies on the partitioning). */
+ * hours relies on the partitioning). With bq->progress (search jobs) each
+ * hour is a unit of work: counted when the scan plans it and when it is
+ * read, and a cancel stops the scan before the next object. */
 #include "backend.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,26 +47,149 @@ static int ev_desc(const void *a, const void *b)
     return -key_cmp(x->ts_ns, x->id, y->ts_ns, y->id);
 }
 
-/* The matches of one hour, newest first (events in arena). */
-struct hour {
+#define READERS 4
+
+/* One reader's matches; their events live in its arena. */
+struct reader {
     const struct lh_event **v;
     size_t n, cap;
     struct lh_arena arena;
+    int rc;
+    struct lh_err err;
+};
+
+/* The matches of one hour, newest first (events in the readers' arenas). */
+struct hour {
+    const struct lh_event **v;
+    size_t n, cap;
+    struct reader r[READERS];
 };
 
 static void hour_free(struct hour *h)
 {
     free(h->v);
-    lh_arena_free(&h->arena);
+    for (int i = 0; i < READERS; i++) {
+        free(h->r[i].v);
+        lh_arena_free(&h->r[i].arena);
+    }
     memset(h, 0, sizeof(*h));
 }
+
+static int push(const struct lh_event ***v, size_t *n, size_t *cap, const struct lh_event *ev)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 256;
+        const struct lh_event **nv = realloc(*v, ncap * sizeof(*nv));
+        if (!nv)
+            return LH_ENOMEM;
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[(*n)++] = ev;
+    return 0;
+}
+
+/* The hours of bq's range, as units of work of its progress. */
+static void plan_hours(const struct lh_bquery *bq, int64_t first, int64_t last)
+{
+    if (bq->progress && last >= first)
+        atomic_fetch_add(&bq->progress->total, (uint64_t)((last - first) / HOUR + 1));
+}
+
+static int cancelled(const struct lh_bquery *bq, struct lh_err *err)
+{
+    if (bq->progress && atomic_load(&bq->progress->cancel))
+        return lh_err_set(err, LH_ECLOSED, "archive: the query was cancelled");
+    if (bq->deadline_ns && lh_time_mono_ns() > bq->deadline_ns)
+        return lh_err_set(err, LH_ETIMEDOUT, "archive: time limit passed");
+    return 0;
+}
+
+static int read_hour_objects(struct lh_archive *a, const struct lh_bquery *bq, int64_t hs,
+                             struct hour *h, struct lh_err *err);
 
 /* Reads hour hs of bq's range into h (reset first). */
 static int read_hour(struct lh_archive *a, const struct lh_bquery *bq, int64_t hs,
                      struct hour *h, struct lh_err *err)
 {
+    int rc = read_hour_objects(a, bq, hs, h, err);
+    if (rc == 0 && bq->progress)
+        atomic_fetch_add(&bq->progress->done, 1);
+    return rc;
+}
+
+/* What the readers of one hour share. */
+struct hour_scan {
+    struct lh_archive *a;
+    const struct lh_bquery *bq;
+    const struct lh_archive_list *list;
+    int64_t from, to;
+    _Atomic size_t next;        /* the next object to read */
+    _Atomic int stop;           /* a reader failed: the others stop */
+};
+
+static void read_objects(struct hour_scan *sc, struct reader *r)
+{
+    const struct lh_bquery *bq = sc->bq;
+    for (;;) {
+        size_t i = atomic_fetch_add(&sc->next, 1);
+        if (i >= sc->list->n || atomic_load(&sc->stop))
+            return;
+        if ((r->rc = cancelled(bq, &r->err)) < 0)
+            break;
+        const char *key = sc->list->items[i].key;
+        struct lh_event *evs = NULL;
+        size_t n = 0;
+        struct lh_err rerr = { 0 };
+        int rc = lh_archive_read_events_range(sc->a, key, sc->from, sc->to, &r->arena, &evs,
+                                              &n, &rerr);
+        if (rc == LH_ECORRUPT || rc == LH_EINVAL || rc == LH_ENOTFOUND) {
+            lh_error("archive: %s skipped: %s", key, rerr.msg);
+            continue;
+        }
+        if (rc < 0) {
+            r->rc = rc;
+            r->err = rerr;
+            break;
+        }
+        if (bq->progress)
+            atomic_fetch_add(&bq->progress->scanned, n);
+        for (size_t k = 0; k < n; k++) {
+            const struct lh_event *ev = &evs[k];
+            if (ev->ts_ns < sc->from || ev->ts_ns > sc->to || !lh_qmatch(bq->q, ev))
+                continue;
+            if (push(&r->v, &r->n, &r->cap, ev) < 0) {
+                r->rc = lh_err_set(&r->err, LH_ENOMEM, "out of memory");
+                break;
+            }
+        }
+        if (r->rc < 0)
+            break;
+    }
+    atomic_store(&sc->stop, 1);
+}
+
+struct reader_arg {
+    struct hour_scan *sc;
+    struct reader *r;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader_arg *ra = arg;
+    read_objects(ra->sc, ra->r);
+    return NULL;
+}
+
+static int read_hour_objects(struct lh_archive *a, const struct lh_bquery *bq, int64_t hs,
+                             struct hour *h, struct lh_err *err)
+{
     h->n = 0;
-    lh_arena_reset(&h->arena);
+    for (int i = 0; i < READERS; i++) {
+        h->r[i].n = 0;
+        h->r[i].rc = 0;
+        lh_arena_reset(&h->r[i].arena);
+    }
     int64_t from = bq->start_ns > hs ? bq->start_ns : hs;
     int64_t to = hs + HOUR - 1;
     if (bq->end_ns && bq->end_ns - 1 < to)
@@ -73,44 +201,34 @@ static int read_hour(struct lh_archive *a, const struct lh_bquery *bq, int64_t h
         return lh_err_set(err, LH_EINVAL, "archive: tenant name too long");
     struct lh_archive_list list = { 0 };
     int rc = lh_archive_list(a, prefix, &list, err);
-    for (size_t i = 0; rc == 0 && i < list.n; i++) {
-        if (bq->deadline_ns && lh_time_mono_ns() > bq->deadline_ns) {
-            rc = lh_err_set(err, LH_ETIMEDOUT, "archive: time limit passed");
+    if (rc < 0)
+        return rc;
+    struct hour_scan sc = { .a = a, .bq = bq, .list = &list, .from = from, .to = to };
+    /* this thread reads too; helpers only when there is more than one object */
+    pthread_t th[READERS];
+    struct reader_arg ra[READERS];
+    int started = 0;
+    for (int i = 1; i < READERS && (size_t)i < list.n; i++) {
+        ra[i] = (struct reader_arg){ &sc, &h->r[i] };
+        if (pthread_create(&th[i], NULL, reader_main, &ra[i]) != 0)
             break;
-        }
-        struct lh_event *evs = NULL;
-        size_t n = 0;
-        struct lh_err rerr = { 0 };
-        int r = lh_archive_read_events_range(a, list.items[i].key, from, to, &h->arena, &evs,
-                                             &n, &rerr);
-        if (r == LH_ECORRUPT || r == LH_EINVAL || r == LH_ENOTFOUND) {
-            lh_error("archive: %s skipped: %s", list.items[i].key, rerr.msg);
-            continue;
-        }
-        if (r < 0) {
+        started = i;
+    }
+    read_objects(&sc, &h->r[0]);
+    for (int i = 1; i <= started; i++)
+        pthread_join(th[i], NULL);
+    lh_archive_list_free(&list);
+    for (int i = 0; i < READERS && rc == 0; i++) {
+        if (h->r[i].rc < 0) {
             if (err)
-                *err = rerr;
-            rc = r;
-            break;
-        }
-        for (size_t k = 0; k < n; k++) {
-            const struct lh_event *ev = &evs[k];
-            if (ev->ts_ns < from || ev->ts_ns > to || !lh_qmatch(bq->q, ev))
-                continue;
-            if (h->n == h->cap) {
-                size_t ncap = h->cap ? h->cap * 2 : 256;
-                const struct lh_event **nv = realloc(h->v, ncap * sizeof(*nv));
-                if (!nv) {
-                    rc = lh_err_set(err, LH_ENOMEM, "out of memory");
-                    break;
-                }
-                h->v = nv;
-                h->cap = ncap;
-            }
-            h->v[h->n++] = ev;
+                *err = h->r[i].err;
+            rc = h->r[i].rc;
         }
     }
-    lh_archive_list_free(&list);
+    for (int i = 0; i < READERS && rc == 0; i++)
+        for (size_t k = 0; k < h->r[i].n && rc == 0; k++)
+            if (push(&h->v, &h->n, &h->cap, h->r[i].v[k]) < 0)
+                rc = lh_err_set(err, LH_ENOMEM, "out of memory");
     if (rc == 0 && h->n > 1)
         qsort(h->v, h->n, sizeof(*h->v), ev_desc);
     return rc;
@@ -160,13 +278,17 @@ static int ar_search(struct lh_backend *b, const struct lh_bquery *bq, struct lh
     memset(&h, 0, sizeof(h));
     int rc = 0;
     int64_t first = hour_floor(bq->start_ns);
+    plan_hours(bq, first, last_hour(bq));
     for (int64_t hs = last_hour(bq); hs >= first && rc == 0; hs -= HOUR) {
         int counting = bq->total_cap && out->total < bq->total_cap;
         if (out->more && !counting)
             break;
         /* an hour wholly newer than the position only adds to the count */
-        if (!counting && bq->after && hs > bq->after->ts_ns)
+        if (!counting && bq->after && hs > bq->after->ts_ns) {
+            if (bq->progress)
+                atomic_fetch_add(&bq->progress->done, 1);
             continue;
+        }
         if ((rc = read_hour(b->ctx, bq, hs, &h, err)) < 0)
             break;
         for (size_t i = 0; i < h.n && rc == 0; i++) {
@@ -203,6 +325,7 @@ static int ar_histogram(struct lh_backend *b, const struct lh_bquery *bq, int64_
     struct hour h;
     memset(&h, 0, sizeof(h));
     int rc = 0;
+    plan_hours(bq, hour_floor(bq->start_ns), last_hour(bq));
     for (int64_t hs = last_hour(bq); hs >= hour_floor(bq->start_ns) && rc == 0; hs -= HOUR) {
         if ((rc = read_hour(b->ctx, bq, hs, &h, err)) < 0)
             break;
@@ -288,6 +411,7 @@ static int ar_top(struct lh_backend *b, const struct lh_bquery *bq, const struct
     memset(&h, 0, sizeof(h));
     struct vmap m = { 0 };
     int rc = 0;
+    plan_hours(bq, hour_floor(bq->start_ns), last_hour(bq));
     for (int64_t hs = last_hour(bq); hs >= hour_floor(bq->start_ns) && rc == 0; hs -= HOUR) {
         if ((rc = read_hour(b->ctx, bq, hs, &h, err)) < 0)
             break;

@@ -35,6 +35,7 @@ static void bquery(struct lh_bquery *bq, const struct lh_plan_part *p, const cha
     bq->start_ns = p->start_ns;
     bq->end_ns = p->end_ns;
     bq->deadline_ns = deadline_ns;
+    bq->progress = q->progress;
 }
 
 void lh_plan_page_free(struct lh_plan_page *page)

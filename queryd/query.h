@@ -39,6 +39,7 @@
 #ifndef LH_QUERYD_QUERY_H
 #define LH_QUERYD_QUERY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,17 @@ struct lh_qtop {
 
 #define LH_QUERY_MAX_TOP 8
 
+/* Progress of a long-running query (search jobs): backends that know their
+ * units of work (the archive: hours) add them to total and count them done
+ * as they go; cancel set by another thread makes them stop at the next unit
+ * with LH_ECLOSED. Written by the query's thread, read by any. */
+struct lh_qprogress {
+    _Atomic uint64_t total;     /* units of work known so far */
+    _Atomic uint64_t done;
+    _Atomic uint64_t scanned;   /* events read */
+    _Atomic int cancel;
+};
+
 struct lh_query {
     const char *full_text;      /* as given (NULL when absent) */
     const char **terms;         /* words with at least one letter or digit */
@@ -106,6 +118,7 @@ struct lh_query {
     struct lh_qtop top[LH_QUERY_MAX_TOP];
     size_t ntop;
     struct lh_arena arena;      /* owns every string and array above */
+    struct lh_qprogress *progress; /* set by the caller, never by the parser; may be NULL */
 };
 
 struct lh_query_limits {

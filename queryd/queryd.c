@@ -96,6 +96,8 @@ const struct lh_opt lh_queryd_opts[] = {
       .help = "request and query limits", .sub = limits_opts },
     { .type = LH_OPT_SECTION, .key = "tail", .offset = QOFF(tail),
       .help = "live tail (GET /v1/logs/tail)", .sub = lh_qtail_opts },
+    { .type = LH_OPT_SECTION, .key = "jobs", .offset = QOFF(jobs),
+      .help = "search jobs (POST /v1/logs/search/jobs): long archive scans", .sub = lh_qjobs_opts },
     { .type = LH_OPT_LIST, .key = "tiers", .offset = QOFF(tiers),
       .help = "backends, newest data first (default: one store tier on ./var/store)",
       .sub = tier_opts, .item_size = sizeof(struct lh_queryd_tier) },
@@ -178,6 +180,7 @@ struct lh_queryd {
     struct lh_tier tiers[LH_PLAN_MAX_TIERS];
     size_t ntiers;
     struct lh_qtail_hub *hub;
+    struct lh_qjobs *jobs;
     struct metrics mx;
     uint8_t random_key[32];          /* when cursor.key is not set */
     int64_t inflight;
@@ -244,7 +247,7 @@ static const char *authenticate(struct lh_queryd *qd, struct lh_http_req *req, c
 
 /* ---- the worker half ---------------------------------------------------- */
 
-struct job {
+struct lh_qreq {
     struct lh_queryd *qd;
     int aggregate;
     char tenant[256];
@@ -265,9 +268,10 @@ struct job {
     struct lh_buf answer;
     uint64_t hits;
     int timed_out;
+    struct lh_qprogress *progress;   /* search jobs (jobs.c); NULL for requests */
 };
 
-static void job_free(struct job *j)
+static void job_free(struct lh_qreq *j)
 {
     lh_buf_free(&j->body);
     lh_buf_free(&j->answer);
@@ -276,7 +280,7 @@ static void job_free(struct job *j)
     free(j);
 }
 
-static void job_error(struct job *j, int status, const char *code, const char *field,
+static void job_error(struct lh_qreq *j, int status, const char *code, const char *field,
                       const char *message)
 {
     j->status = status;
@@ -294,7 +298,7 @@ static void job_error(struct job *j, int status, const char *code, const char *f
 }
 
 /* A backend or planner error into the answer. */
-static void job_backend_error(struct job *j, int rc, const struct lh_err *err)
+static void job_backend_error(struct lh_qreq *j, int rc, const struct lh_err *err)
 {
     if (rc == LH_EINVAL) {
         /* "<path>: message": the path is the field at fault */
@@ -309,6 +313,8 @@ static void job_backend_error(struct job *j, int rc, const struct lh_err *err)
         job_error(j, 503, "timeout", NULL,
                   "the query did not finish within the time limit; narrow the time range or "
                   "add filters");
+    } else if (rc == LH_ECLOSED) {
+        job_error(j, 503, "cancelled", NULL, "the query was cancelled");
     } else if (rc == LH_EUNAVAIL || rc == LH_EFULL) {
         j->retry_after = 2;
         lh_warn("query for %s: backend unavailable: %s", j->tenant, err->msg);
@@ -342,7 +348,7 @@ static void fp_hex(const uint8_t fp[LH_QUERY_FP_BYTES], char out[2 * LH_QUERY_FP
         snprintf(out + 2 * i, 3, "%02x", fp[i]);
 }
 
-static void log_slow(struct job *j, const struct lh_query *q, double ms, uint64_t total)
+static void log_slow(struct lh_qreq *j, const struct lh_query *q, double ms, uint64_t total)
 {
     if ((int64_t)ms < j->slow_ms)
         return;
@@ -362,7 +368,7 @@ static void log_slow(struct job *j, const struct lh_query *q, double ms, uint64_
             (unsigned long long)total);
 }
 
-static void work_search(struct job *j, struct lh_query *q, int64_t t0)
+static void work_search(struct lh_qreq *j, struct lh_query *q, int64_t t0)
 {
     struct lh_queryd *qd = j->qd;
     struct lh_err err = { 0 };
@@ -480,7 +486,7 @@ static void work_search(struct job *j, struct lh_query *q, int64_t t0)
     log_slow(j, q, ms, total);
 }
 
-static void work_aggregate(struct job *j, struct lh_query *q, int64_t t0)
+static void work_aggregate(struct lh_qreq *j, struct lh_query *q, int64_t t0)
 {
     struct lh_queryd *qd = j->qd;
     struct lh_err err = { 0 };
@@ -560,7 +566,7 @@ out:
 static void work_cb(struct lh_http_req *req, void *arg)
 {
     (void)req;
-    struct job *j = arg;
+    struct lh_qreq *j = arg;
     int64_t t0 = lh_time_mono_ns();
     if (j->body.len > j->max_request) {
         char msg[160];
@@ -581,6 +587,7 @@ static void work_cb(struct lh_http_req *req, void *arg)
         job_error(j, 400, "bad_request", qe.field, qe.message);
         return;
     }
+    q.progress = j->progress;
     if (j->aggregate)
         work_aggregate(j, &q, t0);
     else
@@ -591,7 +598,7 @@ static void work_cb(struct lh_http_req *req, void *arg)
 static void done_cb(struct lh_http_req *req, int status, void *arg)
 {
     (void)status;
-    struct job *j = arg;
+    struct lh_qreq *j = arg;
     struct lh_queryd *qd = j->qd;
     qd->inflight--;
     count_request(qd, endpoint_names[j->aggregate], j->status);
@@ -636,7 +643,7 @@ static void query_limits(const struct lh_queryd_config *cfg, struct lh_query_lim
     l->max_buckets = (size_t)cfg->limits.max_buckets;
 }
 
-static int job_keys(struct lh_queryd *qd, struct job *j)
+static int job_keys(struct lh_queryd *qd, struct lh_qreq *j)
 {
     const struct lh_queryd_cursor_config *c = &qd->cfg->cursor;
     int rc = 0;
@@ -652,6 +659,30 @@ static int job_keys(struct lh_queryd *qd, struct job *j)
         j->keylen[j->nkeys++] = strlen(c->previous_keys.v[i]);
     }
     return rc;
+}
+
+/* A request with copies of the settings it needs (loop thread). */
+static struct lh_qreq *qreq_new(struct lh_queryd *qd, const char *tenant, int aggregate)
+{
+    struct lh_qreq *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    const struct lh_queryd_config *cfg = qd->cfg;
+    j->qd = qd;
+    j->aggregate = aggregate;
+    snprintf(j->tenant, sizeof(j->tenant), "%s", tenant);
+    query_limits(cfg, &j->lim);
+    j->max_request = cfg->limits.max_request_bytes;
+    j->max_response = cfg->limits.max_response_bytes;
+    j->total_cap = (uint64_t)cfg->limits.total_hits_cap;
+    j->timeout_ms = cfg->limits.timeout_ms;
+    j->slow_ms = cfg->limits.slow_query_ms;
+    j->ttl_s = cfg->cursor.ttl_ms / 1000;
+    if (job_keys(qd, j) != 0) {
+        job_free(j);
+        return NULL;
+    }
+    return j;
 }
 
 static void handle_query(struct lh_http_req *req, struct lh_queryd *qd, int aggregate)
@@ -671,24 +702,8 @@ static void handle_query(struct lh_http_req *req, struct lh_queryd *qd, int aggr
         reject(qd, req, endpoint, 503, "overloaded", "too many queries running; retry shortly");
         return;
     }
-    struct job *j = calloc(1, sizeof(*j));
+    struct lh_qreq *j = qreq_new(qd, tenant, aggregate);
     if (!j) {
-        reject(qd, req, endpoint, 503, "overloaded", "out of memory");
-        return;
-    }
-    const struct lh_queryd_config *cfg = qd->cfg;
-    j->qd = qd;
-    j->aggregate = aggregate;
-    snprintf(j->tenant, sizeof(j->tenant), "%s", tenant);
-    query_limits(cfg, &j->lim);
-    j->max_request = cfg->limits.max_request_bytes;
-    j->max_response = cfg->limits.max_response_bytes;
-    j->total_cap = (uint64_t)cfg->limits.total_hits_cap;
-    j->timeout_ms = cfg->limits.timeout_ms;
-    j->slow_ms = cfg->limits.slow_query_ms;
-    j->ttl_s = cfg->cursor.ttl_ms / 1000;
-    if (job_keys(qd, j) != 0) {
-        job_free(j);
         reject(qd, req, endpoint, 503, "overloaded", "out of memory");
         return;
     }
@@ -699,6 +714,75 @@ static void handle_query(struct lh_http_req *req, struct lh_queryd *qd, int aggr
         return;
     }
     qd->inflight++;
+}
+
+/* ---- what search jobs (jobs.c) use ------------------------------------- */
+
+const char *lh_queryd_authenticate(struct lh_queryd *qd, struct lh_http_req *req,
+                                   const char **why)
+{
+    return authenticate(qd, req, why);
+}
+
+int lh_queryd_stopping(const struct lh_queryd *qd) { return qd->stopping; }
+
+void lh_queryd_count(struct lh_queryd *qd, const char *endpoint, int status)
+{
+    count_request(qd, endpoint, status);
+}
+
+struct lh_qreq *lh_qreq_search(struct lh_queryd *qd, const char *tenant, struct lh_buf *body,
+                               int64_t timeout_ms, struct lh_qprogress *progress)
+{
+    struct lh_qreq *j = qreq_new(qd, tenant, 0);
+    if (!j)
+        return NULL;
+    j->body = *body;
+    *body = (struct lh_buf)LH_BUF_INIT;
+    j->timeout_ms = timeout_ms;
+    j->progress = progress;
+    return j;
+}
+
+int lh_qreq_check(struct lh_qreq *j)
+{
+    if (j->body.len > j->max_request) {
+        work_cb(NULL, j);   /* sets the 400 */
+        return j->status;
+    }
+    struct lh_query q;
+    struct lh_query_error qe;
+    int rc = lh_query_parse(j->body.data ? j->body.data : "", j->body.len, 0, &j->lim,
+                            lh_time_now_ns(), &q, &qe);
+    if (rc == LH_ENOMEM) {
+        job_error(j, 503, "overloaded", NULL, "out of memory");
+        return 503;
+    }
+    if (rc < 0) {
+        job_error(j, 400, "bad_request", qe.field, qe.message);
+        return 400;
+    }
+    lh_query_free(&q);
+    return 0;
+}
+
+void lh_qreq_run(struct lh_qreq *j) { work_cb(NULL, j); }
+
+int lh_qreq_status(const struct lh_qreq *j, int *retry_after)
+{
+    if (retry_after)
+        *retry_after = j->retry_after ? j->retry_after : 1;
+    return j->status;
+}
+
+const struct lh_buf *lh_qreq_answer(const struct lh_qreq *j) { return &j->answer; }
+
+uint64_t lh_qreq_hits(const struct lh_qreq *j) { return j->hits; }
+
+void lh_qreq_free(struct lh_qreq *j)
+{
+    if (j)
+        job_free(j);
 }
 
 static void on_search(struct lh_http_req *req, void *arg) { handle_query(req, arg, 0); }
@@ -851,6 +935,8 @@ int lh_queryd_create(const struct lh_queryd_config *cfg, struct lh_http_server *
                                        err)) == 0)
             rc = lh_http_server_route(srv, "GET", "/v1/logs/tail", on_tail, qd, err);
     }
+    if (rc == 0)
+        rc = lh_qjobs_create(qd, srv, &cfg->jobs, metrics, &qd->jobs, err);
     if (rc < 0) {
         lh_queryd_destroy(qd);
         return rc;
@@ -871,6 +957,7 @@ int lh_queryd_reload(struct lh_queryd *qd, const struct lh_queryd_config *cfg,
             return lh_err_set(err, LH_EINVAL, "tiers change only with a restart");
     qd->cfg = cfg;
     lh_qtail_hub_configure(qd->hub, &cfg->tail);
+    lh_qjobs_configure(qd->jobs, &cfg->jobs);
     lh_info("reloaded: %zu tenant(s)", cfg->tenants.n);
     return 0;
 }
@@ -881,6 +968,7 @@ void lh_queryd_shutdown(struct lh_queryd *qd)
         return;
     qd->stopping = 1;
     lh_qtail_hub_shutdown(qd->hub);
+    lh_qjobs_shutdown(qd->jobs);
 }
 
 void lh_queryd_destroy(struct lh_queryd *qd)
@@ -888,6 +976,7 @@ void lh_queryd_destroy(struct lh_queryd *qd)
     if (!qd)
         return;
     lh_qtail_hub_destroy(qd->hub);
+    lh_qjobs_destroy(qd->jobs);
     for (size_t i = 0; i < qd->ntiers; i++)
         lh_backend_destroy(qd->tiers[i].backend);
     OPENSSL_cleanse(qd->random_key, sizeof(qd->random_key));

@@ -6,6 +6,7 @@
  *                             "next_cursor", "logs": [...], "tiers", "took_ms"}
  *   POST /v1/logs/aggregate   counts per time bucket and top values of fields
  *   GET  /v1/logs/tail        server-sent events of new matches (tail.h)
+ *   /v1/logs/search/jobs      searches that outlast a request (jobs.h)
  *
  * Every request carries `Authorization: Bearer <token>`; the token names
  * the tenant (config `tenants:`), and every backend query is restricted to
@@ -28,6 +29,7 @@
 #include "lh/conf.h"
 #include "lh/daemon.h"
 #include "lh/http.h"
+#include "jobs.h"
 #include "lh/metrics.h"
 #include "query.h"
 #include "tail.h"
@@ -76,6 +78,7 @@ struct lh_queryd_config {
     struct lh_queryd_cursor_config cursor;
     struct lh_queryd_limits limits;
     struct lh_qtail_config tail;
+    struct lh_qjobs_config jobs;
     struct lh_conf_list tiers;       /* of struct lh_queryd_tier; none: one store tier */
 };
 

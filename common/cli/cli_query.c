@@ -227,6 +227,12 @@ const char *lh_cliq_auth(const struct lh_cliq *c, char *buf, size_t size)
 
 json_t *lh_cliq_post(struct lh_cliq *c, const char *path, const char *body, int *exit_code)
 {
+    return lh_cliq_call(c, "POST", path, body, exit_code);
+}
+
+json_t *lh_cliq_call(struct lh_cliq *c, const char *method, const char *path, const char *body,
+                     int *exit_code)
+{
     struct lh_http_client_config cc = { .timeout_ms = 120000, .accept_gzip = 1,
                                         .ca_file = (char *)c->ca_file };
     struct lh_http_client *hc = NULL;
@@ -243,8 +249,8 @@ json_t *lh_cliq_post(struct lh_cliq *c, const char *path, const char *body, int 
     snprintf(url, sizeof(url), "%.*s%s", (int)sl, c->server, path);
     struct lh_http_header h[] = { { "Authorization", lh_cliq_auth(c, auth, sizeof(auth)) },
                                   { "Content-Type", "application/json" }, { NULL, NULL } };
-    struct lh_http_request req = { .method = "POST", .url = url, .headers = h, .body = body,
-                                   .body_len = strlen(body) };
+    struct lh_http_request req = { .method = method, .url = url, .headers = h, .body = body,
+                                   .body_len = body ? strlen(body) : 0 };
     struct lh_http_response resp = { 0 };
     json_t *j = NULL;
     if (lh_http_client_do(hc, &req, &resp, &err) < 0) {
@@ -252,7 +258,7 @@ json_t *lh_cliq_post(struct lh_cliq *c, const char *path, const char *body, int 
     } else {
         json_error_t je;
         j = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &je);
-        if (resp.status != 200) {
+        if (resp.status != 200 && resp.status != 202) {
             json_t *e = json_object_get(j, "error");
             const char *msg = json_string_value(json_object_get(e, "message"));
             fprintf(stderr, "loghaul %s: %ld %s: %s\n", c->cmd, resp.status,

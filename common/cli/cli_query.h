@@ -73,6 +73,10 @@ int lh_cliq_query_object(const struct lh_cliq *c, struct lh_buf *out, struct lh_
  * server's error (or the transport's) and returns NULL with *exit_code. */
 json_t *lh_cliq_post(struct lh_cliq *c, const char *path, const char *body, int *exit_code);
 
+/* The same for any method (body may be NULL); 200 and 202 are success. */
+json_t *lh_cliq_call(struct lh_cliq *c, const char *method, const char *path, const char *body,
+                     int *exit_code);
+
 /* Prints one hit: a line of text, or its JSON on one line. */
 void lh_cliq_print_hit(const struct lh_cliq *c, json_t *hit, FILE *out);
 

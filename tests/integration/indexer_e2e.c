@@ -6,7 +6,10 @@
  *                     store API, read-only, while the indexer writes)
  *   --mode scaled     Kafka (127.0.0.1:9092) and OpenSearch (127.0.0.1:9200,
  *                     reached through a TCP proxy of this program so that an
- *                     outage can be made without stopping the shared server)
+ *                     outage can be made without stopping the shared server),
+ *                     and the archive in the real S3 server (MinIO,
+ *                     $LOGHAUL_S3_ENDPOINT), Parquet objects read back by
+ *                     DuckDB and pyarrow (archive_check.py)
  *
  * N mixed-format events (the seed's app format, JSON app logs, access logs,
  * syslog, Java stack traces, logfmt, lines nobody parses) are sent through
@@ -23,7 +26,10 @@
  * config and sends SIGHUP: the next events carry the new tag. Scaled also
  * sends events OpenSearch
  * refuses for good and checks them in the DLQ with `loghaul dlq list`, then
- * `loghaul dlq replay` (refused again, they come back). Runs use names private to them (spool
+ * `loghaul dlq replay` (refused again, they come back); after the indexer's
+ * SIGTERM its archive objects in S3 (their keys carry this run's name as
+ * host) must hold every id exactly once, crash or not. Runs use names
+ * private to them (spool
  * and store dirs, topic, consumer group, index prefix, template).
  *
  * usage: indexer_e2e --mode embedded|scaled [--count N] [--outage SECONDS, 60]
@@ -49,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lh/archive.h"
 #include "lh/buf.h"
 #include "lh/event.h"
 #include "lh/http_client.h"
@@ -681,6 +688,12 @@ static void write_file(const char *path, const char *fmt, ...)
     fclose(f);
 }
 
+static const char *s3_env(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
 static void write_configs(struct daemon *col, struct daemon *idx, const char *patterns)
 {
     char bus[1024];
@@ -704,11 +717,23 @@ static void write_configs(struct daemon *col, struct daemon *idx, const char *pa
     else
         snprintf(sink, sizeof(sink), "sinks:\n  - name: store\n    type: store\n    store:\n"
                  "      dir: %s/store\n      retention: 0\n", g_dir);
+    char archive[1024] = "";
+    if (g_scaled)
+        snprintf(archive, sizeof(archive), "  - name: archive\n    type: archive\n"
+                 "    archive:\n      staging_dir: %s/staging\n      rollover: 5s\n"
+                 "      host: %s\n      shutdown_upload: 60s\n      backend:\n"
+                 "        type: s3\n        format: parquet\n        s3:\n"
+                 "          endpoint: %s\n          bucket: %s\n          region: us-east-1\n"
+                 "          addressing: path\n          access_key: %s\n"
+                 "          secret_key: %s\n", g_dir, g_tag, s3_env("LOGHAUL_S3_ENDPOINT",
+                 "http://127.0.0.1:9000"), s3_env("LOGHAUL_S3_BUCKET", "loghaul"),
+                 s3_env("AWS_ACCESS_KEY_ID", "loghaul"),
+                 s3_env("AWS_SECRET_ACCESS_KEY", "loghaul-secret"));
     write_file(idx->cfg, "listen:\n  address: 127.0.0.1:%d\ndrain_timeout: 20s\n%s"
                "pipeline:\n  group: %s\n  max_batch: 5000\n  linger: 200ms\n  workers: 2\n"
                "  backoff_base: 100ms\n  backoff_cap: 2s\n"
-               "parse:\n  patterns_dir: %s\nenrich:\n  tags: {region: itest, env: test}\n%s",
-               idx->port, bus, g_tag, patterns, sink);
+               "parse:\n  patterns_dir: %s\nenrich:\n  tags: {region: itest, env: test}\n%s%s",
+               idx->port, bus, g_tag, patterns, sink, archive);
 }
 
 /* ---- embedded: SIGHUP reloads the stages ---- */
@@ -838,6 +863,99 @@ static void dlq_phase(struct daemon *col, struct daemon *idx)
     free(out);
 }
 
+/* ---- scaled: the archive in S3, read back by DuckDB and pyarrow ---- */
+
+static int open_s3(struct lh_archive **ar)
+{
+    struct lh_archive_config c;
+    memset(&c, 0, sizeof(c));
+    c.type = LH_ARCHIVE_S3;
+    c.format = LH_ARCHIVE_PARQUET;
+    c.zstd_level = 3;
+    c.s3.endpoint = (char *)s3_env("LOGHAUL_S3_ENDPOINT", "http://127.0.0.1:9000");
+    c.s3.bucket = (char *)s3_env("LOGHAUL_S3_BUCKET", "loghaul");
+    c.s3.region = "us-east-1";
+    c.s3.access_key = (char *)s3_env("AWS_ACCESS_KEY_ID", "loghaul");
+    c.s3.secret_key = (char *)s3_env("AWS_SECRET_ACCESS_KEY", "loghaul-secret");
+    c.s3.addressing = LH_S3_PATH;
+    c.s3.connect_timeout_ms = 2000;
+    c.s3.timeout_ms = 60000;
+    c.s3.retries = 3;
+    c.s3.retry_base_ms = 100;
+    c.s3.retry_max_ms = 1000;
+    c.s3.part_size = 16u << 20;
+    c.s3.multipart_threshold = 64u << 20;
+    c.s3.tls_verify = 1;
+    struct lh_err err = { 0 };
+    if (lh_archive_open(ar, &c, &err) < 0) {
+        CHECK(0, "s3: %s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Downloads this run's objects (their keys carry g_tag as host) into
+ * <g_dir>/archive and checks them with archive_check.py; deletes them
+ * unless keep. */
+static void archive_phase(char **want, size_t nwant, int keep)
+{
+    struct lh_archive *ar = NULL;
+    if (open_s3(&ar) < 0)
+        return;
+    struct lh_err err = { 0 };
+    struct lh_archive_list l = { 0 };
+    if (lh_archive_list(ar, "demo/", &l, &err) < 0) {
+        CHECK(0, "s3 list: %s", err.msg);
+        lh_archive_close(ar);
+        return;
+    }
+    char dir[300], marker[64];
+    snprintf(dir, sizeof(dir), "%s/archive", g_dir);
+    snprintf(marker, sizeof(marker), "_%s_", g_tag);
+    mkdir(dir, 0755);
+    size_t nobj = 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        if (!strstr(l.items[i].key, marker))
+            continue;
+        struct lh_buf b = LH_BUF_INIT;
+        if (lh_archive_get(ar, l.items[i].key, 0, 0, &b, &err) < 0) {
+            CHECK(0, "s3 get %s: %s", l.items[i].key, err.msg);
+            lh_buf_free(&b);
+            continue;
+        }
+        char path[400];
+        snprintf(path, sizeof(path), "%s/%05zu.parquet", dir, nobj++);
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(b.data, 1, b.len, f) == b.len, "writing %s", path);
+        if (f)
+            fclose(f);
+        bytes += b.len;
+        lh_buf_free(&b);
+        if (!keep)
+            lh_archive_delete(ar, l.items[i].key, NULL);
+    }
+    lh_archive_list_free(&l);
+    lh_archive_close(ar);
+    say("archive: %zu Parquet objects of this run in S3, %.1f MB", nobj, bytes / 1e6);
+    char exp[300];
+    snprintf(exp, sizeof(exp), "%s/expected-ids.txt", g_dir);
+    FILE *f = fopen(exp, "w");
+    for (size_t i = 0; f && i < nwant; i++)
+        fprintf(f, "%s\n", want[i]);
+    if (f)
+        fclose(f);
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "PY=$(bash tests/integration/venv.sh) && \"$PY\" "
+             "tests/integration/archive_check.py %s %s 2>&1", dir, exp);
+    FILE *p = popen(cmd, "r");
+    char line[1024];
+    while (p && fgets(line, sizeof(line), p))
+        fputs(line, stdout);
+    int st = p ? pclose(p) : -1;
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "archive_check.py failed (%d)", st);
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -871,7 +989,8 @@ int main(int argc, char **argv)
     struct lh_http_client_config hc = { .timeout_ms = 60000, .connect_timeout_ms = 2000 };
     if (lh_http_client_global_init(&err) < 0 || lh_http_client_create(&hc, &g_http, &err) < 0)
         DIE("http client: %s", err.msg);
-    snprintf(g_dir, sizeof(g_dir), "/tmp/lh-itest-indexer-XXXXXX");
+    snprintf(g_dir, sizeof(g_dir), "%s/lh-itest-indexer-XXXXXX",
+             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(g_dir))
         DIE("mkdtemp: %s", strerror(errno));
     struct lh_uuid u;
@@ -1007,8 +1126,10 @@ int main(int argc, char **argv)
     CHECK(indexed > 0, "logs_indexed_total not reported");
     CHECK(metric(&idx, "loghaul_indexer_undecodable_total") == 0, "undecodable messages");
 
-    st = d_stop(&idx, SIGTERM, 60);
+    st = d_stop(&idx, SIGTERM, 90);
     CHECK(st == 0, "the indexer exited with %d on SIGTERM", st);
+    if (g_scaled)
+        archive_phase(want, s.count, keep);
     d_stop(&col, SIGTERM, 30);
     for (size_t i = 0; i < ngot; i++)
         free(got[i]);
@@ -1038,7 +1159,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "could not remove %s\n", g_dir);
     }
     printf("ok: %ld events exactly once through collector, %s and indexer (crash, restart%s)\n",
-           count, g_scaled ? "kafka -> opensearch" : "spool -> store",
+           count, g_scaled ? "kafka -> opensearch + s3 archive" : "spool -> store",
            g_scaled ? ", OpenSearch outage" : "");
     return 0;
 }

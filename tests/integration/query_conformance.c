@@ -1,11 +1,14 @@
-/* query_conformance.c - the search API answers the same over both hot-store
- * backends: one generated data set is written into an embedded store
- * directory and, through the _bulk API with the indexer's own document and
- * template encoders (indexer/sink_opensearch.h), into the real OpenSearch
- * (tests/services/opensearch); two queryd instances run in this process,
- * one per backend, and every query of the suite is asked of both: the same
- * hits in the same order (every page of a cursor walk), the same
- * total_hits, the same aggregations.
+/* query_conformance.c - the search API answers the same over every backend:
+ * one generated data set is written into an embedded store directory,
+ * through the _bulk API with the indexer's own document and template
+ * encoders (indexer/sink_opensearch.h) into the real OpenSearch
+ * (tests/services/opensearch), and as archive objects into an archive
+ * directory (one object per host and UTC hour, as the indexer partitions
+ * them; Parquet in even hours, client-side encrypted NDJSON+zstd in odd
+ * ones); three queryd instances run in this process, one per backend, and
+ * every query of the suite is asked of each: the same hits in the same
+ * order (every page of a cursor walk), the same total_hits, the same
+ * aggregations as the embedded store, which is the reference.
  *
  *   build/tests/query_conformance [--url http://127.0.0.1:9200] [--count N]
  *                                 [--keep] [-v]
@@ -30,6 +33,7 @@
 
 #include "../../indexer/sink_opensearch.h"
 #include "../../queryd/queryd.h"
+#include "lh/archive.h"
 #include "lh/http_client.h"
 #include "lh/log.h"
 #include "lh/store.h"
@@ -258,6 +262,60 @@ static int load_store(const struct dataset *d, const char *dir)
     return st.stored == d->n ? 0 : -1;
 }
 
+#define ARCHIVE_KEY_HEX "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+/* One archive handle per object format: Parquet plain, NDJSON encrypted. */
+static int open_archive(const char *dir, int ndjson, struct lh_archive **out)
+{
+    struct lh_archive_config cfg = { .type = LH_ARCHIVE_DIR,
+                                      .format = ndjson ? LH_ARCHIVE_NDJSON : LH_ARCHIVE_PARQUET,
+                                      .zstd_level = 3,
+                                      .encryption_key = ndjson ? ARCHIVE_KEY_HEX : NULL,
+                                      .dir = { .path = (char *)dir, .fsync = 0 } };
+    struct lh_err err = { 0 };
+    if (lh_archive_open(out, &cfg, &err) < 0) {
+        fprintf(stderr, "archive: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes the data set as the indexer would: one object per (hour, host). */
+static int load_archive(const struct dataset *d, const char *dir)
+{
+    struct lh_archive *fmt[2] = { NULL, NULL };
+    struct lh_event *batch = malloc(d->n * sizeof(*batch));
+    int rc = batch && open_archive(dir, 0, &fmt[0]) == 0 &&
+                     open_archive(dir, 1, &fmt[1]) == 0 ? 0 : -1;
+    const int64_t hour = 3600 * LH_NS_PER_SEC;
+    size_t written = 0;
+    for (int64_t h = d->base / hour * hour; rc == 0 && h < d->base + d->span + hour; h += hour) {
+        for (size_t hi = 0; rc == 0 && hi <= sizeof(hosts) / sizeof(hosts[0]); hi++) {
+            const char *host = hi < sizeof(hosts) / sizeof(hosts[0]) ? hosts[hi] : NULL;
+            size_t n = 0;
+            for (size_t i = 0; i < d->n; i++) {
+                const struct lh_event *e = &d->evs[i];
+                int same = host ? e->host && strcmp(e->host, host) == 0 : !e->host;
+                if (same && e->ts_ns >= h && e->ts_ns < h + hour)
+                    batch[n++] = *e;
+            }
+            if (!n)
+                continue;
+            struct lh_err err = { 0 };
+            if (lh_archive_write_events(fmt[(h / hour) & 1], "conf", h, "eu-west-1",
+                                        host ? host : "nohost", batch, n, NULL, &err) < 0) {
+                fprintf(stderr, "archive write: %s\n", err.msg);
+                rc = -1;
+            }
+            written += n;
+        }
+    }
+    lh_archive_close(fmt[0]);
+    lh_archive_close(fmt[1]);
+    free(batch);
+    return rc == 0 && written == d->n ? 0 : -1;
+}
+
 static int load_opensearch(const struct dataset *d, const char *url, const char *prefix)
 {
     struct lh_http_response resp = { 0 };
@@ -367,14 +425,15 @@ static void walk(const char *base, const char *query, int limit, struct walk *w)
 }
 
 /* The first line where two hit lists differ, for the report. */
-static void first_diff(const struct lh_buf *a, const struct lh_buf *b)
+/* The first hit where the walk of `name` differs from the store's. */
+static void first_diff(const char *name, const struct lh_buf *a, const struct lh_buf *b)
 {
     const char *p = a->data ? a->data : "", *q = b->data ? b->data : "";
     for (size_t line = 0;; line++) {
         size_t la = strcspn(p, "\n"), lb = strcspn(q, "\n");
         if (la != lb || memcmp(p, q, la) != 0) {
-            fprintf(stderr, "    hit %zu: store \"%.*s\" vs opensearch \"%.*s\"\n", line,
-                    (int)la, p, (int)lb, q);
+            fprintf(stderr, "    hit %zu: store \"%.*s\" vs %s \"%.*s\"\n", line, (int)la, p,
+                    name, (int)lb, q);
             return;
         }
         if (!p[la] || !q[lb])
@@ -382,6 +441,14 @@ static void first_diff(const struct lh_buf *a, const struct lh_buf *b)
         p += la + 1;
         q += lb + 1;
     }
+}
+
+/* Same hits in the same order, same total and relation. */
+static int same_walk(const struct walk *a, const struct walk *b)
+{
+    return a->status == 0 && b->status == 0 && a->n == b->n && a->total == b->total &&
+           strcmp(a->rel, b->rel) == 0 && a->ids.len == b->ids.len &&
+           (a->ids.len == 0 || memcmp(a->ids.data, b->ids.data, a->ids.len) == 0);
 }
 
 struct qcase {
@@ -421,7 +488,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    char prefix[32], dir[] = "/tmp/loghaul-conformance-XXXXXX";
+    char prefix[32], dir[] = "/tmp/loghaul-conformance-XXXXXX", adir[64];
     snprintf(prefix, sizeof(prefix), "qct%d", (int)getpid());
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -430,24 +497,30 @@ int main(int argc, char **argv)
     int64_t now = lh_time_now_ns();
     struct dataset d;
     make_data(&d, "conf", count, now);
+    snprintf(adir, sizeof(adir), "%s/archive", dir);
     int rc = load_store(&d, dir);
+    if (rc == 0)
+        rc = load_archive(&d, adir);
     if (rc == 0)
         rc = load_opensearch(&d, url, prefix);
     if (rc < 0) {
         cleanup_opensearch(url, prefix);
         return 1;
     }
-    printf("loaded %zu events into %s and %s/%s-*\n", d.n, dir, url, prefix);
+    printf("loaded %zu events into %s, %s and %s/%s-*\n", d.n, dir, adir, url, prefix);
 
     static const char head[] = "tenants:\n  - name: conf\n    tokens: [conformance-token]\n"
                                "cursor:\n  key: conformance-cursor-key-0123\n"
                                "listen:\n  address: 127.0.0.1:0\n";
-    char y1[1024], y2[1024];
+    char y1[1024], y2[1024], y3[1024];
     snprintf(y1, sizeof(y1), "%stiers:\n  - type: store\n    store:\n      dir: %s\n", head, dir);
     snprintf(y2, sizeof(y2), "%stiers:\n  - type: opensearch\n    opensearch:\n"
              "      urls: [\"%s\"]\n      index_prefix: %s\n", head, url, prefix);
-    struct qd qs, qo;
-    if (qd_start(&qs, y1) < 0 || qd_start(&qo, y2) < 0)
+    snprintf(y3, sizeof(y3), "%stiers:\n  - type: archive\n    archive:\n      type: dir\n"
+             "      encryption_key: \"%s\"\n      dir:\n        path: %s\n", head,
+             ARCHIVE_KEY_HEX, adir);
+    struct qd qs, qo, qa;
+    if (qd_start(&qs, y1) < 0 || qd_start(&qo, y2) < 0 || qd_start(&qa, y3) < 0)
         return 1;
 
     /* times for the timestamp filters: the data set's own instants */
@@ -543,27 +616,28 @@ int main(int argc, char **argv)
     size_t ncases = sizeof(cases) / sizeof(cases[0]);
     int passed = 0, failed = 0;
     for (size_t i = 0; i < ncases; i++) {
-        struct walk ws, wo;
+        struct walk ws, wo, wa;
         int limit = i % 2 ? 97 : 500;   /* walks of many pages and of few */
         walk(qs.base, cases[i].query, limit, &ws);
         walk(qo.base, cases[i].query, limit, &wo);
-        int ok = ws.status == 0 && wo.status == 0 && ws.n == wo.n && ws.total == wo.total &&
-                 strcmp(ws.rel, wo.rel) == 0 &&
-                 (ws.ids.len == wo.ids.len &&
-                  (ws.ids.len == 0 || memcmp(ws.ids.data, wo.ids.data, ws.ids.len) == 0)) &&
+        walk(qa.base, cases[i].query, limit, &wa);
+        int ok = ws.status == 0 && same_walk(&ws, &wo) && same_walk(&ws, &wa) &&
                  (cases[i].expect_empty ? ws.n == 0 : ws.n > 0) && (long long)ws.n == ws.total;
-        printf("%s %-26s store %5zu hits (total %lld) opensearch %5zu hits (total %lld)\n",
-               ok ? "ok  " : "FAIL", cases[i].name, ws.n, ws.total, wo.n, wo.total);
+        printf("%s %-26s store %5zu hits (total %lld) opensearch %5zu (%lld) archive %5zu "
+               "(%lld)\n", ok ? "ok  " : "FAIL", cases[i].name, ws.n, ws.total, wo.n, wo.total,
+               wa.n, wa.total);
         if (!ok) {
-            if (ws.status || wo.status)
-                fprintf(stderr, "    status: store %d, opensearch %d\n", ws.status, wo.status);
-            first_diff(&ws.ids, &wo.ids);
+            fprintf(stderr, "    status: store %d, opensearch %d, archive %d\n", ws.status,
+                    wo.status, wa.status);
+            first_diff("opensearch", &ws.ids, &wo.ids);
+            first_diff("archive", &ws.ids, &wa.ids);
             failed++;
         } else {
             passed++;
         }
         lh_buf_free(&ws.ids);
         lh_buf_free(&wo.ids);
+        lh_buf_free(&wa.ids);
     }
 
     /* aggregations: histogram and top values, the same over both */
@@ -580,33 +654,40 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(aggs) / sizeof(aggs[0]); i++) {
         char body[800];
         snprintf(body, sizeof(body), aggs[i], a_from, a_to);
-        int s1, s2;
+        int s1, s2, s3;
         json_t *js = post_json(qs.base, "/v1/logs/aggregate", body, &s1);
         json_t *jo = post_json(qo.base, "/v1/logs/aggregate", body, &s2);
-        json_object_del(js, "took_ms");
-        json_object_del(jo, "took_ms");
-        json_object_del(js, "tiers");
-        json_object_del(jo, "tiers");
-        int ok = s1 == 200 && s2 == 200 && json_equal(js, jo) &&
-                 json_integer_value(json_object_get(js, "total_hits")) > 0;
-        printf("%s aggregate_%zu               total %lld / %lld\n", ok ? "ok  " : "FAIL", i,
-               (long long)json_integer_value(json_object_get(js, "total_hits")),
-               (long long)json_integer_value(json_object_get(jo, "total_hits")));
+        json_t *ja = post_json(qa.base, "/v1/logs/aggregate", body, &s3);
+        json_t *all[3] = { js, jo, ja };
+        for (int k = 0; k < 3; k++) {
+            json_object_del(all[k], "took_ms");
+            json_object_del(all[k], "tiers");
+        }
+        int ok = s1 == 200 && s2 == 200 && s3 == 200 && json_equal(js, jo) &&
+                 json_equal(js, ja) && json_integer_value(json_object_get(js, "total_hits")) > 0;
+        printf("%s aggregate_%zu               total %lld / %lld / %lld\n", ok ? "ok  " : "FAIL",
+               i, (long long)json_integer_value(json_object_get(js, "total_hits")),
+               (long long)json_integer_value(json_object_get(jo, "total_hits")),
+               (long long)json_integer_value(json_object_get(ja, "total_hits")));
         if (!ok) {
-            char *a = json_dumps(js, JSON_COMPACT), *b = json_dumps(jo, JSON_COMPACT);
-            fprintf(stderr, "    store:      %.600s\n    opensearch: %.600s\n", a, b);
+            char *a = json_dumps(js, JSON_COMPACT), *b = json_dumps(jo, JSON_COMPACT),
+                 *c = json_dumps(ja, JSON_COMPACT);
+            fprintf(stderr, "    store:      %.600s\n    opensearch: %.600s\n"
+                    "    archive:    %.600s\n", a, b, c);
             free(a);
             free(b);
+            free(c);
             failed++;
         } else {
             passed++;
         }
-        json_decref(js);
-        json_decref(jo);
+        for (int k = 0; k < 3; k++)
+            json_decref(all[k]);
     }
 
     qd_stop(&qs);
     qd_stop(&qo);
+    qd_stop(&qa);
     if (!keep) {
         cleanup_opensearch(url, prefix);
         char cmd[128];

@@ -69,6 +69,7 @@ static struct lh_sink *make_sink(const struct lh_archive_config *b, int64_t roll
     c.region = "eu-west-1";
     c.host = "idx-1";
     c.shutdown_upload_ms = shutdown_ms;
+    c.replay_window_ms = 60000;
     struct lh_sink *s = NULL;
     struct lh_err err = { 0 };
     if (lh_sink_archive_create(&c, "archive", NULL, &s, &err) < 0)
@@ -316,6 +317,65 @@ TEST(archive_sink_keeps_staging_while_uploads_fail_then_recovers_it)
     CHECK_INT(nobj, ==, left);
     lh_sink_report_free(&rep);
     lh_sink_destroy(s);
+}
+
+TEST(archive_sink_does_not_archive_twice_what_the_bus_replays_after_a_crash)
+{
+    lh_log_set_level(LH_LOG_ERROR);
+    struct lh_archive_config down;
+    s3_down_backend(&down);
+    /* A run stages events 0..29 and dies before uploading (and before the
+     * bus position moved past 20..29). */
+    struct lh_sink *s = make_sink(&down, 60000, 32u << 20, 1u << 30, 0);
+    REQUIRE(s != NULL);
+    struct lh_event evs[30];
+    char ids[30][48];
+    struct lh_sink_report rep = { 0 };
+    struct lh_err err = { 0 };
+    make_events(evs, ids, 30, 0);
+    REQUIRE_INT(lh_sink_write(s, evs, 30, &rep, &err), ==, 0);
+    lh_sink_destroy(s);
+    CHECK(count_stage_files() > 0);
+
+    /* The next run gets 20..29 again from the bus, then 30..49. */
+    struct lh_archive_config up;
+    dir_backend(&up);
+    s = make_sink(&up, 60000, 32u << 20, 1u << 30, 5000);
+    make_events(evs, ids, 30, 20);
+    struct lh_sink_report rep2 = { 0 };
+    REQUIRE_INT(lh_sink_write(s, evs, 30, &rep2, &err), ==, 0);
+    CHECK_INT(rep2.written, ==, 30);        /* acknowledged, replayed ones included */
+    lh_sink_archive_seal_all(s);
+    lh_sink_destroy(s);
+
+    /* Every id 0..49 once. */
+    struct lh_archive *ar = NULL;
+    REQUIRE_INT(lh_archive_open(&ar, &up, &err), ==, 0);
+    struct lh_archive_list l = { 0 };
+    REQUIRE_INT(lh_archive_list(ar, "", &l, &err), ==, 0);
+    int seen[50] = { 0 }, total = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        struct lh_arena a = LH_ARENA_INIT;
+        struct lh_event *got = NULL;
+        size_t n = 0;
+        REQUIRE_INT(lh_archive_read_events(ar, l.items[i].key, &a, &got, &n, &err), ==, 0);
+        for (size_t k = 0; k < n; k++) {
+            const char *dash = strrchr(got[k].id, '-');
+            int idx = dash ? atoi(dash + 1) : -1;
+            if (idx >= 0 && idx < 50)
+                seen[idx]++;
+            total++;
+        }
+        lh_arena_free(&a);
+    }
+    CHECK_INT(total, ==, 50);
+    for (int i = 0; i < 50; i++)
+        if (seen[i] != 1)
+            lh_test_fail(__FILE__, __LINE__, "event %d archived %d times", i, seen[i]);
+    lh_archive_list_free(&l);
+    lh_archive_close(ar);
+    lh_sink_report_free(&rep);
+    lh_sink_report_free(&rep2);
 }
 
 /* ---- the seed's log triage through the pipeline ---- */
