@@ -32,9 +32,9 @@ usage:
   NDJSON+zstd with the zstd command. Encrypted objects (.enc) fail the check.
 --wait SECS: repeat a source's check (1 s apart) until no id is missing or
   SECS passed (quiescence for a pipeline still draining); duplicates are
-  judged on the last pass. For search, total_hits is polled first (one hit a
-  page) until it reaches the expected count: raise queryd's
-  limits.total_hits_cap above it to make that exact (else it stops at the cap).
+  judged on the last pass. For search, the exact count of POST
+  /v1/logs/aggregate is polled first until it reaches the expected count
+  (cheap; each walk of every page is not).
 --allow-duplicates: duplicates of that source are reported, not a failure
   (e.g. the archive after an indexer crash).
 --json OUT: the counts as JSON ({"search": {...}, "archive": {...}, "ok": ...}).
@@ -96,11 +96,13 @@ def search_query(a):
     return query
 
 
-def search_page(a, query, limit, cursor=None, page=1):
+def search_page(a, query, limit, cursor=None, page=1, path="/v1/logs/search"):
     """One POST /v1/logs/search (503s and connection errors retried)."""
-    url = a.queryd.rstrip("/") + "/v1/logs/search"
+    url = a.queryd.rstrip("/") + path
     ctx = ssl.create_default_context(cafile=a.cacert) if a.cacert else None
-    body = {"query": query, "pagination": {"limit": limit}}
+    body = {"query": query}
+    if limit:
+        body["pagination"] = {"limit": limit}
     if cursor:
         body["pagination"]["cursor"] = cursor
     req = urllib.request.Request(url, json.dumps(body).encode(), {
@@ -120,12 +122,12 @@ def search_page(a, query, limit, cursor=None, page=1):
 
 
 def search_wait_count(a, want, deadline):
-    """Polls total_hits (one hit a page) until it reaches want or stops
-    counting exactly (total_hits_cap): a cheap wait before the full walk."""
+    """Polls the exact count of POST /v1/logs/aggregate until it reaches
+    want: a cheap wait before the full walk."""
     query = search_query(a)
     while time.monotonic() < deadline:
-        doc = search_page(a, query, 1)
-        if doc.get("total_hits_relation", "eq") != "eq" or doc.get("total_hits", 0) >= want:
+        doc = search_page(a, query, 0, path="/v1/logs/aggregate")
+        if doc.get("total_hits", 0) >= want:
             return
         time.sleep(1)
 
