@@ -792,6 +792,7 @@ static int produce_dead_letters(struct lh_pipeline *p)
     char (*topics)[256] = calloc(p->ndl, sizeof(*topics));
     char *sent = calloc(p->ndl, 1);
     struct lh_arena a = LH_ARENA_INIT;
+    struct lh_buf mbuf = LH_BUF_INIT;
     int rc = msgs && hdrs && topics && sent ? 0 : LH_ENOMEM;
     struct lh_err err = { 0 };
     char now[40];
@@ -818,9 +819,27 @@ static int produce_dead_letters(struct lh_pipeline *p)
             rc = LH_ENOMEM;
             break;
         }
-        msgs[i] = (struct lh_bus_msg){ .key = m->key, .key_len = m->key_len,
-                                       .value = m->value ? m->value : "",
-                                       .value_len = m->value_len, .headers = h, .nheaders = 5 };
+        /* PII never leaves unmasked through the DLQ either: the value is
+         * the message as it was on the bus, before the mask stage. */
+        const char *value = m->value ? m->value : "";
+        size_t vlen = m->value_len;
+        int masked = lh_stages_mask_text(p->stages, value, vlen, &mbuf);
+        if (masked < 0) {
+            rc = masked;
+            break;
+        }
+        if (masked > 0) {
+            char *v = lh_arena_alloc(&a, mbuf.len + 1);
+            if (!v) {
+                rc = LH_ENOMEM;
+                break;
+            }
+            memcpy(v, mbuf.data, mbuf.len + 1);
+            value = v;
+            vlen = mbuf.len;
+        }
+        msgs[i] = (struct lh_bus_msg){ .key = m->key, .key_len = m->key_len, .value = value,
+                                       .value_len = vlen, .headers = h, .nheaders = 5 };
         if (lh_bus_topic_expand(p->dlq_topic, tenant[0] ? tenant : "default", topics[i],
                                 sizeof(topics[i]), &err) < 0)
             snprintf(topics[i], sizeof(topics[i]), "%s", "logs.dlq");
@@ -872,6 +891,7 @@ static int produce_dead_letters(struct lh_pipeline *p)
     free(hdrs);
     free(topics);
     free(sent);
+    lh_buf_free(&mbuf);
     lh_arena_free(&a);
     return rc;
 }

@@ -693,6 +693,10 @@ int lh_stages_mask(struct lh_stage_worker *w, struct lh_event *ev, struct lh_are
         ev->raw = ev->message;
     else if ((rc = mask_field(w, &ev->raw, arena, &hits)) < 0)
         return rc;
+    /* user ids are often e-mail addresses (the parser fills user_id from
+     * JSON, logfmt and grok fields, the ingest API takes it as given) */
+    if ((rc = mask_field(w, &ev->user_id, arena, &hits)) < 0)
+        return rc;
     if (ev->nmeta) {
         /* The metadata array may be shared with what decode built: copy it
          * before the first change. */
@@ -715,6 +719,17 @@ int lh_stages_mask(struct lh_stage_worker *w, struct lh_event *ev, struct lh_are
     }
     if (hits)
         w->c.masked_events++;
+    return 0;
+}
+
+int lh_stages_mask_text(const struct lh_stages *s, const char *text, size_t n,
+                        struct lh_buf *out)
+{
+    if (!s->mask_active)
+        return 0;
+    for (size_t i = 0; i < s->norder; i++)
+        if (s->order[i] == ST_MASK)
+            return lh_mask_apply(s->masker, text, n, out, NULL);
     return 0;
 }
 

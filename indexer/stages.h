@@ -100,8 +100,8 @@ extern const struct lh_opt lh_sample_opts[];
     { .type = LH_OPT_SECTION, .key = "enrich", .offset = offsetof(cfg_type, member.enrich), \
       .help = "static tags and derived fields", .sub = lh_enrich_opts },                     \
     { .type = LH_OPT_SECTION, .key = "mask", .offset = offsetof(cfg_type, member.mask),     \
-      .help = "PII masking of message, raw and metadata values (on by default; turn off "   \
-              "with emails: false, cards: false and no patterns)", .sub = lh_mask_opts },    \
+      .help = "PII masking of message, raw, user_id and metadata values (on by default; "  \
+              "turn off with emails: false, cards: false and no patterns)", .sub = lh_mask_opts },    \
     { .type = LH_OPT_LIST, .key = "routes", .offset = offsetof(cfg_type, member.routes),    \
       .help = "which events go to which sinks (none: every event to every sink)",           \
       .sub = lh_route_opts, .item_size = sizeof(struct lh_route_config) },                   \
@@ -162,6 +162,15 @@ int lh_stages_decode(struct lh_stage_worker *w, const struct lh_bus_msg *msg,
  * LH_E* code (LH_ENOMEM). */
 int64_t lh_stages_process(struct lh_stage_worker *w, struct lh_event *ev,
                           struct lh_arena *arena);
+
+/* Masks text that leaves the pipeline outside an event's fields (the value
+ * of a dead letter: an event's JSON or whatever was on the bus) with the
+ * mask rules, when the mask stage is configured. Returns the number of
+ * replacements (0: out untouched, keep text) or a negative LH_E* code; on a
+ * positive return out holds the masked text. Thread-safe (out is the
+ * caller's). */
+int lh_stages_mask_text(const struct lh_stages *s, const char *text, size_t n,
+                        struct lh_buf *out);
 
 /* The pieces of lh_stages_process, for tests and the benchmark. */
 int lh_stages_parse(struct lh_stage_worker *w, struct lh_event *ev, struct lh_arena *arena);

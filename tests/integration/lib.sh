@@ -11,25 +11,21 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/lh-itest-XXXXXX")"
 LONG="${LOGHAUL_LONG:-0}"
 declare -a LH_PIDS=()
 
-# lh_child PID: PID is still a child of this shell. A pid that ended may name
-# another user's process by now (pid_max is 32768 here: pids wrap within
-# minutes on a busy machine), so cleanup signals only its own children.
-lh_child() {
-    [ "$(sed -n 's/.*) . \([0-9]*\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)" = "$$" ]
-}
-
 lh_cleanup() {
-    local pid
+    # Only the processes still among this shell's jobs: the pid of one that
+    # was stopped and waited for may belong to another process by now (pids
+    # wrap at 32768 on a busy machine), which must not get our signals.
+    local pid live=" $(jobs -p | tr '\n' ' ') "
     local -a mine=()
     for pid in "${LH_PIDS[@]}"; do
-        lh_child "$pid" && mine+=("$pid")
+        case "$live" in *" $pid "*) mine+=("$pid") ;; esac
     done
     for pid in "${mine[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
     for pid in "${mine[@]}"; do
-        for _ in $(seq 1 50); do lh_child "$pid" || break; sleep 0.1; done
-        lh_child "$pid" && kill -KILL "$pid" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
     done
     [ -n "${LOGHAUL_KEEP_WORK:-}" ] && echo "work dir kept: $WORK" || rm -rf "$WORK"
 }
@@ -100,4 +96,37 @@ expect_status() {
         echo "  body: $(head -c 300 "$WORK/last_body")" >&2
         fail "expected HTTP $want, got $got for: $*"
     fi
+}
+
+# make_pki_bad DIR: after make_pki DIR, client certificates that must be
+# refused, all with CN agent-1.demo: rogue.crt signed by an unknown CA
+# (rogue-ca.crt), impostor.crt signed by a CA with the test CA's very name
+# but another key, expired.crt signed by the test CA and valid for one day
+# in 2025 (`openssl ca -startdate/-enddate`: openssl 3.0 has no -not_after).
+# And stranger.crt: signed by the test CA, CN stranger.demo (no tenant's).
+make_pki_bad() {
+    local p="$1" ca leaf
+    for ca in rogue-ca:rogue-test-ca impostor-ca:loghaul-test-ca; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+            -subj "/CN=${ca#*:}" -keyout "$p/${ca%%:*}.key" -out "$p/${ca%%:*}.crt" \
+            2>/dev/null || return 1
+    done
+    for leaf in rogue:rogue-ca impostor:impostor-ca stranger:ca expired:; do
+        ca="${leaf#*:}" leaf="${leaf%%:*}"
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -subj "/CN=$([ "$leaf" = stranger ] && echo stranger.demo || echo agent-1.demo)" \
+            -keyout "$p/$leaf.key" -out "$p/$leaf.csr" 2>/dev/null || return 1
+        [ -n "$ca" ] || continue
+        openssl x509 -req -in "$p/$leaf.csr" -CA "$p/$ca.crt" -CAkey "$p/$ca.key" \
+            -CAcreateserial -days 2 -out "$p/$leaf.crt" 2>/dev/null || return 1
+    done
+    mkdir -p "$p/ca-db/new"
+    : >"$p/ca-db/index.txt"
+    echo 1000 >"$p/ca-db/serial"
+    printf '%s\n' '[ca]' 'default_ca = d' '[d]' "database = $p/ca-db/index.txt" \
+        "new_certs_dir = $p/ca-db/new" "serial = $p/ca-db/serial" 'policy = p' \
+        'default_md = sha256' '[p]' 'commonName = supplied' >"$p/ca-db/ca.cnf"
+    openssl ca -batch -config "$p/ca-db/ca.cnf" -cert "$p/ca.crt" -keyfile "$p/ca.key" \
+        -in "$p/expired.csr" -out "$p/expired.crt" -notext \
+        -startdate 20250101000000Z -enddate 20250102000000Z 2>/dev/null || return 1
 }

@@ -182,7 +182,7 @@ TEST(stages_enrich_tags_region_service_and_delay)
     fx_close(&f);
 }
 
-TEST(stages_mask_message_raw_and_metadata)
+TEST(stages_mask_message_raw_user_id_and_metadata)
 {
     struct fx f;
     REQUIRE(fx_open(&f, "mask:\n  patterns:\n    - {name: token, regex: 'tok_[a-z0-9]+'}\n") == 0);
@@ -191,6 +191,7 @@ TEST(stages_mask_message_raw_and_metadata)
     struct lh_event ev = ev_of("paid with 4111 1111 1111 1111 by bob@example.org",
                                LH_LEVEL_INFO, "s", "t", "i-1");
     ev.message = "card 4111-1111-1111-1111";
+    ev.user_id = "carol@example.net";
     ev.meta = meta;
     ev.nmeta = 3;
     REQUIRE_INT(lh_stages_mask(f.w, &ev, &f.a), ==, 0);
@@ -200,15 +201,18 @@ TEST(stages_mask_message_raw_and_metadata)
     CHECK_STR(lh_event_meta(&ev, "plain"), "nothing here");
     CHECK_STR(lh_event_meta(&ev, "t"), "[REDACTED]");
     CHECK_STR(meta[0].value, "alice@example.com");    /* input untouched */
+    CHECK_STR(ev.user_id, "[EMAIL]");
     /* A number that fails the Luhn check stays. */
     struct lh_event ev2 = ev_of("order 4111 1111 1111 1112", LH_LEVEL_INFO, "s", "t", "i-2");
     ev2.message = ev2.raw;
+    ev2.user_id = "usr_456";
     REQUIRE_INT(lh_stages_mask(f.w, &ev2, &f.a), ==, 0);
     CHECK_STR(ev2.raw, "order 4111 1111 1111 1112");
+    CHECK_STR(ev2.user_id, "usr_456");
     CHECK(ev2.message == ev2.raw);
     const struct lh_stage_counts *c = lh_stage_worker_counts(f.w);
     CHECK_INT(c->masked_events, ==, 1);
-    CHECK_INT(c->masked[0], ==, 2);   /* email: raw and metadata */
+    CHECK_INT(c->masked[0], ==, 3);   /* email: raw, user_id and metadata */
     CHECK_INT(c->masked[1], ==, 2);   /* card: raw and message */
     CHECK_INT(c->masked[2], ==, 1);   /* token */
     fx_close(&f);
@@ -224,8 +228,8 @@ TEST(stages_mask_message_raw_and_metadata)
 
 TEST(stages_process_runs_the_stages_in_the_configured_order)
 {
-    /* parse then mask: the e-mail the grok pattern put in user_id stays
-     * (user_id is not masked), the message is masked. */
+    /* parse then mask: message, raw and the user_id the grok pattern
+     * found are masked one by one (4 e-mails). */
     struct fx f;
     const char *line = "2026-05-23 08:06:14 [pay] ERROR tr_1 bob@example.org - mail "
                        "bob@example.org failed";
@@ -235,18 +239,21 @@ TEST(stages_process_runs_the_stages_in_the_configured_order)
     CHECK_STR(ev.service, "pay");
     CHECK_INT(ev.level, ==, LH_LEVEL_ERROR);
     CHECK_STR(ev.message, "mail [EMAIL] failed");
-    CHECK_STR(ev.user_id, "bob@example.org");
+    CHECK_STR(ev.user_id, "[EMAIL]");
+    CHECK_STR(ev.raw, "2026-05-23 08:06:14 [pay] ERROR tr_1 [EMAIL] - mail [EMAIL] failed");
     const struct lh_stage_counts *c = lh_stage_worker_counts(f.w);
     CHECK_INT(c->kind[LH_PARSE_GROK], ==, 1);
+    CHECK_INT(c->masked[0], ==, 4);
     fx_close(&f);
 
-    /* mask then parse: the raw line is masked first, so the parsed
-     * user_id is masked too. */
+    /* mask then parse: the raw line is masked first (2 e-mails), the
+     * fields parsed from it are masked already. */
     REQUIRE(fx_open(&f, "stages: [mask, parse]") == 0);
     struct lh_event ev2 = ev_of(line, LH_LEVEL_UNKNOWN, NULL, "t", "i-2");
     REQUIRE(lh_stages_process(f.w, &ev2, &f.a) >= 0);
     CHECK_STR(ev2.user_id, "[EMAIL]");
     CHECK_STR(ev2.message, "mail [EMAIL] failed");
+    CHECK_INT(lh_stage_worker_counts(f.w)->masked[0], ==, 2);
     fx_close(&f);
 
     /* No parse stage: nothing is parsed. */
