@@ -39,12 +39,21 @@ S3=${LOGHAUL_S3_ENDPOINT:-http://127.0.0.1:9000} BUCKET=${LOGHAUL_S3_BUCKET:-log
 RUN="e2e-$$-$RANDOM"
 TOPIC="$RUN" PREFIX="lh$RUN" TENANT="$RUN"
 
+os_delete() {   # PATH: DELETE, again while OpenSearch answers neither 2xx nor 404 (60 s)
+    local code end=$((SECONDS + 60))
+    while :; do
+        code=$(curl -s -o /dev/null -w '%{http_code}' -XDELETE "$OS/$1")
+        case "$code" in 2??|404) return 0 ;; esac
+        [ $SECONDS -lt $end ] || { echo "cleanup: DELETE $OS/$1: HTTP $code" >&2; return 1; }
+        sleep 1
+    done
+}
 scaled_cleanup() {
     [ -n "${LOGHAUL_KEEP_WORK:-}" ] && { echo "kept: topic $TOPIC, indices $PREFIX-*, s3://$BUCKET/$TENANT/"; return; }
     "$BUILD/tests/kafka_topics" --brokers "$BROKERS" --delete "$TOPIC" "$TOPIC.dlq" ||
         echo "cleanup: could not delete Kafka topic $TOPIC" >&2
-    curl -s -o /dev/null -XDELETE "$OS/$PREFIX-*"
-    curl -s -o /dev/null -XDELETE "$OS/_index_template/$PREFIX"
+    os_delete "$PREFIX-*"
+    os_delete "_index_template/$PREFIX"
     "$PY" "$E2E_DIR/check.py" --s3 "$S3" --bucket "$BUCKET" --prefix "$TENANT/" --rm-only \
         >/dev/null || echo "cleanup: could not delete s3://$BUCKET/$TENANT/" >&2
 }
