@@ -7,7 +7,7 @@ directory or an S3 bucket).
 usage:
   check.py --ids-from FILE [--id-regex 'seq=(\\d+)']
            [--queryd URL --token T [--full-text TEXT] [--start T --end T]
-            [--limit 1000] [--cacert F]]
+            [--limit 1000] [--cacert F] [--retry-for 120]]
            [--archive-dir DIR | --s3 ENDPOINT --bucket B [--access-key K --secret-key S]
                                  [--region us-east-1]]
            [--prefix TENANT/]   (archive keys below it; default: all)
@@ -23,7 +23,9 @@ usage:
   without a match are counted as "foreign" (they do not fail the check).
 --queryd: POST /v1/logs/search with pagination.limit --limit, following
   next_cursor until it is null. Without --start/--end: queryd's default range
-  (the last 24 hours).
+  (the last 24 hours). A 503 or a connection error is retried (the same
+  page, 1 s apart) for up to --retry-for seconds: a backend restarting
+  during the walk does not end it.
 --archive-dir: every *.parquet and *.ndjson.zst below DIR[/--prefix] (the
   dir backend's layout; .tmp-* files are skipped). --s3: the same objects in
   the bucket, listed and downloaded (credentials default to AWS_ACCESS_KEY_ID /
@@ -32,9 +34,9 @@ usage:
   NDJSON+zstd with the zstd command. Encrypted objects (.enc) fail the check.
 --wait SECS: repeat a source's check (1 s apart) until no id is missing or
   SECS passed (quiescence for a pipeline still draining); duplicates are
-  judged on the last pass. For search, total_hits is polled first (one hit a
-  page) until it reaches the expected count: raise queryd's
-  limits.total_hits_cap above it to make that exact (else it stops at the cap).
+  judged on the last pass. For search, the exact count of POST
+  /v1/logs/aggregate is polled first until it reaches the expected count
+  (cheap; each walk of every page is not).
 --allow-duplicates: duplicates of that source are reported, not a failure
   (e.g. the archive after an indexer crash).
 --json OUT: the counts as JSON ({"search": {...}, "archive": {...}, "ok": ...}).
@@ -96,36 +98,39 @@ def search_query(a):
     return query
 
 
-def search_page(a, query, limit, cursor=None, page=1):
+def search_page(a, query, limit, cursor=None, page=1, path="/v1/logs/search"):
     """One POST /v1/logs/search (503s and connection errors retried)."""
-    url = a.queryd.rstrip("/") + "/v1/logs/search"
+    url = a.queryd.rstrip("/") + path
     ctx = ssl.create_default_context(cafile=a.cacert) if a.cacert else None
-    body = {"query": query, "pagination": {"limit": limit}}
+    body = {"query": query}
+    if limit:
+        body["pagination"] = {"limit": limit}
     if cursor:
         body["pagination"]["cursor"] = cursor
     req = urllib.request.Request(url, json.dumps(body).encode(), {
         "Content-Type": "application/json", "Authorization": "Bearer " + a.token})
-    for attempt in range(5):
+    give_up = time.monotonic() + a.retry_for
+    while True:
         try:
             with urllib.request.urlopen(req, timeout=60, context=ctx) as r:
                 return json.load(r)
         except urllib.error.HTTPError as e:
             msg = e.read()[:300].decode(errors="replace")
-            if e.code != 503 or attempt == 4:
+            if e.code != 503 or time.monotonic() > give_up:
                 raise Fatal(f"search: HTTP {e.code} on page {page}: {msg}")
         except OSError as e:
-            if attempt == 4:
+            if time.monotonic() > give_up:
                 raise Fatal(f"search: {url}: {e}")
-        time.sleep(0.5)
+        time.sleep(1)
 
 
 def search_wait_count(a, want, deadline):
-    """Polls total_hits (one hit a page) until it reaches want or stops
-    counting exactly (total_hits_cap): a cheap wait before the full walk."""
+    """Polls the exact count of POST /v1/logs/aggregate until it reaches
+    want: a cheap wait before the full walk."""
     query = search_query(a)
     while time.monotonic() < deadline:
-        doc = search_page(a, query, 1)
-        if doc.get("total_hits_relation", "eq") != "eq" or doc.get("total_hits", 0) >= want:
+        doc = search_page(a, query, 0, path="/v1/logs/aggregate")
+        if doc.get("total_hits", 0) >= want:
             return
         time.sleep(1)
 
@@ -287,6 +292,7 @@ def main():
     ap.add_argument("--start")
     ap.add_argument("--end")
     ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--retry-for", type=float, default=120)
     ap.add_argument("--archive-dir")
     ap.add_argument("--s3")
     ap.add_argument("--bucket", default="loghaul")

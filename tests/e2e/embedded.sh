@@ -19,16 +19,7 @@
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib.sh"
 
-if [ "$LONG" = 1 ]; then
-    RATE=${LOGHAUL_E2E_RATE:-2000}
-    PHASES="$RATE:$((RATE * 600)):steady,$((RATE * 3)):$((RATE * 180)):burst"
-else
-    RATE=${LOGHAUL_E2E_RATE:-1250}
-    PHASES="$RATE:${LOGHAUL_E2E_LINES:-100000}:steady"
-fi
-CPORT=$(free_port) IPORT=$(free_port) QPORT=$(free_port) APORT=$(free_port)
 TENANT=demo
-mkdir -p "$WORK/input" "$WORK/agent"
 
 cat >"$WORK/collector.yaml" <<EOT
 listen: { address: 127.0.0.1:$CPORT }
@@ -39,56 +30,17 @@ cat >"$WORK/indexer.yaml" <<EOT
 listen: { address: 127.0.0.1:$IPORT }
 bus: { type: spool, topic: logs, dlq_topic: logs.dlq, spool: { dir: $WORK/spool } }
 pipeline: { group: loghaul-indexer, max_batch: 5000, linger: 200ms, workers: 2 }
-stages: [parse, enrich, mask]
-parse: { patterns_dir: $ROOT/config/patterns }
-enrich: { tags: { region: local, env: e2e } }
-mask: { emails: true, cards: true }
+$(e2e_stages_yaml)
 sinks:
   - { name: store, type: store, store: { dir: $WORK/store, retention: 7d } }
-  - name: archive
-    type: archive
-    archive:
-      staging_dir: $WORK/archive-staging
-      rollover: 10s
-      host: e2e-host
-      backend: { type: dir, format: parquet, dir: { path: $WORK/archive } }
+$(e2e_archive_sink_yaml "{ type: dir, format: parquet, dir: { path: $WORK/archive } }")
 EOT
 cat >"$WORK/queryd.yaml" <<EOT
-listen: { address: 127.0.0.1:$QPORT }
-tenants: [ { name: $TENANT, tokens: [e2e-token] } ]
-cursor: { key: e2e-cursor-key-$RANDOM$RANDOM$RANDOM$RANDOM }
-limits: { total_hits_cap: 100000000 }
+$(e2e_queryd_head_yaml)
 tiers:
   - { type: store, max_age: 7d, store: { dir: $WORK/store } }
   - { type: archive, archive: { type: dir, dir: { path: $WORK/archive } } }
 EOT
-cat >"$WORK/agent.yaml" <<EOT
-listen: { address: 127.0.0.1:$APORT }
-tail:
-  include: [$WORK/input/*.log]
-  checkpoint: $WORK/agent/checkpoint.json
-  rotate_wait: 2s
-ship: { endpoints: ["http://127.0.0.1:$CPORT"], token: e2e-token }
-buffer: { dir: $WORK/agent/buffer }
-batch: { max_bytes: 1MiB, max_age: 1s, compression: gzip }
-host_id: e2e-host
-EOT
 
-start_daemon collector "$WORK/collector.yaml" "$CPORT"
-CPID=$DAEMON_PID
-start_daemon indexer "$WORK/indexer.yaml" "$IPORT"
-IPID=$DAEMON_PID
-start_daemon queryd "$WORK/queryd.yaml" "$QPORT"
-QPID=$DAEMON_PID
-start_daemon agent "$WORK/agent.yaml" "$APORT"
-APID=$DAEMON_PID
-
-E2E_DAEMONS=("$CPID" "$IPID" "$QPID" "$APID")
-e2e_run "http://127.0.0.1:$QPORT" e2e-token
-say "checking search (cursor walk over every hit) and the archive directory (live)"
-e2e_check search --queryd "http://127.0.0.1:$QPORT" --token e2e-token --wait 120
-e2e_check archive-live --archive-dir "$WORK/archive" --prefix "$TENANT/" --wait 60
-say "stopping the daemons (SIGTERM: drain, archive staging uploaded)"
-for p in "$APID" "$CPID" "$IPID" "$QPID"; do stop_daemon "$p"; done
-e2e_check archive --archive-dir "$WORK/archive" --prefix "$TENANT/"
-e2e_finish embedded
+e2e_pipeline embedded $([ "$LONG" = 1 ] && echo 900 || echo 120) \
+    --archive-dir "$WORK/archive" --prefix "$TENANT/"

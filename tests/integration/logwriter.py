@@ -49,6 +49,8 @@ import json
 import os
 import random
 import shutil
+import signal
+import sys
 import time
 
 WORDS = ["request", "timeout", "database", "cache", "user", "payment", "retry",
@@ -132,6 +134,8 @@ def main():
     ap.add_argument("--sample-every", type=int, default=0)
     ap.add_argument("--samples", help="seq<TAB>write_ns<TAB>phase of sampled lines")
     a = ap.parse_args()
+    # Say so when stopped from outside (a test then knows why lines are missing).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("logwriter: stopped by SIGTERM"))
     kind_names = ["rename", "copytruncate", "delete", "reappear"]
     kinds = [kind_names.index(k) for k in a.kinds.split(",")]
     phases = []         # (rate, lines, name)
