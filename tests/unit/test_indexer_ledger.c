@@ -3,6 +3,7 @@
  * what routing dropped and sampling thinned per sink, and a replay cut into
  * other batches folds to the same numbers. */
 #include "../lh_test.h"
+#include "stages_fixture.h"
 #include "../../indexer/pipeline.h"
 
 #include <dirent.h>
@@ -75,31 +76,6 @@ static char *path_in(const char *name)
     return buf[k];
 }
 
-struct scfg {
-    struct lh_stages_config s;
-};
-static const struct lh_opt scfg_opts[] = { LH_STAGES_OPTS(struct scfg, s), { 0 } };
-
-static struct lh_stages *make_stages(const char *yaml, struct lh_sink **sinks, size_t n)
-{
-    struct scfg c;
-    memset(&c, 0, sizeof(c));
-    struct lh_err err = { 0 };
-    if (lh_conf_load_string("stages.yaml", yaml, strlen(yaml), scfg_opts, &c, &err) < 0)
-        lh_test_fail(__FILE__, __LINE__, "stages config: %s", err.msg);
-    free(c.s.parse.patterns_dir);
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s/../../config/patterns", lh_test_build_dir());
-    c.s.parse.patterns_dir = strdup(access(dir, R_OK) == 0 ? dir : "config/patterns");
-    const char *names[8];
-    for (size_t i = 0; i < n; i++)
-        names[i] = sinks[i]->name;
-    struct lh_stages *st = NULL;
-    if (lh_stages_create(&c.s, names, n, &st, &err) < 0)
-        lh_test_fail(__FILE__, __LINE__, "stages: %s", err.msg);
-    lh_conf_free(scfg_opts, &c);
-    return st;
-}
 
 #define NEV 300
 #define RECEIVED 1779523574000000000LL
@@ -179,7 +155,7 @@ static void run(struct lh_bus *bus, struct lh_sink **sinks, const char *group, i
         lh_test_fail(__FILE__, __LINE__, "ledger: %s", err.msg);
     struct lh_pipeline_args a = { .bus = bus, .topic = "logs", .dlq_topic = "logs.dlq",
                                   .sinks = sinks, .nsinks = 2,
-                                  .stages = make_stages(rules, sinks, 2), .ledger = lg,
+                                  .stages = lh_test_stages(rules, sinks, 2), .ledger = lg,
                                   .metrics = m };
     struct lh_pipeline *p = NULL;
     if (lh_pipeline_create(&pc, &a, &p, &err) < 0) {
@@ -212,7 +188,7 @@ static void run_one(struct lh_bus *bus, struct lh_sink **sinks, const char *ledg
     REQUIRE_INT(lh_iledger_open_dir(ledger_dir, &lg, &err), ==, 0);
     struct lh_pipeline_args a = { .bus = bus, .topic = "logs", .dlq_topic = "logs.dlq",
                                   .sinks = sinks, .nsinks = 2,
-                                  .stages = make_stages("{}", sinks, 2), .ledger = lg };
+                                  .stages = lh_test_stages("{}", sinks, 2), .ledger = lg };
     struct lh_pipeline *p = NULL;
     REQUIRE_INT(lh_pipeline_create(&pc, &a, &p, &err), ==, 0);
     int rc, idle = 0;

@@ -2,6 +2,7 @@
  * in the test's directory, the store sink and a test sink that can be told
  * to fail or to reject events; also the DLQ tools (dlq.h) and the configs. */
 #include "../lh_test.h"
+#include "stages_fixture.h"
 #include "../../indexer/dlq.h"
 #include "../../indexer/indexer.h"
 #include "../../indexer/pipeline.h"
@@ -163,7 +164,7 @@ struct scfg {
 };
 static const struct lh_opt scfg_opts[] = { LH_STAGES_OPTS(struct scfg, s), { 0 } };
 
-static struct lh_stages *make_stages(const char *yaml, struct lh_sink **sinks, size_t n)
+struct lh_stages *lh_test_stages(const char *yaml, struct lh_sink **sinks, size_t n)
 {
     struct scfg c;
     memset(&c, 0, sizeof(c));
@@ -205,7 +206,7 @@ static struct lh_pipeline *make_pipeline(struct lh_bus *bus, struct lh_sink **si
     };
     struct lh_pipeline_args a = {
         .bus = bus, .topic = "logs", .replay_topic = o->replay_topic, .dlq_topic = "logs.dlq",
-        .sinks = sinks, .nsinks = n, .stages = make_stages(o->stages ? o->stages : "{}", sinks, n),
+        .sinks = sinks, .nsinks = n, .stages = lh_test_stages(o->stages ? o->stages : "{}", sinks, n),
         .metrics = o->m,
     };
     struct lh_pipeline *p = NULL;
@@ -969,7 +970,7 @@ TEST(pipeline_new_stages_apply_from_the_next_batch)
     struct lh_pipeline *p = make_pipeline(bus, sinks, 2, &o);
     produce(bus, 11, 10, NULL, NULL);
     CHECK_INT(run_until(p, 10), ==, 10);
-    lh_pipeline_set_stages(p, make_stages("routes: [{sinks: [b]}]", sinks, 2));
+    lh_pipeline_set_stages(p, lh_test_stages("routes: [{sinks: [b]}]", sinks, 2));
     produce(bus, 12, 10, NULL, NULL);
     CHECK_INT(run_until(p, 10), ==, 10);
     struct lh_pipeline_stats st;
