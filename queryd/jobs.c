@@ -148,12 +148,8 @@ static const char *auth(struct lh_qjobs *js, struct lh_http_req *req)
 {
     const char *why;
     const char *tenant = lh_queryd_authenticate(js->qd, req, &why);
-    if (!tenant) {
-        struct lh_http_header h[] = { { "WWW-Authenticate", "Bearer realm=\"loghaul\"" },
-                                      { NULL, NULL } };
-        lh_queryd_count(js->qd, "jobs", 401);
-        lh_http_respond_error(req, 401, h, "unauthorized", "%s", why);
-    }
+    if (!tenant)
+        lh_queryd_reject(js->qd, req, "jobs", 401, "unauthorized", why);
     return tenant;
 }
 
@@ -229,13 +225,6 @@ static void on_create(struct lh_http_req *req, void *arg)
     lh_http_respond_json(req, 202, h, body_out, (size_t)n);
 }
 
-static void not_found(struct lh_qjobs *js, struct lh_http_req *req)
-{
-    lh_queryd_count(js->qd, "jobs", 404);
-    lh_http_respond_error(req, 404, NULL, "not_found",
-                          "no such search job (finished jobs are kept for a while only)");
-}
-
 /* The job a GET or DELETE names, or NULL when the request was answered
  * (401, 404). */
 static struct sjob *lookup(struct lh_qjobs *js, struct lh_http_req *req)
@@ -246,7 +235,8 @@ static struct sjob *lookup(struct lh_qjobs *js, struct lh_http_req *req)
     reap(js, 0);
     struct sjob *j = find(js, req, tenant);
     if (!j)
-        not_found(js, req);
+        lh_queryd_reject(js->qd, req, "jobs", 404, "not_found",
+                         "no such search job (finished jobs are kept for a while only)");
     return j;
 }
 

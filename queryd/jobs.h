@@ -59,6 +59,10 @@ const char *lh_queryd_authenticate(struct lh_queryd *qd, struct lh_http_req *req
                                    const char **why);
 int lh_queryd_stopping(const struct lh_queryd *qd);
 void lh_queryd_count(struct lh_queryd *qd, const char *endpoint, int status);
+/* An error answer as queryd's own routes give it (counted; 401 with
+ * WWW-Authenticate, 503 with Retry-After: 1). */
+void lh_queryd_reject(struct lh_queryd *qd, struct lh_http_req *req, const char *endpoint,
+                      int status, const char *code, const char *msg);
 /* A search of tenant with body (taken), run later by lh_qreq_run on any
  * thread; progress (may be NULL) must outlive the request. NULL: no memory. */
 struct lh_qreq *lh_qreq_search(struct lh_queryd *qd, const char *tenant, struct lh_buf *body,

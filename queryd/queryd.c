@@ -738,6 +738,12 @@ void lh_queryd_count(struct lh_queryd *qd, const char *endpoint, int status)
     count_request(qd, endpoint, status);
 }
 
+void lh_queryd_reject(struct lh_queryd *qd, struct lh_http_req *req, const char *endpoint,
+                      int status, const char *code, const char *msg)
+{
+    reject(qd, req, endpoint, status, code, msg);
+}
+
 struct lh_qreq *lh_qreq_search(struct lh_queryd *qd, const char *tenant, struct lh_buf *body,
                                int64_t timeout_ms, struct lh_qprogress *progress)
 {
