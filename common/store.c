@@ -35,8 +35,8 @@ const struct lh_opt lh_store_opts[] = {
       "writer: how often retention and merge run in the background (0: never)" },
     { LH_OPT_SIZE, "merge_min_size", "16MiB", offsetof(struct lh_store_config, merge_min_bytes),
       "sealed segments smaller than this are merged into larger ones" },
-    { LH_OPT_INT, "zstd_level", "3", offsetof(struct lh_store_config, zstd_level),
-      "zstd compression level of blocks (1-19)" },
+    { LH_OPT_INT, "zstd_level", "1", offsetof(struct lh_store_config, zstd_level),
+      "zstd level of the blocks appends write (1-19; merge recompresses them)" },
     { LH_OPT_INT, "threads", "2", offsetof(struct lh_store_config, threads),
       "threads that scan blocks for one query" },
     { 0 }
@@ -51,7 +51,7 @@ void lh_store_config_defaults(struct lh_store_config *cfg)
     cfg->segment_bytes = 64u << 20;
     cfg->merge_interval_ms = 0;
     cfg->merge_min_bytes = 16u << 20;
-    cfg->zstd_level = 3;
+    cfg->zstd_level = 1;
     cfg->threads = 2;
 }
 
@@ -357,9 +357,9 @@ static int append_group(struct lh_store *s, struct aent *g, size_t n,
         return rc;
     const struct lh_event **evs = malloc(n * sizeof(*evs));
     size_t *bounds = malloc((n + 1) * sizeof(*bounds));
-    uint64_t *rawb = malloc(n * sizeof(*rawb));
+    struct lhs_ev_lens *lens = malloc(n * sizeof(*lens));
     size_t m = 0, nb = 0;
-    if (!evs || !bounds || !rawb) {
+    if (!evs || !bounds || !lens) {
         rc = lh_err_set(err, LH_ENOMEM, "out of memory");
         goto out;
     }
@@ -378,7 +378,7 @@ static int append_group(struct lh_store *s, struct aent *g, size_t n,
             continue;
         }
         evs[m] = evs[i];
-        rawb[m++] = lhs_event_raw_bytes(evs[i]);
+        lhs_event_lens(evs[i], &lens[m++]);
     }
     if (m == 0)
         goto out;
@@ -388,8 +388,8 @@ static int append_group(struct lh_store *s, struct aent *g, size_t n,
         size_t j = i;
         uint64_t bytes = 0;
         while (j < m && (int64_t)(j - i) < s->cfg.block_events && bytes < s->cfg.block_bytes)
-            bytes += rawb[j++];
-        if ((rc = lhs_block_encode(s->enc, evs + i, rawb + i, j - i, &s->wbuf, err)) < 0)
+            bytes += lens[j++].raw_bytes;
+        if ((rc = lhs_block_encode(s->enc, evs + i, lens + i, j - i, &s->wbuf, err)) < 0)
             goto fail;
         bounds[++nb] = s->wbuf.len;
         i = j;
@@ -406,7 +406,7 @@ out:
         lh_buf_free(&s->wbuf);
     free(evs);
     free(bounds);
-    free(rawb);
+    free(lens);
     return rc;
 }
 

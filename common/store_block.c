@@ -12,7 +12,7 @@
  *   strings are stored as varint length, bytes, NUL, so readers use them in
  *   place.
  *
- * The raw line is stored as a template: the first occurrence of message,
+ * The raw line is stored as a template: an occurrence of message,
  * trace_id, span_id, user_id or host inside raw (at token boundaries, at
  * least 4 bytes) becomes \x01 plus a byte \x02..\x06 (in that order); a
  * literal \x01 is \x01 \x07. Most raw lines then cost a few bytes beyond
@@ -47,6 +47,8 @@ struct lhs_enc_ctx {
     size_t ids_cap;
     const char **dvals;
     size_t dvals_cap;
+    struct lhs_ev_lens *lens_buf;   /* lengths computed here when the caller has none */
+    size_t lens_cap;
 };
 
 struct lhs_enc_ctx *lhs_enc_new(int zstd_level)
@@ -82,6 +84,7 @@ void lhs_enc_free(struct lhs_enc_ctx *e)
     free(e->keylist);
     free(e->ids);
     free(e->dvals);
+    free(e->lens_buf);
     free(e);
 }
 
@@ -93,7 +96,7 @@ static void sdict_reset(struct sdict *d)
 }
 
 /* Returns the code (1-based) of s, adding it if new; 0 on ENOMEM. */
-static uint32_t sdict_code(struct sdict *d, const char *s, int *added)
+static uint32_t sdict_code(struct sdict *d, const char *s, size_t len, int *added)
 {
     *added = 0;
     if ((d->n + 1) * 2 > d->cap) {
@@ -120,7 +123,6 @@ static uint32_t sdict_code(struct sdict *d, const char *s, int *added)
         d->codes = nc;
         d->cap = ncap;
     }
-    size_t len = strlen(s);
     size_t j = (size_t)lhs_hash(s, len) & (d->cap - 1);
     while (d->keys[j]) {
         if (strcmp(d->keys[j], s) == 0)
@@ -131,6 +133,22 @@ static uint32_t sdict_code(struct sdict *d, const char *s, int *added)
     d->codes[j] = (uint32_t)++d->n;
     *added = 1;
     return d->codes[j];
+}
+
+static const char *ev_str(const struct lh_event *ev, int c);
+
+uint64_t lhs_event_lens(const struct lh_event *ev, struct lhs_ev_lens *l)
+{
+    uint64_t n = 16 + 1;
+    for (int c = LHS_C_ID; c <= LHS_C_RAW; c++) {
+        const char *v = ev_str(ev, c);
+        l->len[c] = v ? strlen(v) : 0;
+        n += l->len[c];
+    }
+    for (size_t i = 0; i < ev->nmeta; i++)
+        n += strlen(ev->meta[i].key) + (ev->meta[i].value ? strlen(ev->meta[i].value) : 0);
+    l->raw_bytes = n;
+    return n;
 }
 
 uint64_t lhs_event_raw_bytes(const struct lh_event *ev)
@@ -181,14 +199,9 @@ static int is_dict_candidate(int c)
     }
 }
 
-static int tok_add(void *ctx, const char *tok, size_t len)
-{
-    return lhs_hset_add(ctx, lhs_tok_hash(tok, len));
-}
-
 static int index_text(struct lhs_enc_ctx *e, const char *s, size_t n)
 {
-    return lhs_tokenize(s, n, tok_add, &e->toks);
+    return lhs_tokenize_hash(s, n, &e->toks);
 }
 
 /* Raw template substitutions. */
@@ -203,32 +216,74 @@ static int subst_cmp(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* 1 if v (vl >= 1 bytes) occurs at raw + at on token boundaries. */
+static int value_at(const char *raw, size_t rlen, size_t at, const char *v, size_t vl)
+{
+    const unsigned char *u = (const unsigned char *)raw, *w = (const unsigned char *)v;
+    size_t end = at + vl;
+    if (memcmp(raw + at, v, vl) != 0)
+        return 0;
+    if (at > 0 && lhs_tokch[u[at - 1]] && lhs_tokch[w[0]])
+        return 0;
+    if (end < rlen && lhs_tokch[u[end]] && lhs_tokch[w[vl - 1]])
+        return 0;
+    return 1;
+}
+
+/* Finds an occurrence of v in raw on token boundaries. Raw lines mostly
+ * are the message, or end with it, so those are tried first; then the
+ * first byte is looked for with memchr, and after many false starts the
+ * rest goes to memmem (no quadratic worst case). */
+static int find_value(const char *raw, size_t rlen, const char *v, size_t vl, size_t *pos)
+{
+    if (vl > rlen)
+        return 0;
+    if (value_at(raw, rlen, rlen - vl, v, vl)) {
+        *pos = rlen - vl;
+        return 1;
+    }
+    size_t at = 0, last = rlen - vl;
+    int budget = 64;
+    while (at <= last) {
+        const char *hit;
+        if (budget-- > 0) {
+            hit = memchr(raw + at, v[0], last - at + 1);
+        } else {
+            hit = memmem(raw + at, rlen - at, v, vl);
+        }
+        if (!hit)
+            return 0;
+        at = (size_t)(hit - raw);
+        if (value_at(raw, rlen, at, v, vl)) {
+            *pos = at;
+            return 1;
+        }
+        at++;
+    }
+    return 0;
+}
+
 /* Appends the template of ev->raw to out (without NUL); indexes its
  * literal parts. */
-static int raw_template(struct lhs_enc_ctx *e, const struct lh_event *ev, struct lh_buf *out)
+static int raw_template(struct lhs_enc_ctx *e, const struct lh_event *ev,
+                        const struct lhs_ev_lens *lens, struct lh_buf *out)
 {
     const char *raw = ev->raw;
-    size_t rlen = strlen(raw);
+    size_t rlen = lens->len[LHS_C_RAW];
     static const char codes[] = "\x02\x03\x04\x05\x06";   /* non-token bytes */
     const char *vals[] = { ev->message, ev->trace_id, ev->span_id, ev->user_id, ev->host };
+    static const int cols[] = { LHS_C_MESSAGE, LHS_C_TRACE, LHS_C_SPAN, LHS_C_USER, LHS_C_HOST };
     struct subst s[5];
     size_t ns = 0;
     for (int i = 0; i < 5; i++) {
         const char *v = vals[i];
         if (!v)
             continue;
-        size_t vl = strlen(v);
+        size_t vl = lens->len[cols[i]];
         if (vl < 4 || vl > rlen)
             continue;
-        const char *hit = memmem(raw, rlen, v, vl);
-        if (!hit)
-            continue;
-        size_t pos = (size_t)(hit - raw), end = pos + vl;
-        const unsigned char *u = (const unsigned char *)raw;
-        const unsigned char *w = (const unsigned char *)v;
-        if (pos > 0 && lhs_tokch[u[pos - 1]] && lhs_tokch[w[0]])
-            continue;
-        if (end < rlen && lhs_tokch[u[end]] && lhs_tokch[w[vl - 1]])
+        size_t pos;
+        if (!find_value(raw, rlen, v, vl, &pos))
             continue;
         s[ns].pos = pos;
         s[ns].len = vl;
@@ -318,7 +373,8 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
 #define AREA_OFF(e) ((uint32_t)(META_FIXED + (e)->areas.len))
 
 int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
-                     const uint64_t *raw_bytes_of, size_t n, struct lh_buf *out, struct lh_err *err)
+                     const struct lhs_ev_lens *lens, size_t n, struct lh_buf *out,
+                     struct lh_err *err)
 {
     uint8_t fixed[META_FIXED];
     int rc = LH_ENOMEM;
@@ -327,11 +383,23 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
     lhs_put32(fixed + 4, LHS_NCOLS);
     lh_buf_reset(&e->body);
     lh_buf_reset(&e->areas);
-    lhs_hset_free(&e->toks);
+    lhs_hset_clear(&e->toks);
     uint32_t levels[LH_LEVEL_COUNT] = { 0 };
     uint64_t raw_bytes = 0;
     if (n == 0 || n > UINT32_MAX)
         return lh_err_set(err, LH_EINVAL, "block: bad event count %zu", n);
+    if (!lens) {
+        if (n > e->lens_cap) {
+            struct lhs_ev_lens *nl = realloc(e->lens_buf, n * sizeof(*nl));
+            if (!nl)
+                goto nomem;
+            e->lens_buf = nl;
+            e->lens_cap = n;
+        }
+        for (size_t i = 0; i < n; i++)
+            lhs_event_lens(evs[i], &e->lens_buf[i]);
+        lens = e->lens_buf;
+    }
 
     /* timestamps: deltas divided by their common factor (ms or us clocks) */
     lh_buf_reset(&e->col);
@@ -389,7 +457,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
             l = 0;
         levels[l]++;
         e->col.data[e->col.len++] = (char)l;
-        raw_bytes += raw_bytes_of ? raw_bytes_of[i] : lhs_event_raw_bytes(evs[i]);
+        raw_bytes += lens[i].raw_bytes;
     }
     if ((rc = put_col(e, fixed + 8 + LHS_C_LEVEL * META_COL_BYTES, LHS_ENC_U8, 0, 0, 0, err)) < 0)
         return rc;
@@ -422,7 +490,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
                 uint32_t code = 0;
                 if (v) {
                     int added;
-                    code = sdict_code(&e->dict, v, &added);
+                    code = sdict_code(&e->dict, v, lens[i].len[c], &added);
                     if (!code)
                         goto nomem;
                     if (added) {
@@ -431,7 +499,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
                             break;
                         }
                         e->dvals[code] = v;
-                        if (tokenize && (rc = index_text(e, v, strlen(v))) < 0)
+                        if (tokenize && (rc = index_text(e, v, lens[i].len[c])) < 0)
                             return lh_err_set(err, rc, "block: out of memory");
                     }
                 }
@@ -469,14 +537,14 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
             }
             if (c == LHS_C_RAW) {
                 size_t before = e->col.len;
-                if ((rc = raw_template(e, evs[i], &e->col)) < 0)
+                if ((rc = raw_template(e, evs[i], &lens[i], &e->col)) < 0)
                     return lh_err_set(err, rc, "block: out of memory");
                 if (lhs_buf_varint(&e->lens, e->col.len - before + 1) < 0 ||
                     lh_buf_putc(&e->col, '\0') < 0)
                     goto nomem;
                 continue;
             }
-            size_t l = strlen(v);
+            size_t l = lens[i].len[c];
             if (lhs_buf_varint(&e->lens, l + 1) < 0 || lh_buf_append(&e->col, v, l + 1) < 0)
                 goto nomem;
             if (tokenize && (rc = index_text(e, v, l)) < 0)
@@ -513,7 +581,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
                 if (!kv->key || !kv->value)
                     continue;
                 int added;
-                uint32_t code = sdict_code(&e->keys, kv->key, &added);
+                uint32_t code = sdict_code(&e->keys, kv->key, strlen(kv->key), &added);
                 if (!code)
                     goto nomem;
                 if (added) {

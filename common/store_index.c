@@ -53,6 +53,18 @@ int lhs_hset_add(struct lhs_hset *s, uint64_t h)
     return 0;
 }
 
+void lhs_hset_clear(struct lhs_hset *s)
+{
+    if (s->cap > (1u << 22)) {   /* an outsized block: give the memory back */
+        lhs_hset_free(s);
+        return;
+    }
+    if (s->v)
+        memset(s->v, 0, s->cap * sizeof(*s->v));
+    s->n = 0;
+    s->has_zero = 0;
+}
+
 void lhs_hset_free(struct lhs_hset *s)
 {
     free(s->v);

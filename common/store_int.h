@@ -117,6 +117,10 @@ int lhs_id_parse(const char *id, uint8_t uuid[16], uint32_t *index);
  * buffer. Returns what fn returned if non-zero. */
 typedef int (*lhs_tok_fn)(void *ctx, const char *tok, size_t len);
 int lhs_tokenize(const char *s, size_t n, lhs_tok_fn fn, void *ctx);
+struct lhs_hset;
+/* Adds lhs_tok_hash of every lower-cased token of s[0..n) to set (the
+ * hashes lhs_tokenize + lhs_tok_hash give, without the copies). */
+int lhs_tokenize_hash(const char *s, size_t n, struct lhs_hset *set);
 /* Hash of a lower-cased token. */
 static inline uint64_t lhs_tok_hash(const char *tok, size_t len) { return lhs_hash(tok, len); }
 
@@ -133,6 +137,8 @@ struct lhs_hset {
 };
 int lhs_hset_add(struct lhs_hset *s, uint64_t h);
 void lhs_hset_free(struct lhs_hset *s);
+/* Empties the set, keeping its table for the next block. */
+void lhs_hset_clear(struct lhs_hset *s);
 
 /* Blocked bloom filter: nwords 64-bit words in 512-bit groups. */
 size_t lhs_bloom_words(size_t nkeys);
@@ -194,11 +200,20 @@ struct lhs_block {
 struct lhs_enc_ctx;
 struct lhs_enc_ctx *lhs_enc_new(int zstd_level);
 void lhs_enc_free(struct lhs_enc_ctx *e);
+/* Byte lengths of an event's string fields (len[c] for the string columns,
+ * 0 when absent) and its lhs_event_raw_bytes, measured once per event. */
+struct lhs_ev_lens {
+    size_t len[LHS_NCOLS];
+    uint64_t raw_bytes;
+};
+/* Fills l and returns l->raw_bytes. */
+uint64_t lhs_event_lens(const struct lh_event *ev, struct lhs_ev_lens *l);
 /* Encodes events (sorted by ts, id; distinct ids) as one block appended to
- * out (8-byte aligned length). raw_bytes: lhs_event_raw_bytes of each event,
- * or NULL to compute them. */
+ * out (8-byte aligned length). lens: lhs_event_lens of each event, or NULL
+ * to compute them. */
 int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
-                     const uint64_t *raw_bytes, size_t n, struct lh_buf *out, struct lh_err *err);
+                     const struct lhs_ev_lens *lens, size_t n, struct lh_buf *out,
+                     struct lh_err *err);
 int lhs_block_seal(struct lh_buf *out);
 /* Approximate bytes of an event before encoding (its fields). */
 uint64_t lhs_event_raw_bytes(const struct lh_event *ev);

@@ -860,7 +860,7 @@ TEST(store_config_table_loads)
     CHECK_INT(cfg.merge_interval_ms, ==, 10000);
     CHECK_INT(cfg.threads, ==, 4);
     CHECK_INT(cfg.segment_bytes, ==, 64u << 20);   /* default */
-    CHECK_INT(cfg.zstd_level, ==, 3);
+    CHECK_INT(cfg.zstd_level, ==, 1);
     lh_conf_free(lh_store_opts, &cfg);
     memset(&cfg, 0, sizeof(cfg));
     const char *bad = "dir: x\nretention: soon\n";

@@ -1,0 +1,131 @@
+/* test_store_encode.c - unit tests of the store's encoder internals: the
+ * block tokenizer-hasher against the query side's tokenizer, and raw
+ * templates whose values are found past a first false match. */
+#include "../lh_test.h"
+#include "store_testlib.h"
+#include "../../common/store_int.h"
+
+struct collect {
+    struct lhs_hset *set;
+};
+
+static int collect_tok(void *ctx, const char *tok, size_t len)
+{
+    struct collect *c = ctx;
+    return lhs_hset_add(c->set, lhs_tok_hash(tok, len));
+}
+
+/* Same set of hashes, whatever the table order. */
+static int hset_equal(const struct lhs_hset *a, const struct lhs_hset *b)
+{
+    if (a->n != b->n || a->has_zero != b->has_zero)
+        return 0;
+    for (size_t i = 0; i < a->cap; i++) {
+        uint64_t h = a->v[i];
+        if (!h)
+            continue;
+        size_t j = (size_t)h & (b->cap - 1);
+        while (b->v[j] && b->v[j] != h)
+            j = (j + 1) & (b->cap - 1);
+        if (b->v[j] != h)
+            return 0;
+    }
+    return 1;
+}
+
+TEST(store_tokenize_hash_matches_query_tokenizer)
+{
+    /* bytes drawn from letters of both cases, digits, separators and
+     * bytes >= 0x80, lengths across the 16- and 64-byte steps */
+    static const char alphabet[] = "aZbYcXmM09_-. ,:/@[`{\x01\x7f\x80\xc3\xa9\xff";
+    struct tgen g = { 777, NULL, 0, { 0 }, 0 };
+    char buf[600];
+    size_t bad = 0;
+    for (int round = 0; round < 3000; round++) {
+        size_t n = (size_t)tg_below(&g, round < 200 ? 80 : sizeof(buf));
+        for (size_t i = 0; i < n; i++) {
+            /* runs of one class make long tokens and long gaps too */
+            if (i && tg_below(&g, 3) == 0)
+                buf[i] = buf[i - 1];
+            else
+                buf[i] = alphabet[tg_below(&g, sizeof(alphabet) - 1)];
+        }
+        struct lhs_hset want = { 0 }, got = { 0 };
+        struct collect c = { &want };
+        REQUIRE_INT(lhs_tokenize(buf, n, collect_tok, &c), ==, 0);
+        REQUIRE_INT(lhs_tokenize_hash(buf, n, &got), ==, 0);
+        if (!hset_equal(&want, &got)) {
+            if (bad++ < 3)
+                fprintf(stderr, "round %d: %zu tokens vs %zu\n", round, want.n, got.n);
+        }
+        lhs_hset_free(&want);
+        lhs_hset_free(&got);
+    }
+    CHECK_INT(bad, ==, 0);
+
+    /* a known case: "Foo-BAR_9 é" has the tokens foo, bar, 9 and é */
+    struct lhs_hset s = { 0 };
+    REQUIRE_INT(lhs_tokenize_hash("Foo-BAR_9 \xc3\xa9", 12, &s), ==, 0);
+    CHECK_INT(s.n, ==, 4);
+    struct lhs_hset one = { 0 };
+    REQUIRE_INT(lhs_hset_add(&one, lhs_tok_hash("bar", 3)), ==, 0);
+    int found = 0;
+    for (size_t i = 0; i < s.cap; i++)
+        found |= s.v[i] == lhs_tok_hash("bar", 3);
+    CHECK(found);
+    lhs_hset_clear(&s);
+    CHECK_INT(s.n, ==, 0);
+    lhs_hset_free(&s);
+    lhs_hset_free(&one);
+}
+
+TEST(store_raw_template_value_after_false_match)
+{
+    struct lh_store_config cfg = { 0 };
+    cfg.dir = (char *)lh_test_tmpdir();
+    struct lh_store *s = NULL;
+    struct lh_err err = { 0 };
+    REQUIRE_INT(lh_store_open(&s, &cfg, LH_STORE_WRITE, &err), ==, 0);
+    /* the first occurrence of each value sits inside a longer token; the
+     * second is on token boundaries. Raw equal to the message, and the
+     * message repeated in raw, too. */
+    struct lh_event evs[4] = {
+        { .ts_ns = TBASE + 1, .id = "f1", .tenant = "t", .trace_id = "abcd1234",
+          .message = "disk full", .raw = "xabcd1234 trace=abcd1234 disk full" },
+        { .ts_ns = TBASE + 2, .id = "f2", .tenant = "t", .message = "same line",
+          .raw = "same line" },
+        { .ts_ns = TBASE + 3, .id = "f3", .tenant = "t", .message = "echo",
+          .raw = "echo echo echoes" },
+        { .ts_ns = TBASE + 4, .id = "f4", .tenant = "t", .user_id = "usr_77",
+          .message = "m", .raw = "usr_777 usr_77usr_77 usr_77" },
+    };
+    REQUIRE_INT(lh_store_append(s, evs, 4, NULL, &err), ==, 0);
+    struct lh_store_query q = { .tenant = "t", .limit = 10 };
+    struct lh_store_result *r = NULL;
+    REQUIRE_INT(lh_store_search(s, &q, &r, &err), ==, 0);
+    REQUIRE_INT(r->n, ==, 4);
+    for (size_t i = 0; i < 4; i++)
+        CHECK_STR(r->events[i].raw, evs[3 - i].raw);
+    lh_store_result_free(r);
+    struct {
+        const char *term;
+        uint64_t want;
+    } cases[] = {
+        { "xabcd1234", 1 },   /* the literal part stays searchable */
+        { "abcd1234", 1 },
+        { "echoes", 1 },
+        { "usr_777", 1 },
+        { "usr_77usr_77", 1 },
+        { "usr_77", 1 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *terms[] = { cases[i].term };
+        struct lh_store_query cq = { .tenant = "t", .terms = terms, .nterms = 1 };
+        uint64_t n = 99;
+        REQUIRE_INT(lh_store_count(s, &cq, &n, &err), ==, 0);
+        if (n != cases[i].want)
+            fprintf(stderr, "term '%s': %llu\n", cases[i].term, (unsigned long long)n);
+        CHECK_INT(n, ==, cases[i].want);
+    }
+    lh_store_close(s);
+}
