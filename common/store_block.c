@@ -34,6 +34,8 @@ struct sdict {
     size_t cap, n;
 };
 
+#define EVID_MAX_UUIDS 256
+
 struct lhs_enc_ctx {
     int level;
     ZSTD_CCtx *cctx;
@@ -49,6 +51,7 @@ struct lhs_enc_ctx {
     size_t dvals_cap;
     struct lhs_ev_lens *lens_buf;   /* lengths computed here when the caller has none */
     size_t lens_cap;
+    uint8_t uuids[EVID_MAX_UUIDS][16];   /* EVID: batch uuids of the block */
 };
 
 struct lhs_enc_ctx *lhs_enc_new(int zstd_level)
@@ -324,6 +327,26 @@ static int raw_template(struct lhs_enc_ctx *e, const struct lh_event *ev,
     return 0;
 }
 
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
 /* Compresses e->col into the body and fills the directory entry. */
 static int put_col(struct lhs_enc_ctx *e, uint8_t *dir, int enc, int width, uint32_t dict_off,
                    uint32_t dict_n, struct lh_err *err)
@@ -370,6 +393,102 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
     return a;
 }
 
+/* What a receive time is stored against: the row's timestamp (ZIGZAG) or
+ * the previous row's receive time (RDELTA; the first row its timestamp). */
+static uint64_t recv_base(const struct lh_event *const *evs, size_t i, int rdelta)
+{
+    return rdelta && i > 0 ? (uint64_t)evs[i - 1]->received_ns : (uint64_t)evs[i]->ts_ns;
+}
+
+static int64_t recv_delta(const struct lh_event *const *evs, size_t i, int rdelta)
+{
+    return (int64_t)((uint64_t)evs[i]->received_ns - recv_base(evs, i, rdelta));
+}
+
+/* Divisor of the deltas of one encoding and the varint bytes they take. */
+static uint64_t recv_plan(const struct lh_event *const *evs, size_t n, int rdelta, uint64_t *div)
+{
+    uint64_t g = 0;
+    int wide = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d;
+        wide |= __builtin_sub_overflow(evs[i]->received_ns, (int64_t)recv_base(evs, i, rdelta),
+                                       &d);
+        g = gcd64(g, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
+    }
+    /* A difference beyond int64 (year 1700 received today) is stored
+     * modulo 2^64 with divisor 1, which the reader's unsigned base +
+     * delta * div gives back exactly. */
+    if (g == 0 || wide)
+        g = 1;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = recv_delta(evs, i, rdelta) / (int64_t)g;
+        bytes += varint_size(((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
+    }
+    *div = g;
+    return bytes;
+}
+
+/* The receive-time column, in whichever encoding takes fewer bytes. */
+static int encode_recv(struct lhs_enc_ctx *e, const struct lh_event *const *evs, size_t n,
+                       uint8_t *dir, struct lh_err *err)
+{
+    uint64_t div_ts, div_prev;
+    uint64_t by_ts = recv_plan(evs, n, 0, &div_ts), by_prev = recv_plan(evs, n, 1, &div_prev);
+    int rdelta = by_prev < by_ts;
+    uint64_t div = rdelta ? div_prev : div_ts;
+    lh_buf_reset(&e->col);
+    if (lhs_buf_varint(&e->col, div) < 0)
+        return lh_err_set(err, LH_ENOMEM, "block: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = recv_delta(evs, i, rdelta) / (int64_t)div;
+        if (lhs_buf_varint(&e->col, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63)) < 0)
+            return lh_err_set(err, LH_ENOMEM, "block: out of memory");
+    }
+    return put_col(e, dir, rdelta ? LHS_ENC_RDELTA : LHS_ENC_ZIGZAG, 0, 0, 0, err);
+}
+
+/* The id column as batch uuids and indexes when every id has the shape
+ * lh_event_id gives (and the block holds few batches): 1 if written, 0 if
+ * the ids do not fit (the caller stores them plain). */
+static int encode_evid(struct lhs_enc_ctx *e, const struct lh_event *const *evs, size_t n,
+                       uint8_t *dir, struct lh_err *err)
+{
+    uint8_t (*uu)[16] = e->uuids;
+    size_t nu = 0, last = 0;
+    uint32_t prev = 0;
+    lh_buf_reset(&e->lens);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t u[16];
+        uint32_t idx;
+        if (lhs_id_parse(evs[i]->id, u, &idx) < 0)
+            return 0;
+        size_t k = last;
+        if (k >= nu || memcmp(uu[k], u, 16) != 0) {
+            for (k = 0; k < nu && memcmp(uu[k], u, 16) != 0; k++)
+                ;
+            if (k == nu) {
+                if (nu == EVID_MAX_UUIDS)
+                    return 0;
+                memcpy(uu[nu++], u, 16);
+            }
+            last = k;
+        }
+        int64_t d = (int64_t)idx - (int64_t)prev;
+        prev = idx;
+        if (lhs_buf_varint(&e->lens, k) < 0 ||
+            lhs_buf_varint(&e->lens, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63)) < 0)
+            return lh_err_set(err, LH_ENOMEM, "block: out of memory");
+    }
+    lh_buf_reset(&e->col);
+    if (lhs_buf_varint(&e->col, nu) < 0 || lh_buf_append(&e->col, uu, nu * 16) < 0 ||
+        lh_buf_append(&e->col, e->lens.data, e->lens.len) < 0)
+        return lh_err_set(err, LH_ENOMEM, "block: out of memory");
+    int rc = put_col(e, dir, LHS_ENC_EVID, 0, 0, 0, err);
+    return rc < 0 ? rc : 1;
+}
+
 #define AREA_OFF(e) ((uint32_t)(META_FIXED + (e)->areas.len))
 
 int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
@@ -379,7 +498,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
     uint8_t fixed[META_FIXED];
     int rc = LH_ENOMEM;
     memset(fixed, 0, sizeof(fixed));
-    lhs_put32(fixed, 1);
+    lhs_put32(fixed, LHS_META_VERSION);
     lhs_put32(fixed + 4, LHS_NCOLS);
     lh_buf_reset(&e->body);
     lh_buf_reset(&e->areas);
@@ -420,33 +539,9 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
         return rc;
     for (size_t i = 0; i < n; i++)
         any_recv |= evs[i]->received_ns != 0;
-    if (any_recv) {
-        lh_buf_reset(&e->col);
-        div = 0;
-        int wide = 0;
-        for (size_t i = 0; i < n; i++) {
-            int64_t d;
-            wide |= __builtin_sub_overflow(evs[i]->received_ns, evs[i]->ts_ns, &d);
-            div = gcd64(div, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
-        }
-        /* A timestamp far from its receive time (year 1700 received today)
-         * has a difference beyond int64: stored modulo 2^64 with divisor 1,
-         * which the reader's unsigned ts + delta * div gives back exactly. */
-        if (div == 0 || wide)
-            div = 1;
-        if (lhs_buf_varint(&e->col, div) < 0)
-            goto nomem;
-        for (size_t i = 0; i < n; i++) {
-            int64_t d = (int64_t)((uint64_t)evs[i]->received_ns - (uint64_t)evs[i]->ts_ns) /
-                        (int64_t)div;
-            uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
-            if (lhs_buf_varint(&e->col, z) < 0)
-                goto nomem;
-        }
-        if ((rc = put_col(e, fixed + 8 + LHS_C_RECV * META_COL_BYTES, LHS_ENC_ZIGZAG, 0, 0, 0,
-                          err)) < 0)
-            return rc;
-    }
+    if (any_recv && (rc = encode_recv(e, evs, n, fixed + 8 + LHS_C_RECV * META_COL_BYTES,
+                                      err)) < 0)
+        return rc;
     /* level */
     lh_buf_reset(&e->col);
     if (lh_buf_reserve(&e->col, n) < 0)
@@ -467,6 +562,12 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
         if (c == LHS_C_LEVEL)
             continue;
         uint8_t *dir = fixed + 8 + (size_t)c * META_COL_BYTES;
+        if (c == LHS_C_ID) {
+            if ((rc = encode_evid(e, evs, n, dir, err)) < 0)
+                return rc;
+            if (rc == 1)
+                continue;
+        }
         size_t nonnull = 0;
         for (size_t i = 0; i < n; i++)
             nonnull += ev_str(evs[i], c) != NULL;
@@ -528,6 +629,34 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
         /* plain */
         lh_buf_reset(&e->col);
         lh_buf_reset(&e->lens);
+        if (c != LHS_C_RAW) {   /* lengths known: lens and bytes go straight in place */
+            size_t vbytes = 0, dbytes = 0;
+            for (size_t i = 0; i < n; i++) {
+                const char *v = ev_str(evs[i], c);
+                vbytes += v ? varint_size(lens[i].len[c] + 1) : 1;
+                dbytes += v ? lens[i].len[c] + 1 : 0;
+            }
+            if (lh_buf_reserve(&e->col, vbytes + dbytes) < 0)
+                goto nomem;
+            uint8_t *vp = (uint8_t *)e->col.data, *dp = vp + vbytes;
+            for (size_t i = 0; i < n; i++) {
+                const char *v = ev_str(evs[i], c);
+                if (!v) {
+                    *vp++ = 0;
+                    continue;
+                }
+                size_t l = lens[i].len[c];
+                vp = put_varint(vp, l + 1);
+                memcpy(dp, v, l + 1);
+                dp += l + 1;
+                if (tokenize && (rc = index_text(e, v, l)) < 0)
+                    return lh_err_set(err, rc, "block: out of memory");
+            }
+            e->col.len = vbytes + dbytes;
+            if ((rc = put_col(e, dir, LHS_ENC_PLAIN, 0, 0, 0, err)) < 0)
+                return rc;
+            continue;
+        }
         for (size_t i = 0; i < n; i++) {
             const char *v = ev_str(evs[i], c);
             if (!v) {
@@ -535,20 +664,12 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
                     goto nomem;
                 continue;
             }
-            if (c == LHS_C_RAW) {
-                size_t before = e->col.len;
-                if ((rc = raw_template(e, evs[i], &lens[i], &e->col)) < 0)
-                    return lh_err_set(err, rc, "block: out of memory");
-                if (lhs_buf_varint(&e->lens, e->col.len - before + 1) < 0 ||
-                    lh_buf_putc(&e->col, '\0') < 0)
-                    goto nomem;
-                continue;
-            }
-            size_t l = lens[i].len[c];
-            if (lhs_buf_varint(&e->lens, l + 1) < 0 || lh_buf_append(&e->col, v, l + 1) < 0)
-                goto nomem;
-            if (tokenize && (rc = index_text(e, v, l)) < 0)
+            size_t before = e->col.len;
+            if ((rc = raw_template(e, evs[i], &lens[i], &e->col)) < 0)
                 return lh_err_set(err, rc, "block: out of memory");
+            if (lhs_buf_varint(&e->lens, e->col.len - before + 1) < 0 ||
+                lh_buf_putc(&e->col, '\0') < 0)
+                goto nomem;
         }
         /* col = lens + data */
         if (lh_buf_reserve(&e->lens, e->col.len) < 0)
@@ -757,8 +878,14 @@ int lhs_block_parse_meta(struct lhs_block *b, struct lh_err *err)
     memset(&b->m, 0, sizeof(b->m));
     if (lhs_get32(b->meta - LHS_BLK_HDR + 20) != lhs_crc(m, b->meta_len))
         return lh_err_set(err, LH_ECORRUPT, "meta checksum mismatch");
-    if (lhs_get32(m) != 1 || lhs_get32(m + 4) != LHS_NCOLS)
-        return lh_err_set(err, LH_ECORRUPT, "unknown meta version");
+    uint32_t mver = lhs_get32(m);
+    if (mver < 1 || mver > LHS_META_VERSION)
+        return lh_err_set(err, LH_ECORRUPT,
+                          "block meta version %u is newer than this loghaul reads (up to %u)",
+                          mver, LHS_META_VERSION);
+    if (lhs_get32(m + 4) != LHS_NCOLS)
+        return lh_err_set(err, LH_ECORRUPT, "bad column count");
+    int max_enc = mver >= 2 ? LHS_ENC_EVID : LHS_ENC_META;
     for (int c = 0; c < LHS_NCOLS; c++) {
         const uint8_t *d = m + 8 + c * META_COL_BYTES;
         struct lhs_coldir *cd = &b->m.col[c];
@@ -768,7 +895,7 @@ int lhs_block_parse_meta(struct lhs_block *b, struct lh_err *err)
         cd->clen = lhs_get32(d + 8);
         cd->ulen = lhs_get32(d + 12);
         cd->dict_n = lhs_get32(d + 20);
-        if (cd->enc > LHS_ENC_META || (uint64_t)cd->off + cd->clen > b->body_len ||
+        if (cd->enc > max_enc || (uint64_t)cd->off + cd->clen > b->body_len ||
             cd->ulen > LHS_BLOCK_MAX)
             goto corrupt;
         if (cd->enc == LHS_ENC_DICT) {
@@ -910,6 +1037,42 @@ static int load_plain(struct lhs_bdec *d, int c, const uint8_t *buf, size_t len)
     return 0;
 }
 
+/* Rebuilds the ids of an EVID column as <32 hex>-<decimal> strings. */
+static int load_evid(struct lhs_bdec *d, const uint8_t *buf, size_t len)
+{
+    static const char hx[] = "0123456789abcdef";
+    const uint8_t *p = buf, *end = buf + len;
+    uint64_t nu;
+    if (lhs_varint(&p, end, &nu) < 0 || nu > (uint64_t)(end - p) / 16)
+        return LH_ECORRUPT;
+    const uint8_t *uu = p;
+    p += nu * 16;
+    const char **v = lh_arena_alloc(&d->arena, (size_t)(d->n ? d->n : 1) * sizeof(*v));
+    char *txt = lh_arena_alloc(&d->arena, (size_t)(d->n ? d->n : 1) * 45);
+    if (!v || !txt)
+        return LH_ENOMEM;
+    int64_t idx = 0;
+    for (uint32_t i = 0; i < d->n; i++) {
+        uint64_t k, z;
+        if (lhs_varint(&p, end, &k) < 0 || k >= nu || lhs_varint(&p, end, &z) < 0)
+            return LH_ECORRUPT;
+        idx += (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+        if (idx < 0 || idx > (int64_t)UINT32_MAX)
+            return LH_ECORRUPT;
+        char *t = txt + (size_t)i * 45;
+        for (int b = 0; b < 16; b++) {
+            t[2 * b] = hx[uu[k * 16 + (uint64_t)b] >> 4];
+            t[2 * b + 1] = hx[uu[k * 16 + (uint64_t)b] & 15];
+        }
+        snprintf(t + 32, 13, "-%u", (unsigned)idx);
+        v[i] = t;
+    }
+    if (p != end)
+        return LH_ECORRUPT;
+    d->str[LHS_C_ID] = v;
+    return 0;
+}
+
 int lhs_bdec_raw(struct lhs_bdec *d)
 {
     if (d->raw)
@@ -1014,6 +1177,8 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
             return LH_ENOMEM;
         if (cd->enc == LHS_ENC_NULL)
             break;
+        if (cd->enc != LHS_ENC_ZIGZAG && cd->enc != LHS_ENC_RDELTA)
+            goto corrupt;
         if ((rc = lhs_bdec_load(d, LHS_C_TS)) < 0)
             goto fail;
         const uint8_t *p = buf, *end = buf + cd->ulen;
@@ -1025,7 +1190,9 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
             if (lhs_varint(&p, end, &z) < 0)
                 goto corrupt;
             int64_t delta = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-            d->recv[i] = (int64_t)((uint64_t)d->ts[i] + (uint64_t)delta * div);
+            uint64_t base = cd->enc == LHS_ENC_RDELTA && i > 0 ? (uint64_t)d->recv[i - 1]
+                                                               : (uint64_t)d->ts[i];
+            d->recv[i] = (int64_t)(base + (uint64_t)delta * div);
         }
         break;
     }
@@ -1070,6 +1237,9 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
                 return LH_ENOMEM;
         } else if (cd->enc == LHS_ENC_PLAIN) {
             if ((rc = load_plain(d, c, buf, cd->ulen)) < 0)
+                goto fail;
+        } else if (cd->enc == LHS_ENC_EVID && c == LHS_C_ID) {
+            if ((rc = load_evid(d, buf, cd->ulen)) < 0)
                 goto fail;
         } else if (cd->enc == LHS_ENC_DICT) {
             if (cd->ulen != (uint64_t)n * cd->width)

@@ -52,7 +52,15 @@ enum lhs_enc {
     LHS_ENC_ZIGZAG = 4,   /* varint divisor, zigzag varint of (value - ts) / divisor per row */
     LHS_ENC_U8 = 5,       /* one byte per row */
     LHS_ENC_META = 6,     /* per row: varint n, n x (varint key code, varint len, bytes, NUL) */
+    /* meta version 2 on: */
+    LHS_ENC_RDELTA = 7,   /* varint divisor, zigzag varint of (value - previous row's value)
+                             / divisor per row, the first against ts (constant receive
+                             times, replayed batches) */
+    LHS_ENC_EVID = 8,     /* ids all shaped <32 hex>-<decimal> (lh_event_id): varint count
+                             of batch uuids, their 16 bytes each, then per row varint uuid
+                             number and zigzag varint of index - previous row's index */
 };
+#define LHS_META_VERSION 2   /* written; 1 (no RDELTA, EVID) is read too */
 
 /* ---- utilities (store_util.c) ----------------------------------------- */
 
