@@ -5,7 +5,8 @@
  *   0 u32 magic  4 u16 version  6 u16 flags  8 u32 nrows  12 u32 meta_len
  *   16 u32 body_len  20 u32 meta_crc  24 u32 body_crc  28 u32 zero
  *   32 i64 min_ts  40 i64 max_ts  48 u64 raw_bytes  56 u32 zero  60 u32 hdr_crc
- * Meta: u32 version, u32 ncols, ncols x {u8 enc, u8 width, u16 0, u32 off,
+ * Meta: u32 version (LHS_META_VERSION; 1 and 2 are read, a newer one is
+ *   reported as such), u32 ncols, ncols x {u8 enc, u8 width, u16 0, u32 off,
  *   u32 clen, u32 ulen, u32 dict_off, u32 dict_n}, u32 level_counts[7],
  *   u32 keys_off, u32 keys_n, u32 bloom_off, u32 bloom_words, u32 ids_off,
  *   u32 ids_len, then the areas those offsets point at. Dictionary and key

@@ -514,44 +514,6 @@ static void write_fixture(const char *dir)
     free(seg);
 }
 
-static int by_id(const void *a, const void *b)
-{
-    return strcmp(((const struct lh_event *)a)->id, ((const struct lh_event *)b)->id);
-}
-
-/* All events of tenant "old" sorted by id, deep-copied into a. */
-static size_t old_events(struct lh_store *s, struct lh_arena *a, struct lh_event **out)
-{
-    struct lh_store_query q = { .tenant = "old", .limit = 1000 };
-    struct lh_store_result *r = NULL;
-    struct lh_err err = { 0 };
-    if (lh_store_search(s, &q, &r, &err) < 0)
-        return 0;
-    struct lh_event *v = lh_arena_alloc(a, (r->n ? r->n : 1) * sizeof(*v));
-    for (size_t i = 0; i < r->n; i++) {
-        struct lh_event *e = &v[i];
-        *e = r->events[i];
-        const char **f[] = { &e->id, &e->tenant, &e->service, &e->host, &e->trace_id,
-                             &e->span_id, &e->user_id, &e->message, &e->stream,
-                             &e->container_id, &e->k8s_namespace, &e->k8s_pod,
-                             &e->k8s_container, &e->region, &e->file, &e->raw };
-        for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
-            if (*f[k])
-                *f[k] = lh_arena_strdup(a, *f[k]);
-        struct lh_kv *m = lh_arena_alloc(a, (e->nmeta ? e->nmeta : 1) * sizeof(*m));
-        for (size_t k = 0; k < e->nmeta; k++) {
-            m[k].key = lh_arena_strdup(a, e->meta[k].key);
-            m[k].value = lh_arena_strdup(a, e->meta[k].value);
-        }
-        e->meta = m;
-    }
-    size_t n = r->n;
-    lh_store_result_free(r);
-    qsort(v, n, sizeof(*v), by_id);
-    *out = v;
-    return n;
-}
-
 TEST(store_reads_and_merges_meta_version_1_segments)
 {
     struct lh_arena a = LH_ARENA_INIT;
@@ -563,7 +525,7 @@ TEST(store_reads_and_merges_meta_version_1_segments)
     struct lh_err err = { 0 };
     REQUIRE_INT(lh_store_open(&s, &cfg, LH_STORE_READ, &err), ==, 0);
     struct lh_event *before;
-    REQUIRE_INT(old_events(s, &a, &before), ==, 40);
+    REQUIRE_INT(tq_all_by_id(s, "old", &a, &before), ==, 40);
     size_t with_recv = 0;
     const struct lh_event *fix = NULL;
     for (size_t i = 0; i < 40; i++) {
@@ -576,11 +538,7 @@ TEST(store_reads_and_merges_meta_version_1_segments)
     CHECK_STR(fix->message, "fixture first event");
     CHECK_STR(fix->raw, "12:00 fixture first event");
     CHECK_INT(fix->received_ns - fix->ts_ns, ==, 1500000);
-    const char *terms[] = { "fixture" };
-    struct lh_store_query q = { .tenant = "old", .terms = terms, .nterms = 1 };
-    uint64_t n = 0;
-    REQUIRE_INT(lh_store_count(s, &q, &n, &err), ==, 0);
-    CHECK_INT(n, ==, 1);
+    CHECK_INT(tq_count_term(s, "old", "fixture"), ==, 1);
     struct lh_store_report *rep = NULL;
     REQUIRE_INT(lh_store_inspect(s, 1, &rep, &err), ==, 0);
     CHECK_INT(rep->nproblems, ==, 0);
@@ -611,7 +569,7 @@ TEST(store_reads_and_merges_meta_version_1_segments)
     CHECK_INT(rep->parts[0].segments, ==, 1);
     lh_store_report_free(rep);
     struct lh_event *after;
-    REQUIRE_INT(old_events(s, &a, &after), ==, 49);
+    REQUIRE_INT(tq_all_by_id(s, "old", &a, &after), ==, 49);
     size_t matched = 0, bad = 0;
     for (size_t i = 0, j = 0; i < 40 && j < 49; j++) {
         if (strcmp(after[j].id, before[i].id) != 0)

@@ -6,46 +6,6 @@
 
 #include "lh/store.h"
 
-static int id_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct lh_event *)a)->id, ((const struct lh_event *)b)->id);
-}
-
-/* Every event of the tenant, sorted by id, copied into a. */
-static size_t all_events(struct lh_store *s, struct lh_arena *a, struct lh_event **out)
-{
-    struct lh_store_query q = { .tenant = "mz", .limit = 100000 };
-    struct lh_store_result *r = NULL;
-    struct lh_err err = { 0 };
-    if (lh_store_search(s, &q, &r, &err) < 0) {
-        fprintf(stderr, "search: %s\n", err.msg);
-        return 0;
-    }
-    struct lh_event *v = lh_arena_alloc(a, (r->n ? r->n : 1) * sizeof(*v));
-    for (size_t i = 0; i < r->n; i++) {
-        struct lh_event *e = &v[i];
-        *e = r->events[i];
-        const char **f[] = { &e->id, &e->tenant, &e->service, &e->host, &e->trace_id,
-                             &e->span_id, &e->user_id, &e->message, &e->stream,
-                             &e->container_id, &e->k8s_namespace, &e->k8s_pod,
-                             &e->k8s_container, &e->region, &e->file, &e->raw };
-        for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
-            if (*f[k])
-                *f[k] = lh_arena_strdup(a, *f[k]);
-        struct lh_kv *m = lh_arena_alloc(a, (e->nmeta ? e->nmeta : 1) * sizeof(*m));
-        for (size_t k = 0; k < e->nmeta; k++) {
-            m[k].key = lh_arena_strdup(a, e->meta[k].key);
-            m[k].value = lh_arena_strdup(a, e->meta[k].value);
-        }
-        e->meta = m;
-    }
-    size_t n = r->n;
-    lh_store_result_free(r);
-    qsort(v, n, sizeof(*v), id_cmp);
-    *out = v;
-    return n;
-}
-
 TEST(store_merge_recompresses_appended_segments_once)
 {
     struct lh_arena a = LH_ARENA_INIT;
@@ -79,7 +39,7 @@ TEST(store_merge_recompresses_appended_segments_once)
     REQUIRE_INT(before->events, ==, total);
     CHECK(before->parts[0].segments >= 2);
     struct lh_event *want;
-    REQUIRE_INT(all_events(s, &a, &want), ==, total);
+    REQUIRE_INT(tq_all_by_id(s, "mz", &a, &want), ==, total);
 
     struct lh_store_maint_stats st = { 0 };
     REQUIRE_INT(lh_store_merge(s, &st, &err), ==, 0);
@@ -92,7 +52,7 @@ TEST(store_merge_recompresses_appended_segments_once)
     /* level 19 and whole blocks against level 1 and blocks of 100 events */
     CHECK(after->disk_bytes * 10 < before->disk_bytes * 9);
     struct lh_event *got;
-    REQUIRE_INT(all_events(s, &a, &got), ==, total);
+    REQUIRE_INT(tq_all_by_id(s, "mz", &a, &got), ==, total);
     size_t bad = 0;
     for (size_t i = 0; i < total; i++)
         bad += !ref_event_eq(&got[i], &want[i]);

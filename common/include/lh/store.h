@@ -8,10 +8,15 @@
  *   DIR/<tenant>/<YYYY-MM-DD>/<seq>.seg  append-only segments of blocks
  *
  * A block holds up to a few thousand events of one partition, sorted by
- * (timestamp, id): timestamps delta-encoded, low-cardinality strings
- * dictionary-encoded (the dictionary kept uncompressed beside the block so a
- * query can skip the block without decompressing it), every column
- * compressed with zstd, message/raw/metadata included. Each block carries its
+ * (timestamp, id): timestamps delta-encoded, receive times against the
+ * timestamp or the previous row, event ids as batch uuid + index,
+ * low-cardinality strings dictionary-encoded (the dictionary kept
+ * uncompressed beside the block so a query can skip the block without
+ * decompressing it), every column compressed with zstd, message/raw/metadata
+ * included. Appends compress fast (zstd_level, default 1); the merge
+ * rewrites each appended segment once into larger blocks at
+ * merge_zstd_level (default 9), which is where the data gets small. Each
+ * block carries its
  * min/max time, per-level counts, a bloom filter over the lower-cased tokens
  * of message, raw, trace_id, user_id, host and metadata values, and CRC32C
  * checksums of its header, its index part and its data.
