@@ -145,6 +145,8 @@ struct lhs_hset {
 };
 int lhs_hset_add(struct lhs_hset *s, uint64_t h);
 void lhs_hset_free(struct lhs_hset *s);
+/* Adds n hashes (the table grown once for all of them). */
+int lhs_hset_add_many(struct lhs_hset *s, const uint64_t *hs, size_t n);
 /* Empties the set, keeping its table for the next block. */
 void lhs_hset_clear(struct lhs_hset *s);
 

@@ -321,16 +321,6 @@ static inline uint64_t tok_mask(const uint8_t *p, size_t len)
 
 #define TOK_BATCH 32
 
-static int hset_add_batch(struct lhs_hset *set, const uint64_t *hs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        int rc = lhs_hset_add(set, hs[i]);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
 /* Token boundaries come from a bitmask of token bytes built 64 bytes at a
  * time (no branch per byte); hashes are inserted in batches, their table
  * slots prefetched, so the set's cache misses overlap. */
@@ -358,7 +348,7 @@ int lhs_tokenize_hash(const char *s, size_t n, struct lhs_hset *set)
                 if (set->cap)
                     __builtin_prefetch(&set->v[(size_t)h & (set->cap - 1)]);
                 if (nh == TOK_BATCH) {
-                    if ((rc = hset_add_batch(set, hs, nh)) < 0)
+                    if ((rc = lhs_hset_add_many(set, hs, nh)) < 0)
                         return rc;
                     nh = 0;
                 }
@@ -377,12 +367,12 @@ int lhs_tokenize_hash(const char *s, size_t n, struct lhs_hset *set)
         uint64_t h = hash_lower(u + tok, n - tok, lim);
         hs[nh++] = h;
         if (nh == TOK_BATCH) {
-            if ((rc = hset_add_batch(set, hs, nh)) < 0)
+            if ((rc = lhs_hset_add_many(set, hs, nh)) < 0)
                 return rc;
             nh = 0;
         }
     }
-    return hset_add_batch(set, hs, nh);
+    return lhs_hset_add_many(set, hs, nh);
 }
 
 int lhs_tokenize(const char *s, size_t n, lhs_tok_fn fn, void *ctx)
