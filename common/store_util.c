@@ -226,17 +226,21 @@ int lhs_level_parse(const char *s)
     return -1;
 }
 
+/* Lower-case hex digit values plus one; 0 for every other byte. */
+static const uint8_t hex1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+    ['f'] = 16,
+};
+
 int lhs_id_parse(const char *id, uint8_t uuid[16], uint32_t *index)
 {
-    for (int i = 0; i < 32; i++) {
-        int c = (unsigned char)id[i];
-        int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-        if (v < 0)
+    const unsigned char *u = (const unsigned char *)id;
+    for (int i = 0; i < 16; i++) {   /* a NUL is not a digit: stops before the end */
+        unsigned hi = hex1[u[2 * i]], lo = hi ? hex1[u[2 * i + 1]] : 0;
+        if (!hi || !lo)
             return -1;
-        if (i & 1)
-            uuid[i / 2] |= (uint8_t)v;
-        else
-            uuid[i / 2] = (uint8_t)(v << 4);
+        uuid[i] = (uint8_t)(((hi - 1) << 4) | (lo - 1));
     }
     if (id[32] != '-')
         return -1;

@@ -126,3 +126,36 @@ TEST(store_raw_template_value_after_false_match)
     }
     lh_store_close(s);
 }
+
+TEST(store_event_id_shape_parse)
+{
+    uint8_t batch[16], u[16];
+    for (int i = 0; i < 16; i++)
+        batch[i] = (uint8_t)(i * 17 + 3);
+    char id[LH_EVENT_ID_MAX];
+    uint32_t idx = 0;
+    const uint32_t idxs[] = { 0, 7, 10, 4294967295u };
+    for (size_t k = 0; k < sizeof(idxs) / sizeof(idxs[0]); k++) {
+        lh_event_id(id, batch, idxs[k]);
+        REQUIRE_INT(lhs_id_parse(id, u, &idx), ==, 0);
+        CHECK(memcmp(u, batch, 16) == 0);
+        CHECK_INT(idx, ==, idxs[k]);
+    }
+    const char *bad[] = {
+        "0123456789ABCDEF0123456789abcdef-1",   /* upper-case hex */
+        "0123456789abcdef0123456789abcdeg-1",
+        "0123456789abcdef0123456789abcde-1",    /* 31 digits */
+        "0123456789abcdef0123456789abcdef1",
+        "0123456789abcdef0123456789abcdef-",
+        "0123456789abcdef0123456789abcdef-01",  /* leading zero */
+        "0123456789abcdef0123456789abcdef-4294967296",
+        "0123456789abcdef0123456789abcdef-1x",
+        "0123456789abcdef",
+        "",
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        if (lhs_id_parse(bad[k], u, &idx) == 0)
+            fprintf(stderr, "accepted '%s'\n", bad[k]);
+        CHECK_INT(lhs_id_parse(bad[k], u, &idx), ==, -1);
+    }
+}
