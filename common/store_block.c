@@ -654,6 +654,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
                     return lh_err_set(err, rc, "block: out of memory");
             }
             e->col.len = vbytes + dbytes;
+            e->col.data[e->col.len] = 0;
             if ((rc = put_col(e, dir, LHS_ENC_PLAIN, 0, 0, 0, err)) < 0)
                 return rc;
             continue;

@@ -77,14 +77,17 @@ const unsigned char lhs_tokch[256] = {
 
 int lhs_buf_varint(struct lh_buf *b, uint64_t v)
 {
-    uint8_t tmp[10];
-    size_t n = 0;
+    if (b->cap - b->len < 11 && lh_buf_reserve(b, 10) < 0)   /* 10 bytes + the NUL */
+        return LH_ENOMEM;
+    uint8_t *p = (uint8_t *)b->data + b->len;
     while (v >= 0x80) {
-        tmp[n++] = (uint8_t)(v | 0x80);
+        *p++ = (uint8_t)(v | 0x80);
         v >>= 7;
     }
-    tmp[n++] = (uint8_t)v;
-    return lh_buf_append(b, tmp, n);
+    *p++ = (uint8_t)v;
+    *p = 0;
+    b->len = (size_t)(p - (uint8_t *)b->data);
+    return 0;
 }
 
 int lhs_buf_u32(struct lh_buf *b, uint32_t v)
