@@ -961,6 +961,16 @@ static void refused(struct lh_ship *s, struct sb *x, int status, const struct lh
     struct lh_err err = { 0 };
     char why[300];
     long index = error_index(body, why, sizeof(why));
+    if (status == 422 && strncmp(why, "idempotency_key_reused", 22) == 0) {
+        /* The key was acknowledged for other records (a retry always sends
+         * the same ones): these go again under a key derived from it. */
+        struct lh_uuid *u = x->split ? &x->parts[0].uuid : &x->b->uuid;
+        char id[LH_UUID_STR_SIZE];
+        lh_warn("ship: collector refused key %s of batch %llu as reused; resending under a new key",
+                lh_uuid_format(u, id), (unsigned long long)x->b->seq);
+        lh_batch_derive_uuid(u, "rekey", u);
+        return;
+    }
     if (start_split(s, x, &err) < 0) {
         lh_error("ship: batch %llu refused (%d: %s) and cannot be split: %s",
                  (unsigned long long)x->b->seq, status, why, err.msg);

@@ -190,10 +190,16 @@ struct job {
     unsigned max_ratio;
     struct lh_uuid uuid;
     int have_key;                    /* Idempotency-Key given (dedupe applies) */
+    /* The key was acknowledged before for a body with other bytes (another
+     * encoding, or other records): the worker compares the decoded body
+     * with what the first batch held before answering. */
+    int recheck;
+    struct lh_dedupe_seen seen;      /* recheck: the first batch; else this one */
     enum lh_codec codec;
     char remote_host[64];
     struct lh_buf body;
     /* results */
+    int duplicate;                   /* recheck found the same records */
     int status;
     int64_t retry_after_ms;
     char code[32];
@@ -344,6 +350,29 @@ static void work_decode_produce(struct job *j)
     }
     lh_counter_add(c->mx.bytes_decoded, len);
 
+    /* A key seen before with other bytes: the same records under another
+     * encoding are a retry; other records under it would be lost (their
+     * event ids derive from the key), so they are refused, not dropped. */
+    uint64_t content = lh_dedupe_digest(data, len, 0);
+    if (j->recheck) {
+        char id[LH_UUID_STR_SIZE];
+        lh_uuid_format(&j->uuid, id);
+        if (content != j->seen.content) {
+            job_fail(j, 422, "idempotency_key_reused", 0,
+                     "Idempotency-Key %s was acknowledged for a batch with other records; "
+                     "send this batch under a new key", id);
+            goto out;
+        }
+        j->status = 200;
+        j->duplicate = 1;
+        j->accepted = j->seen.accepted;
+        lh_buf_reset(&j->answer);
+        lh_buf_printf(&j->answer, "{\"accepted\":%llu,\"batch_id\":\"%s\",\"duplicate\":true}",
+                      (unsigned long long)j->accepted, id);
+        goto out;
+    }
+    j->seen.content = content;
+
     /* 2. Decode. */
     struct lh_ingest_context ctx = { .tenant = j->tenant, .batch_uuid = j->uuid.b,
                                      .received_ns = lh_time_now_ns(),
@@ -486,10 +515,14 @@ static void done_cb(struct lh_http_req *req, int status, void *arg)
     struct job *j = arg;
     struct collector *c = j->c;
     (void)status;
-    if (j->have_key)
-        lh_dedupe_end(c->dedupe, j->tenant, j->uuid.b, j->status == 200, j->accepted,
+    if (j->have_key && !j->recheck) {
+        j->seen.accepted = j->accepted;
+        lh_dedupe_end(c->dedupe, j->tenant, j->uuid.b, j->status == 200, &j->seen,
                       lh_time_mono_ns());
-    if (j->status == 200) {
+    }
+    if (j->duplicate) {
+        lh_counter_add(c->mx.duplicates, 1);
+    } else if (j->status == 200) {
         count_received(c, j->tenant, j->accepted);
         lh_histogram_observe(c->mx.batch_records, (double)j->accepted);
     } else {
@@ -566,6 +599,7 @@ static void handle_ingest(struct lh_http_req *req, struct collector *c, int ndjs
         reject(c, req, 400, "bad_tenant", NULL, terr.msg);
         return;
     }
+    lh_http_req_take_body(req, &j->body);
     const char *key = lh_http_req_header(req, "Idempotency-Key");
     if (key && *key) {
         if (lh_uuid_parse(key, strlen(key), &j->uuid, NULL) < 0) {
@@ -575,16 +609,21 @@ static void handle_ingest(struct lh_http_req *req, struct collector *c, int ndjs
             return;
         }
         j->have_key = 1;
-        uint64_t accepted = 0;
+        j->seen.wire = lh_dedupe_digest(j->body.data ? j->body.data : "", j->body.len,
+                                        (uint32_t)codec);
+        struct lh_dedupe_seen first = { 0 };
         enum lh_dedupe_state st =
-            lh_dedupe_begin(c->dedupe, tenant, j->uuid.b, lh_time_mono_ns(), &accepted);
-        if (st == LH_DEDUPE_DONE) {
+            lh_dedupe_begin(c->dedupe, tenant, j->uuid.b, lh_time_mono_ns(), &first);
+        if (st == LH_DEDUPE_DONE && first.wire != j->seen.wire) {
+            j->recheck = 1;
+            j->seen = first;
+        } else if (st == LH_DEDUPE_DONE) {
             /* the batch id as the first answer gave it, whichever form the key had */
             char id[LH_UUID_STR_SIZE], body[128];
             lh_uuid_format(&j->uuid, id);
             int n = snprintf(body, sizeof(body),
                              "{\"accepted\":%llu,\"batch_id\":\"%s\",\"duplicate\":true}",
-                             (unsigned long long)accepted, id);
+                             (unsigned long long)first.accepted, id);
             lh_counter_add(c->mx.duplicates, 1);
             job_free(j);
             lh_http_respond_json(req, 200, NULL, body, (size_t)n);
@@ -613,11 +652,10 @@ static void handle_ingest(struct lh_http_req *req, struct collector *c, int ndjs
                 *rb = '\0';
         }
     }
-    lh_http_req_take_body(req, &j->body);
     lh_counter_add(c->mx.bytes_in, j->body.len);
     if (lh_http_defer(req, work_cb, done_cb, j) < 0) {
-        if (j->have_key)
-            lh_dedupe_end(c->dedupe, tenant, j->uuid.b, 0, 0, 0);
+        if (j->have_key && !j->recheck)
+            lh_dedupe_end(c->dedupe, tenant, j->uuid.b, 0, NULL, 0);
         job_free(j);
         reject(c, req, 503, "overloaded", "1", "cannot schedule the request");
     }

@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lh/crc32c.h"
+
 struct entry {
     uint64_t h;             /* 0: empty slot */
     uint8_t uuid[16];
     uint64_t tenant_h;
     int64_t expires_ns;
-    uint64_t accepted;
+    struct lh_dedupe_seen seen;
     int state;
 };
 
@@ -30,6 +32,12 @@ static uint64_t fnv(const void *p, size_t n, uint64_t h)
     for (size_t i = 0; i < n; i++)
         h = (h ^ s[i]) * 0x100000001b3ULL;
     return h;
+}
+
+uint64_t lh_dedupe_digest(const void *p, size_t n, uint32_t tag)
+{
+    uint32_t crc = lh_crc32c(lh_crc32c(0, &tag, sizeof(tag)), p, n);
+    return (uint64_t)crc << 32 | (uint32_t)n;
 }
 
 static uint64_t key_hash(const char *tenant, const uint8_t uuid[16], uint64_t *tenant_h)
@@ -127,7 +135,8 @@ static void evict(struct lh_dedupe *d, int64_t now_ns)
 }
 
 enum lh_dedupe_state lh_dedupe_begin(struct lh_dedupe *d, const char *tenant,
-                                     const uint8_t uuid[16], int64_t now_ns, uint64_t *accepted)
+                                     const uint8_t uuid[16], int64_t now_ns,
+                                     struct lh_dedupe_seen *seen)
 {
     if (!d)
         return LH_DEDUPE_NEW;
@@ -135,7 +144,8 @@ enum lh_dedupe_state lh_dedupe_begin(struct lh_dedupe *d, const char *tenant,
     evict(d, now_ns);
     struct entry *e = find(d, h, th, uuid);
     if (e && e->expires_ns > now_ns) {
-        *accepted = e->accepted;
+        if (e->state == LH_DEDUPE_DONE)
+            *seen = e->seen;
         return e->state == LH_DEDUPE_DONE ? LH_DEDUPE_DONE : LH_DEDUPE_IN_FLIGHT;
     }
     if (e)
@@ -148,7 +158,7 @@ enum lh_dedupe_state lh_dedupe_begin(struct lh_dedupe *d, const char *tenant,
     e->tenant_h = th;
     memcpy(e->uuid, uuid, 16);
     e->state = LH_DEDUPE_IN_FLIGHT;
-    e->accepted = 0;
+    memset(&e->seen, 0, sizeof(e->seen));
     /* An in-flight batch keeps its slot for the window too: a client that
      * times out and retries meanwhile is told to wait. */
     e->expires_ns = now_ns + d->window_ns;
@@ -159,7 +169,7 @@ enum lh_dedupe_state lh_dedupe_begin(struct lh_dedupe *d, const char *tenant,
 }
 
 void lh_dedupe_end(struct lh_dedupe *d, const char *tenant, const uint8_t uuid[16], int ok,
-                   uint64_t accepted, int64_t now_ns)
+                   const struct lh_dedupe_seen *seen, int64_t now_ns)
 {
     if (!d)
         return;
@@ -167,11 +177,11 @@ void lh_dedupe_end(struct lh_dedupe *d, const char *tenant, const uint8_t uuid[1
     struct entry *e = find(d, h, th, uuid);
     if (!e)
         return;
-    if (!ok) {
+    if (!ok || !seen) {
         erase(d, e);
         return;
     }
     e->state = LH_DEDUPE_DONE;
-    e->accepted = accepted;
+    e->seen = *seen;
     e->expires_ns = now_ns + d->window_ns;
 }

@@ -41,9 +41,10 @@ static const struct lh_opt kafka_opts[] = {
       "largest producer batch per partition (batch.size)" },
     { LH_OPT_STR, "compression", "zstd", offsetof(struct lh_bus_kafka_config, compression),
       "compression.type: none, gzip, snappy, lz4, zstd" },
-    { LH_OPT_DURATION, "session_timeout", "45s",
+    { LH_OPT_DURATION, "session_timeout", "10s",
       offsetof(struct lh_bus_kafka_config, session_timeout_ms),
-      "consumer group session timeout (session.timeout.ms)" },
+      "consumer group session timeout (session.timeout.ms): after a broker outage the "
+      "group waits this long for the old member before consuming again" },
     { LH_OPT_DURATION, "max_poll_interval", "5m",
       offsetof(struct lh_bus_kafka_config, max_poll_interval_ms),
       "a consumer not polling for this long leaves the group (max.poll.interval.ms)" },

@@ -938,8 +938,13 @@ int lh_bus_kafka_open(const struct lh_bus_config *cfg, struct lh_bus *bus, struc
     }
     if (kb->cfg.delivery_timeout_ms <= 0)
         kb->cfg.delivery_timeout_ms = 30000;
+    /* Not librdkafka's 45 s: when the coordinator comes back from an
+     * outage it waits for the members it remembers for this long before it
+     * assigns partitions again, and heartbeats run on librdkafka's own
+     * thread, so a slow batch never counts against it (max_poll_interval
+     * does). 10 s is within the brokers' default 6-1800 s range. */
     if (kb->cfg.session_timeout_ms <= 0)
-        kb->cfg.session_timeout_ms = 45000;
+        kb->cfg.session_timeout_ms = 10000;
     if (kb->cfg.max_poll_interval_ms <= 0)
         kb->cfg.max_poll_interval_ms = 300000;
     int rc = producer_start(kb, err);

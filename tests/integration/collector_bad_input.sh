@@ -57,6 +57,28 @@ case_ "too many metadata keys" 413 "${AUTH[@]}" -d "{\"log_records\":[{\"raw_mes
 expect_status 404 "http://127.0.0.1:$PORT/v1/nope"
 expect_status 405 -X GET "$URL"
 
+say "Idempotency-Key: a retry is acknowledged once; a reused key with other records is refused"
+KEY=0190a4e2-3b7c-7def-8a12-0123456789ab
+produced() {
+    curl -s "http://127.0.0.1:$PORT/metrics" |
+        awk '/^loghaul_bus_produced_messages_total/ { s += $NF } END { print s + 0 }'
+}
+B1='{"log_records":[{"raw_message":"first a"},{"raw_message":"first b"}]}'
+B2='{"log_records":[{"raw_message":"other records"}]}'
+KEYED=("${AUTH[@]}" -H "Idempotency-Key: $KEY")
+expect_status 200 -X POST "$URL" "${KEYED[@]}" -d "$B1"
+n0=$(produced)
+expect_status 200 -X POST "$URL" "${KEYED[@]}" -d "$B1"
+grep -q '"accepted":2,.*"duplicate":true' "$WORK/last_body" || fail "retry not answered as a duplicate: $(cat "$WORK/last_body")"
+printf '%s' "$B1" | gzip >"$WORK/b1.gz"
+expect_status 200 -X POST "$URL" "${KEYED[@]}" -H 'Content-Encoding: gzip' --data-binary @"$WORK/b1.gz"
+grep -q '"accepted":2,.*"duplicate":true' "$WORK/last_body" || fail "gzip retry not answered as a duplicate: $(cat "$WORK/last_body")"
+expect_status 422 -X POST "$URL" "${KEYED[@]}" -d "$B2"
+grep -q idempotency_key_reused "$WORK/last_body" || fail "no reason in the 422: $(cat "$WORK/last_body")"
+[ "$(produced)" = "$n0" ] || fail "retries or the refused batch reached the bus ($n0 -> $(produced) messages)"
+healthy
+echo "  same records again (identity, then gzip): 200 duplicate; other records under the key: 422; bus unchanged"
+
 say "slow client holding a connection (header timeout 2 s) while others are served"
 python3 - "$PORT" <<'PY' &
 import socket, sys, time

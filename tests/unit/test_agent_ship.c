@@ -38,6 +38,7 @@ struct tcoll {
     /* behaviour */
     int fail_first;              /* answer the next N requests with fail_status */
     int fail_status;
+    const char *fail_code;       /* the error code of those answers ("busy") */
     const char *retry_after;
     int fail_all;                /* answer every request with fail_status */
     const char *reject;          /* 400 for a record whose message contains this */
@@ -97,7 +98,10 @@ static void on_ingest(struct lh_http_req *req, void *arg)
             c->fail_first--;
         c->status[r] = c->fail_status;
         pthread_mutex_unlock(&c->mu);
-        respond_json(req, c->fail_status, c->retry_after, "{\"error\":{\"code\":\"busy\"}}");
+        char fb[128];
+        snprintf(fb, sizeof(fb), "{\"error\":{\"code\":\"%s\"}}",
+                 c->fail_code ? c->fail_code : "busy");
+        respond_json(req, c->fail_status, c->retry_after, fb);
         return;
     }
     size_t len;
@@ -494,6 +498,19 @@ TEST(agent_ship_delivers_exactly_once_and_checkpoints)
     tc_free(c);
 }
 
+/* 100 lines through an agent (one request in flight) to c, which first
+ * answers its `fail_first` requests with `fail_status`: all arrive once. */
+static void ship_100_through_failures(struct env *e, struct tcoll *c)
+{
+    tc_start(c, 0, NULL);
+    char url[128];
+    write_lines(e, "a.log", 0, 100, 0, NULL, 0);
+    start_agent(e, url_of(c, url, sizeof(url), "http"), "  in_flight: 1\n", NULL);
+    REQUIRE(wait_lines(e, c, 100, 10000));
+    REQUIRE(run_until(e, all_acked, (void *)(intptr_t)100, 5000));
+    check_exactly_once(c, 0, 100, -1);
+}
+
 static void retry_case(int status, const char *retry_after, int fails, double min_gap)
 {
     struct env e;
@@ -502,13 +519,7 @@ static void retry_case(int status, const char *retry_after, int fails, double mi
     c->fail_first = fails;
     c->fail_status = status;
     c->retry_after = retry_after;
-    tc_start(c, 0, NULL);
-    char url[128];
-    write_lines(&e, "a.log", 0, 100, 0, NULL, 0);
-    start_agent(&e, url_of(c, url, sizeof(url), "http"), "  in_flight: 1\n", NULL);
-    REQUIRE(wait_lines(&e, c, 100, 10000));
-    REQUIRE(run_until(&e, all_acked, (void *)(intptr_t)100, 5000));
-    check_exactly_once(c, 0, 100, -1);
+    ship_100_through_failures(&e, c);
     pthread_mutex_lock(&c->mu);
     REQUIRE_INT(c->requests, >=, fails + 1);
     for (int i = 0; i < fails; i++) {
@@ -538,6 +549,32 @@ TEST(agent_ship_503_retry_after_honoured)
 TEST(agent_ship_429_retried_with_same_key)
 {
     retry_case(429, "0", 3, 0.0);
+}
+
+/* A collector that says the key was used for other records: the batch goes
+ * again under a new key, whole (nothing split off or dropped). */
+TEST(agent_ship_reused_key_resent_under_new_key)
+{
+    struct env e;
+    env_init(&e);
+    struct tcoll *c = tc_new();
+    c->fail_first = 1;
+    c->fail_status = 422;
+    c->fail_code = "idempotency_key_reused";
+    ship_100_through_failures(&e, c);
+    pthread_mutex_lock(&c->mu);
+    REQUIRE_INT(c->requests, >=, 2);
+    CHECK_INT(c->status[0], ==, 422);
+    CHECK_INT(c->status[1], ==, 200);
+    CHECK(c->key[0][0] && c->key[1][0] && strcmp(c->key[0], c->key[1]) != 0);
+    pthread_mutex_unlock(&c->mu);
+    struct lh_ship_stats st;
+    lh_ship_get_stats(lh_agent_ship(e.a), &st);
+    CHECK_INT(st.rejected, ==, 0);
+    CHECK_INT(st.splits, ==, 0);
+    env_free(&e);
+    tc_stop(c);
+    tc_free(c);
 }
 
 TEST(agent_ship_failover_to_second_endpoint)

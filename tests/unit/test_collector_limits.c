@@ -16,24 +16,27 @@ TEST(dedupe_states_and_window)
     struct lh_dedupe *d = lh_dedupe_create(100, 10 * SEC);
     REQUIRE(d);
     uint8_t u[16];
-    uint64_t acc = 0;
+    struct lh_dedupe_seen seen = { 0 }, done = { 42, 7, 9 };
     uuid_of(u, 1);
-    CHECK_INT(lh_dedupe_begin(d, "a", u, 0, &acc), ==, LH_DEDUPE_NEW);
-    CHECK_INT(lh_dedupe_begin(d, "a", u, 1, &acc), ==, LH_DEDUPE_IN_FLIGHT);
-    CHECK_INT(lh_dedupe_begin(d, "b", u, 1, &acc), ==, LH_DEDUPE_NEW);   /* other tenant */
-    lh_dedupe_end(d, "a", u, 1, 42, 2 * SEC);
-    CHECK_INT(lh_dedupe_begin(d, "a", u, 3 * SEC, &acc), ==, LH_DEDUPE_DONE);
-    CHECK_INT(acc, ==, 42);
+    CHECK_INT(lh_dedupe_begin(d, "a", u, 0, &seen), ==, LH_DEDUPE_NEW);
+    CHECK_INT(lh_dedupe_begin(d, "a", u, 1, &seen), ==, LH_DEDUPE_IN_FLIGHT);
+    CHECK_INT(lh_dedupe_begin(d, "b", u, 1, &seen), ==, LH_DEDUPE_NEW);   /* other tenant */
+    lh_dedupe_end(d, "a", u, 1, &done, 2 * SEC);
+    CHECK_INT(lh_dedupe_begin(d, "a", u, 3 * SEC, &seen), ==, LH_DEDUPE_DONE);
+    /* what the acknowledged batch left: its count and both digests */
+    CHECK_INT(seen.accepted, ==, 42);
+    CHECK_INT(seen.wire, ==, 7);
+    CHECK_INT(seen.content, ==, 9);
     /* Past the window the batch is new again. */
-    CHECK_INT(lh_dedupe_begin(d, "a", u, 13 * SEC, &acc), ==, LH_DEDUPE_NEW);
+    CHECK_INT(lh_dedupe_begin(d, "a", u, 13 * SEC, &seen), ==, LH_DEDUPE_NEW);
     /* A failed batch is forgotten at once, so its retry is handled. */
     uuid_of(u, 2);
-    CHECK_INT(lh_dedupe_begin(d, "a", u, 14 * SEC, &acc), ==, LH_DEDUPE_NEW);
-    lh_dedupe_end(d, "a", u, 0, 0, 14 * SEC);
-    CHECK_INT(lh_dedupe_begin(d, "a", u, 14 * SEC, &acc), ==, LH_DEDUPE_NEW);
+    CHECK_INT(lh_dedupe_begin(d, "a", u, 14 * SEC, &seen), ==, LH_DEDUPE_NEW);
+    lh_dedupe_end(d, "a", u, 0, NULL, 14 * SEC);
+    CHECK_INT(lh_dedupe_begin(d, "a", u, 14 * SEC, &seen), ==, LH_DEDUPE_NEW);
     lh_dedupe_destroy(d);
     /* Disabled cache: always new. */
-    CHECK_INT(lh_dedupe_begin(NULL, "a", u, 0, &acc), ==, LH_DEDUPE_NEW);
+    CHECK_INT(lh_dedupe_begin(NULL, "a", u, 0, &seen), ==, LH_DEDUPE_NEW);
 }
 
 TEST(dedupe_bounded_and_consistent_under_churn)
@@ -42,29 +45,42 @@ TEST(dedupe_bounded_and_consistent_under_churn)
     struct lh_dedupe *d = lh_dedupe_create(cap, 1000 * SEC);
     REQUIRE(d);
     uint8_t u[16];
-    uint64_t acc;
+    struct lh_dedupe_seen seen = { 0 };
     for (unsigned i = 0; i < 20000; i++) {
         uuid_of(u, i);
-        REQUIRE(lh_dedupe_begin(d, "t", u, i, &acc) == LH_DEDUPE_NEW);
-        lh_dedupe_end(d, "t", u, i % 7 != 0, i, i);   /* every 7th fails */
+        REQUIRE(lh_dedupe_begin(d, "t", u, i, &seen) == LH_DEDUPE_NEW);
+        struct lh_dedupe_seen s = { i, i, i };
+        lh_dedupe_end(d, "t", u, i % 7 != 0, &s, i);   /* every 7th fails */
         CHECK(lh_dedupe_size(d) <= cap);
     }
     /* The most recent successful batches are remembered exactly. */
     for (unsigned i = 20000 - 500; i < 20000; i++) {
         uuid_of(u, i);
-        enum lh_dedupe_state st = lh_dedupe_begin(d, "t", u, 20000, &acc);
+        enum lh_dedupe_state st = lh_dedupe_begin(d, "t", u, 20000, &seen);
         if (i % 7 != 0) {
             CHECK_INT(st, ==, LH_DEDUPE_DONE);
-            CHECK_INT(acc, ==, i);
+            CHECK_INT(seen.accepted, ==, i);
         } else {
             CHECK_INT(st, ==, LH_DEDUPE_NEW);
-            lh_dedupe_end(d, "t", u, 0, 0, 20000);
+            lh_dedupe_end(d, "t", u, 0, NULL, 20000);
         }
     }
     /* The oldest are gone. */
     uuid_of(u, 1);
-    CHECK_INT(lh_dedupe_begin(d, "t", u, 20000, &acc), ==, LH_DEDUPE_NEW);
+    CHECK_INT(lh_dedupe_begin(d, "t", u, 20000, &seen), ==, LH_DEDUPE_NEW);
     lh_dedupe_destroy(d);
+}
+
+TEST(dedupe_digest_tells_bodies_and_encodings_apart)
+{
+    const char x[] = "{\"logs\":[{\"message\":\"a\"}]}";
+    const char y[] = "{\"logs\":[{\"message\":\"b\"}]}";
+    uint64_t dx = lh_dedupe_digest(x, sizeof(x) - 1, 0);
+    CHECK(dx == lh_dedupe_digest(x, sizeof(x) - 1, 0));        /* a retry: same digest */
+    CHECK(dx != lh_dedupe_digest(y, sizeof(y) - 1, 0));        /* one byte differs */
+    CHECK(dx != lh_dedupe_digest(x, sizeof(x) - 2, 0));        /* a prefix */
+    CHECK(dx != lh_dedupe_digest(x, sizeof(x) - 1, 1));        /* another encoding */
+    CHECK(lh_dedupe_digest("", 0, 0) != lh_dedupe_digest("", 0, 1));
 }
 
 TEST(ratelimit_buckets_refill_and_retry_after)
