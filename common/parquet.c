@@ -36,15 +36,19 @@ enum {
 enum { CODEC_UNCOMPRESSED = 0, CODEC_ZSTD = 6 };
 enum { PAGE_DATA = 0, PAGE_DICT = 2, PAGE_DATA_V2 = 3 };
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"          /* 2: raw_prefix/raw_suffix */
 #define CREATED_BY "loghaul version 0.1.0"
 #define MAX_PAGE_BYTES (256u << 20)   /* reader: larger pages are refused */
 #define MAX_ROWS (1 << 26)            /* reader: larger row groups are refused */
 #define STAT_MAX_LEN 64               /* string min/max longer than this are not written */
+#define SPLIT_MIN_MSG 16              /* shorter messages are not cut out of raw */
 
 /* ---- the schema ---- */
 
-enum colkind { K_TS, K_STR, K_LEVEL, K_MAP_KEY, K_MAP_VALUE };
+/* K_RAW, K_RAW_PRE, K_RAW_SUF: the raw line, stored whole in `raw` or, when
+ * the message is a part of it, as `raw_prefix` + message + `raw_suffix`
+ * with `raw` absent (see lh/archive_format.h). */
+enum colkind { K_TS, K_STR, K_LEVEL, K_RAW, K_RAW_PRE, K_RAW_SUF, K_MAP_KEY, K_MAP_VALUE };
 
 struct coldef {
     const char *name;
@@ -65,7 +69,9 @@ static const struct coldef cols[] = {
     { "span_id", K_STR, EVF(span_id) },
     { "user_id", K_STR, EVF(user_id) },
     { "message", K_STR, EVF(message) },
-    { "raw", K_STR, EVF(raw) },
+    { "raw", K_RAW, EVF(raw) },
+    { "raw_prefix", K_RAW_PRE, 0 },
+    { "raw_suffix", K_RAW_SUF, 0 },
     { "stream", K_STR, EVF(stream) },
     { "container_id", K_STR, EVF(container_id) },
     { "k8s_namespace", K_STR, EVF(k8s_namespace) },
@@ -352,8 +358,17 @@ struct page {
     struct lh_buf plain;         /* PLAIN values */
 };
 
+/* How a row's raw line is stored (computed once per row group). */
+struct rawsplit {
+    struct sv raw;                  /* valid UTF-8; p NULL when the event has none */
+    int64_t pre;                    /* -1: raw whole; else raw[0..pre) is raw_prefix */
+    uint32_t suf;                   /* raw[suf..] is raw_suffix */
+};
+
 struct writer {
     const struct lh_parquet_opts *o;
+    struct rawsplit *rs;            /* rows [rs_r0, ...) of the row group being written */
+    size_t rs_r0;
     struct lh_buf *out;
     size_t file_start;
     struct lh_buf raw, comp, hdr;   /* scratch: page body, compressed body, page header */
@@ -524,12 +539,33 @@ struct sentry {
     int has;
 };
 
-static size_t row_entries(const struct lh_event *ev, size_t c, struct sentry *e, size_t cap,
-                          size_t j0)
+static size_t row_entries(const struct writer *w, const struct lh_event *evs, size_t r,
+                          size_t c, struct sentry *e, size_t cap, size_t j0)
 {
     /* returns the number of entries of this row for column c; fills e with
      * those from index j0 on, at most cap of them (maps can be long) */
+    const struct lh_event *ev = &evs[r];
     enum colkind k = cols[c].kind;
+    if (k == K_RAW || k == K_RAW_PRE || k == K_RAW_SUF) {
+        const struct rawsplit *rs = &w->rs[r - w->rs_r0];
+        struct sv v = { NULL, 0 };
+        if (k == K_RAW && rs->pre < 0) {
+            v = rs->raw;
+        } else if (k == K_RAW_PRE && rs->pre >= 0) {
+            v.p = rs->raw.p;
+            v.n = (uint32_t)rs->pre;
+        } else if (k == K_RAW_SUF && rs->pre >= 0) {
+            v.p = rs->raw.p + rs->suf;
+            v.n = rs->raw.n - rs->suf;
+        }
+        if (j0 == 0 && cap) {
+            e[0].rep = 0;
+            e[0].has = v.p != NULL;
+            e[0].def = v.p ? 1 : 0;
+            e[0].v = v;
+        }
+        return 1;
+    }
     if (k == K_STR || k == K_LEVEL) {
         const char *s = ev_str(ev, c);
         if (j0 == 0 && cap) {
@@ -647,6 +683,52 @@ static int check_len(struct writer *w, const char *s)
     return 0;
 }
 
+/* Fills w->rs for rows [r0, r1): raw and message repaired to valid UTF-8;
+ * unless opts keep_raw, a raw line that holds the message (at its first
+ * occurrence) is cut into raw_prefix and raw_suffix around it. Both parts
+ * are valid UTF-8 too: a valid message starts with a lead byte, so its
+ * place in a valid raw line starts and ends on character boundaries. */
+static int split_raw(struct writer *w, const struct lh_event *evs, size_t r0, size_t r1)
+{
+    struct rawsplit *rs = realloc(w->rs, (r1 - r0 ? r1 - r0 : 1) * sizeof(*rs));
+    if (!rs)
+        return w_nomem(w);
+    w->rs = rs;
+    w->rs_r0 = r0;
+    for (size_t r = r0; r < r1; r++, rs++) {
+        const char *raw = evs[r].raw, *msg = evs[r].message;
+        int rc;
+        rs->pre = -1;
+        rs->suf = 0;
+        rs->raw.p = raw;
+        rs->raw.n = 0;
+        if (!raw)
+            continue;
+        if ((rc = check_len(w, raw)) < 0)
+            return rc;
+        rs->raw.n = (uint32_t)strlen(raw);
+        if ((rc = fix_utf8(w, &rs->raw)) < 0)
+            return rc;
+        if (w->o->keep_raw || !msg)
+            continue;
+        struct sv m = { msg, 0 };
+        if ((rc = check_len(w, msg)) < 0)
+            return rc;
+        m.n = (uint32_t)strlen(msg);
+        if (m.n < SPLIT_MIN_MSG || m.n > rs->raw.n || (rc = fix_utf8(w, &m)) < 0) {
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        const char *at = memmem(rs->raw.p, rs->raw.n, m.p, m.n);
+        if (at) {
+            rs->pre = at - rs->raw.p;
+            rs->suf = (uint32_t)(rs->pre + m.n);
+        }
+    }
+    return 0;
+}
+
 static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t r0, size_t r1,
                            size_t c, struct chunkmeta *cm)
 {
@@ -656,6 +738,9 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
     struct page pg = { 0 };
     struct sentry e[64];
     int use_dict = !w->o->no_dictionary;
+    /* raw and its parts were checked and repaired by split_raw */
+    int presplit = cols[c].kind == K_RAW || cols[c].kind == K_RAW_PRE ||
+                   cols[c].kind == K_RAW_SUF;
     size_t nvals = 0, nnull = 0;
     struct sv mn = { 0 }, mx = { 0 };
     int rc = 0;
@@ -664,14 +749,15 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
     for (size_t r = r0; r < r1; r++) {
         size_t total = 1;
         for (size_t j0 = 0; j0 < total; j0 += 64) {
-            total = row_entries(&evs[r], c, e, 64, j0);
+            total = row_entries(w, evs, r, c, e, 64, j0);
             size_t m = total - j0 < 64 ? total - j0 : 64;
             for (size_t k = 0; k < m; k++) {
                 if (!e[k].has) {
                     nnull++;
                     continue;
                 }
-                if ((rc = check_len(w, e[k].v.p)) < 0 || (rc = fix_utf8(w, &e[k].v)) < 0)
+                if (!presplit && ((rc = check_len(w, e[k].v.p)) < 0 ||
+                                  (rc = fix_utf8(w, &e[k].v)) < 0))
                     goto out;
                 if (nvals == 0 || cmp_sv(e[k].v, mn) < 0)
                     mn = e[k].v;
@@ -720,7 +806,7 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
     for (size_t r = r0; r < r1; r++) {
         size_t total = 1;
         for (size_t j0 = 0; j0 < total; j0 += 64) {
-            total = row_entries(&evs[r], c, e, 64, j0);
+            total = row_entries(w, evs, r, c, e, 64, j0);
             size_t m = total - j0 < 64 ? total - j0 : 64;
             for (size_t k = 0; k < m; k++) {
                 if (page_level(&pg, e[k].def, e[k].rep) < 0) {
@@ -729,7 +815,7 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
                 }
                 if (!e[k].has)
                     continue;
-                if ((rc = fix_utf8(w, &e[k].v)) < 0)
+                if (!presplit && (rc = fix_utf8(w, &e[k].v)) < 0)
                     goto out;
                 if (use_dict) {
                     long ix = dict_add(&d, e[k].v);
@@ -841,6 +927,9 @@ static void write_schema(struct lh_thrift_writer *t, const struct lh_parquet_opt
             break;
         case K_STR:
         case K_LEVEL:
+        case K_RAW:
+        case K_RAW_PRE:
+        case K_RAW_SUF:
             write_schema_string(t, cols[c].name, REP_OPTIONAL);
             break;
         case K_MAP_KEY:
@@ -999,6 +1088,8 @@ int lh_parquet_write(const struct lh_event *evs, size_t n, const struct lh_parqu
         struct rgmeta *rg = &rgs[g];
         rg->num_rows = (int64_t)(r1 - r0);
         rg->file_offset = w_off(&w);
+        if ((rc = split_raw(&w, evs, r0, r1)) < 0)
+            goto out;
         for (size_t c = 0; c < NCOLS; c++) {
             struct chunkmeta *cm = &rg->c[c];
             cm->data_page_offset = cm->dict_page_offset = -1;
@@ -1022,6 +1113,7 @@ out:
             lh_buf_free(&rgs[g].c[c].max);
         }
     free(rgs);
+    free(w.rs);
     lh_buf_free(&w.raw);
     lh_buf_free(&w.comp);
     lh_buf_free(&w.hdr);
@@ -1865,16 +1957,54 @@ static int read_chunk(struct reader *rd, const struct pq_leaf *lf, const struct 
     return 0;
 }
 
+/* Rows without raw but with raw_prefix get raw = raw_prefix + message +
+ * raw_suffix (an absent message or suffix counts as empty). */
+static int join_raw(struct reader *rd, const struct coldata *pd, const struct pq_leaf *pl,
+                    const struct coldata *sd, const struct pq_leaf *sl, struct lh_event *evs,
+                    size_t nrows)
+{
+    size_t pi = 0, si = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        const char *pre = NULL, *suf = NULL;
+        if (pd->def[r] == (uint32_t)pl->max_def)
+            pre = pd->sv[pi++];
+        if (sd && sd->def[r] == (uint32_t)sl->max_def)
+            suf = sd->sv[si++];
+        if (!pre || evs[r].raw)
+            continue;
+        const char *msg = evs[r].message ? evs[r].message : "";
+        size_t lp = strlen(pre), lm = strlen(msg), ls = suf ? strlen(suf) : 0;
+        char *raw = lh_arena_alloc(rd->arena, lp + lm + ls + 1);
+        if (!raw)
+            return lh_err_set(rd->err, LH_ENOMEM, "parquet: out of memory");
+        memcpy(raw, pre, lp);
+        memcpy(raw + lp, msg, lm);
+        if (ls)
+            memcpy(raw + lp + lm, suf, ls);
+        raw[lp + lm + ls] = '\0';
+        evs[r].raw = raw;
+    }
+    return 0;
+}
+
 static int assemble(struct reader *rd, const struct pq_rg *rg, struct coldata *cds,
                     const struct pq_leaf **lfs, struct lh_event *evs, size_t nrows)
 {
+    int rc;
+    size_t pc = 0, sc = 0;     /* the raw_prefix and raw_suffix columns */
     for (size_t c = 0; c < NCOLS; c++) {
         struct coldata *cd = &cds[c];
         const struct pq_leaf *lf = lfs[c];
+        if (cols[c].kind == K_RAW_PRE)
+            pc = c;
+        if (cols[c].kind == K_RAW_SUF)
+            sc = c;
         if (!lf || cols[c].kind == K_MAP_KEY || cols[c].kind == K_MAP_VALUE)
             continue;
         if (cd->nlev != nrows)
             return bad(rd, "flat column with a value count other than the row count");
+        if (cols[c].kind == K_RAW_PRE || cols[c].kind == K_RAW_SUF)
+            continue;   /* joined below */
         size_t vi = 0;
         for (size_t r = 0; r < nrows; r++) {
             int defined = cd->def[r] == (uint32_t)lf->max_def;
@@ -1889,6 +2019,9 @@ static int assemble(struct reader *rd, const struct pq_rg *rg, struct coldata *c
             vi += defined;
         }
     }
+    if (lfs[pc] && (rc = join_raw(rd, &cds[pc], lfs[pc], lfs[sc] ? &cds[sc] : NULL, lfs[sc],
+                                  evs, nrows)) < 0)
+        return rc;
     /* the map: key column drives the structure, value column aligns */
     size_t kc = NCOLS - 2, vc = NCOLS - 1;
     if (!lfs[kc])
