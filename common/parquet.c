@@ -46,14 +46,16 @@ enum { PAGE_DATA = 0, PAGE_DICT = 2, PAGE_DATA_V2 = 3 };
 /* ---- the schema ---- */
 
 /* K_RAW, K_RAW_PRE, K_RAW_SUF: the raw line, stored whole in `raw` or, when
- * the message is a part of it, as `raw_prefix` + message + `raw_suffix`
- * with `raw` absent (see lh/archive_format.h). */
-enum colkind { K_TS, K_STR, K_LEVEL, K_RAW, K_RAW_PRE, K_RAW_SUF, K_MAP_KEY, K_MAP_VALUE };
+ * the message (K_MSG) is a part of it, as `raw_prefix` + message +
+ * `raw_suffix` with `raw` absent (see lh/archive_format.h). */
+enum colkind {
+    K_TS, K_STR, K_LEVEL, K_MSG, K_RAW, K_RAW_PRE, K_RAW_SUF, K_MAP_KEY, K_MAP_VALUE
+};
 
 struct coldef {
     const char *name;
     enum colkind kind;
-    size_t off;                /* K_STR: offsetof the string in struct lh_event */
+    size_t off;                /* K_STR, K_MSG, K_RAW: offsetof the string in struct lh_event */
 };
 
 #define EVF(f) offsetof(struct lh_event, f)
@@ -68,7 +70,7 @@ static const struct coldef cols[] = {
     { "trace_id", K_STR, EVF(trace_id) },
     { "span_id", K_STR, EVF(span_id) },
     { "user_id", K_STR, EVF(user_id) },
-    { "message", K_STR, EVF(message) },
+    { "message", K_MSG, EVF(message) },
     { "raw", K_RAW, EVF(raw) },
     { "raw_prefix", K_RAW_PRE, 0 },
     { "raw_suffix", K_RAW_SUF, 0 },
@@ -91,6 +93,12 @@ static const char *ev_str(const struct lh_event *ev, size_t c)
     if (cols[c].kind == K_LEVEL)
         return lh_level_name(ev->level);
     return *(const char *const *)((const char *)ev + cols[c].off);
+}
+
+/* Columns whose values split_raw prepares once per row group. */
+static int is_text(enum colkind k)
+{
+    return k == K_MSG || k == K_RAW || k == K_RAW_PRE || k == K_RAW_SUF;
 }
 
 static int max_def_of(enum colkind k)
@@ -276,14 +284,26 @@ struct dict {
     size_t bytes;             /* PLAIN size of the dictionary */
 };
 
+/* 8 bytes at a time: multiply and fold (the table is a power of two). */
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 1099511628211ull;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    while (n >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        h = (h ^ x) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
     }
-    return h ^ (h >> 29);
+    if (n) {
+        uint64_t x = 0;
+        memcpy(&x, p, n);
+        h = (h ^ x) * 0xff51afd7ed558ccdull;
+    }
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 32);
 }
 
 static void dict_free(struct dict *d)
@@ -360,6 +380,7 @@ struct page {
 
 /* How a row's raw line is stored (computed once per row group). */
 struct rawsplit {
+    struct sv msg;                  /* valid UTF-8; p NULL when the event has none */
     struct sv raw;                  /* valid UTF-8; p NULL when the event has none */
     int64_t pre;                    /* -1: raw whole; else raw[0..pre) is raw_prefix */
     uint32_t suf;                   /* raw[suf..] is raw_suffix */
@@ -546,10 +567,12 @@ static size_t row_entries(const struct writer *w, const struct lh_event *evs, si
      * those from index j0 on, at most cap of them (maps can be long) */
     const struct lh_event *ev = &evs[r];
     enum colkind k = cols[c].kind;
-    if (k == K_RAW || k == K_RAW_PRE || k == K_RAW_SUF) {
+    if (is_text(k)) {
         const struct rawsplit *rs = &w->rs[r - w->rs_r0];
         struct sv v = { NULL, 0 };
-        if (k == K_RAW && rs->pre < 0) {
+        if (k == K_MSG) {
+            v = rs->msg;
+        } else if (k == K_RAW && rs->pre < 0) {
             v = rs->raw;
         } else if (k == K_RAW_PRE && rs->pre >= 0) {
             v.p = rs->raw.p;
@@ -683,9 +706,32 @@ static int check_len(struct writer *w, const char *s)
     return 0;
 }
 
+/* An occurrence of needle[0..nn) in hay[0..hn), or NULL: at the end when it
+ * is there (where parsers most often take the message from), else the
+ * first. Candidates are found by the needle's head (glibc's memmem is much
+ * faster on short needles than on long ones) and compared in full. */
+static const char *find_text(const char *hay, size_t hn, const char *needle, size_t nn)
+{
+    if (nn > hn)
+        return NULL;
+    if (memcmp(hay + hn - nn, needle, nn) == 0)
+        return hay + hn - nn;
+    size_t head = nn < 32 ? nn : 32;
+    const char *p = hay, *end = hay + hn;
+    while ((size_t)(end - p) >= nn) {
+        const char *at = memmem(p, (size_t)(end - p) - (nn - head), needle, head);
+        if (!at)
+            return NULL;
+        if (memcmp(at + head, needle + head, nn - head) == 0)
+            return at;
+        p = at + 1;
+    }
+    return NULL;
+}
+
 /* Fills w->rs for rows [r0, r1): raw and message repaired to valid UTF-8;
- * unless opts keep_raw, a raw line that holds the message (at its first
- * occurrence) is cut into raw_prefix and raw_suffix around it. Both parts
+ * unless opts keep_raw, a raw line that holds the message (see find_text)
+ * is cut into raw_prefix and raw_suffix around it. Both parts
  * are valid UTF-8 too: a valid message starts with a lead byte, so its
  * place in a valid raw line starts and ends on character boundaries. */
 static int split_raw(struct writer *w, const struct lh_event *evs, size_t r0, size_t r1)
@@ -702,6 +748,11 @@ static int split_raw(struct writer *w, const struct lh_event *evs, size_t r0, si
         rs->suf = 0;
         rs->raw.p = raw;
         rs->raw.n = 0;
+        rs->msg.p = msg;
+        rs->msg.n = 0;
+        if (msg && ((rc = check_len(w, msg)) < 0 ||
+                    (rs->msg.n = (uint32_t)strlen(msg), rc = fix_utf8(w, &rs->msg)) < 0))
+            return rc;
         if (!raw)
             continue;
         if ((rc = check_len(w, raw)) < 0)
@@ -709,21 +760,12 @@ static int split_raw(struct writer *w, const struct lh_event *evs, size_t r0, si
         rs->raw.n = (uint32_t)strlen(raw);
         if ((rc = fix_utf8(w, &rs->raw)) < 0)
             return rc;
-        if (w->o->keep_raw || !msg)
+        if (w->o->keep_raw || !msg || rs->msg.n < SPLIT_MIN_MSG)
             continue;
-        struct sv m = { msg, 0 };
-        if ((rc = check_len(w, msg)) < 0)
-            return rc;
-        m.n = (uint32_t)strlen(msg);
-        if (m.n < SPLIT_MIN_MSG || m.n > rs->raw.n || (rc = fix_utf8(w, &m)) < 0) {
-            if (rc < 0)
-                return rc;
-            continue;
-        }
-        const char *at = memmem(rs->raw.p, rs->raw.n, m.p, m.n);
+        const char *at = find_text(rs->raw.p, rs->raw.n, rs->msg.p, rs->msg.n);
         if (at) {
             rs->pre = at - rs->raw.p;
-            rs->suf = (uint32_t)(rs->pre + m.n);
+            rs->suf = (uint32_t)(rs->pre + rs->msg.n);
         }
     }
     return 0;
@@ -738,9 +780,8 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
     struct page pg = { 0 };
     struct sentry e[64];
     int use_dict = !w->o->no_dictionary;
-    /* raw and its parts were checked and repaired by split_raw */
-    int presplit = cols[c].kind == K_RAW || cols[c].kind == K_RAW_PRE ||
-                   cols[c].kind == K_RAW_SUF;
+    /* message, raw and its parts were checked and repaired by split_raw */
+    int presplit = is_text(cols[c].kind);
     size_t nvals = 0, nnull = 0;
     struct sv mn = { 0 }, mx = { 0 };
     int rc = 0;
@@ -769,8 +810,11 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
                         rc = w_nomem(w);
                         goto out;
                     }
-                    /* too big or too many distinct values: PLAIN pays more */
-                    if (d.bytes > (1u << 20) || d.n > 65536)
+                    /* too big or too many distinct values: PLAIN pays more;
+                     * nearly all distinct early on (ids, free text): so it
+                     * stays, by far most likely */
+                    if (d.bytes > (1u << 20) || d.n > 65536 ||
+                        (nvals == 1024 && d.n > 1000))
                         use_dict = 0;
                 }
             }
@@ -927,6 +971,7 @@ static void write_schema(struct lh_thrift_writer *t, const struct lh_parquet_opt
             break;
         case K_STR:
         case K_LEVEL:
+        case K_MSG:
         case K_RAW:
         case K_RAW_PRE:
         case K_RAW_SUF:

@@ -25,8 +25,9 @@
  *   - raw is stored once: when the message (16 bytes or more) is a part of
  *     the raw line, as it is for nearly every parsed line, the row holds
  *     raw_prefix and raw_suffix (optional STRING columns: the bytes before
- *     and after the message's first occurrence) and raw is absent, so the
- *     message's text is not stored twice. Readers rebuild it:
+ *     and after the message, taken at the line's end where it is there,
+ *     else at its first occurrence) and raw is absent, so the message's
+ *     text is not stored twice. Readers rebuild it:
  *       raw = coalesce(raw, raw_prefix || message || raw_suffix)
  *     (SQL of DuckDB, Athena, Trino, Spark); our reader does so itself.
  *     Otherwise (no message, a short one, or one rewritten by the
