@@ -386,8 +386,12 @@ struct rawsplit {
     uint32_t suf;                   /* raw[suf..] is raw_suffix */
 };
 
+struct ent;
+
 struct writer {
     const struct lh_parquet_opts *o;
+    struct ent *ents;               /* scratch: the entries of one column chunk */
+    size_t ecap;
     struct rawsplit *rs;            /* rows [rs_r0, ...) of the row group being written */
     size_t rs_r0;
     struct lh_buf *out;
@@ -771,6 +775,14 @@ static int split_raw(struct writer *w, const struct lh_event *evs, size_t r0, si
     return 0;
 }
 
+/* The entries of one column chunk, gathered once (pass 1) and written from
+ * there (pass 2): values repaired, dictionary indices assigned. */
+struct ent {
+    struct sv v;
+    uint32_t def, rep;
+    uint32_t idx;
+};
+
 static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t r0, size_t r1,
                            size_t c, struct chunkmeta *cm)
 {
@@ -782,17 +794,35 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
     int use_dict = !w->o->no_dictionary;
     /* message, raw and its parts were checked and repaired by split_raw */
     int presplit = is_text(cols[c].kind);
-    size_t nvals = 0, nnull = 0;
+    size_t nvals = 0, nnull = 0, nent = 0;
     struct sv mn = { 0 }, mx = { 0 };
     int rc = 0;
 
-    /* pass 1: statistics and the dictionary decision */
+    /* pass 1: the entries, statistics and the dictionary decision */
     for (size_t r = r0; r < r1; r++) {
         size_t total = 1;
         for (size_t j0 = 0; j0 < total; j0 += 64) {
             total = row_entries(w, evs, r, c, e, 64, j0);
             size_t m = total - j0 < 64 ? total - j0 : 64;
+            if (nent + m > w->ecap) {
+                size_t nc = w->ecap ? w->ecap * 2 : 4096;
+                while (nc < nent + m)
+                    nc *= 2;
+                struct ent *ne = realloc(w->ents, nc * sizeof(*ne));
+                if (!ne) {
+                    rc = w_nomem(w);
+                    goto out;
+                }
+                w->ents = ne;
+                w->ecap = nc;
+            }
             for (size_t k = 0; k < m; k++) {
+                struct ent *en = &w->ents[nent++];
+                en->def = e[k].def;
+                en->rep = e[k].rep;
+                en->v.p = NULL;
+                en->v.n = 0;
+                en->idx = 0;
                 if (!e[k].has) {
                     nnull++;
                     continue;
@@ -800,16 +830,19 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
                 if (!presplit && ((rc = check_len(w, e[k].v.p)) < 0 ||
                                   (rc = fix_utf8(w, &e[k].v)) < 0))
                     goto out;
+                en->v = e[k].v;
                 if (nvals == 0 || cmp_sv(e[k].v, mn) < 0)
                     mn = e[k].v;
                 if (nvals == 0 || cmp_sv(e[k].v, mx) > 0)
                     mx = e[k].v;
                 nvals++;
                 if (use_dict) {
-                    if (dict_add(&d, e[k].v) < 0) {
+                    long ix = dict_add(&d, e[k].v);
+                    if (ix < 0) {
                         rc = w_nomem(w);
                         goto out;
                     }
+                    en->idx = (uint32_t)ix;
                     /* too big or too many distinct values: PLAIN pays more;
                      * nearly all distinct early on (ids, free text): so it
                      * stays, by far most likely */
@@ -847,38 +880,31 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
     }
 
     /* pass 2: pages, cut at row boundaries */
-    for (size_t r = r0; r < r1; r++) {
-        size_t total = 1;
-        for (size_t j0 = 0; j0 < total; j0 += 64) {
-            total = row_entries(w, evs, r, c, e, 64, j0);
-            size_t m = total - j0 < 64 ? total - j0 : 64;
-            for (size_t k = 0; k < m; k++) {
-                if (page_level(&pg, e[k].def, e[k].rep) < 0) {
-                    rc = w_nomem(w);
-                    goto out;
-                }
-                if (!e[k].has)
-                    continue;
-                if (!presplit && (rc = fix_utf8(w, &e[k].v)) < 0)
-                    goto out;
-                if (use_dict) {
-                    long ix = dict_add(&d, e[k].v);
-                    if (ix < 0 || grow_u32(&pg.idx, &pg.capidx, pg.nidx + 1) < 0) {
-                        rc = w_nomem(w);
-                        goto out;
-                    }
-                    pg.idx[pg.nidx++] = (uint32_t)ix;
-                } else if (put_u32le(&pg.plain, e[k].v.n) < 0 ||
-                           lh_buf_append(&pg.plain, e[k].v.p, e[k].v.n) < 0) {
-                    rc = w_nomem(w);
-                    goto out;
-                }
-            }
+    for (size_t i = 0; i < nent; i++) {
+        const struct ent *en = &w->ents[i];
+        if (en->rep == 0 && i > 0) {
+            size_t approx = use_dict ? pg.nidx * 2 : pg.plain.len;
+            if (approx + pg.nlev / 4 >= w->o->page_bytes &&
+                (rc = flush_page(w, cm, &pg, max_def, max_rep, use_dict ? &d : NULL)) < 0)
+                goto out;
         }
-        size_t approx = use_dict ? pg.nidx * 2 : pg.plain.len;
-        if (approx + pg.nlev / 4 >= w->o->page_bytes &&
-            (rc = flush_page(w, cm, &pg, max_def, max_rep, use_dict ? &d : NULL)) < 0)
+        if (page_level(&pg, en->def, en->rep) < 0) {
+            rc = w_nomem(w);
             goto out;
+        }
+        if (!en->v.p)
+            continue;
+        if (use_dict) {
+            if (grow_u32(&pg.idx, &pg.capidx, pg.nidx + 1) < 0) {
+                rc = w_nomem(w);
+                goto out;
+            }
+            pg.idx[pg.nidx++] = en->idx;
+        } else if (put_u32le(&pg.plain, en->v.n) < 0 ||
+                   lh_buf_append(&pg.plain, en->v.p, en->v.n) < 0) {
+            rc = w_nomem(w);
+            goto out;
+        }
     }
     rc = flush_page(w, cm, &pg, max_def, max_rep, use_dict ? &d : NULL);
 out:
@@ -1159,6 +1185,7 @@ out:
         }
     free(rgs);
     free(w.rs);
+    free(w.ents);
     lh_buf_free(&w.raw);
     lh_buf_free(&w.comp);
     lh_buf_free(&w.hdr);
