@@ -1135,7 +1135,7 @@ int lh_parquet_write(const struct lh_event *evs, size_t n, const struct lh_parqu
     if (!o.row_group_rows)
         o.row_group_rows = 1048576;
     if (!o.page_bytes)
-        o.page_bytes = 1u << 20;
+        o.page_bytes = 4u << 20;
     if (!o.zstd_level)
         o.zstd_level = 3;
     w.o = &o;
