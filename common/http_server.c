@@ -142,7 +142,6 @@ struct wresp {
     size_t total;            /* bytes of all parts */
     size_t sent;             /* written by the worker */
     int error;               /* the worker's write failed */
-    uint64_t sent_ns;        /* uv_hrtime() when the worker wrote the last byte */
 };
 
 struct lh_http_req {
@@ -2081,8 +2080,6 @@ static void wresp_send(struct conn *c, struct wresp *w)
             break;
         }
     }
-    if (w->sent == w->total)
-        w->sent_ns = uv_hrtime();
 }
 
 /* Loop thread, after done: what the worker answered goes out (the rest of
@@ -2094,7 +2091,6 @@ static void wresp_finish(struct lh_http_req *req)
     struct lh_http_server *srv = c->srv;
     struct wresp *w = req->wresp;
     c->req = NULL;
-    req->done_ns = w->sent_ns;
     if (!c->closing && w->error) {
         lh_debug("http: %s: write failed", c->remote);
         conn_close(c);
@@ -2211,23 +2207,21 @@ int lh_http_work_respond(struct lh_http_req *req, int status,
     for (size_t i = 0; i < nbody; i++) {
         if (body[i].len && !no_body && req->method != HTTP_HEAD) {
             w->len[w->nparts] = body[i].len;
-            w->base[w->nparts++] = lh_buf_steal(&body[i]);
             w->total += body[i].len;
+            w->base[w->nparts++] = lh_buf_steal(&body[i]);
         } else {
             lh_buf_free(&body[i]);
         }
     }
-    if (direct)
-        wresp_send(c, w);
-    pthread_mutex_unlock(&c->wlock);
-    if (w->sent == w->total) {
-        /* counted before the loop thread learns of it: a client that reads
-         * the stats next finds its request there */
-        req->done_ns = w->sent_ns;
+    if (direct) {
+        /* counted before the client can read it, as lh_http_respond does */
+        req->done_ns = uv_hrtime();
         count_status(c->srv, status);
         observe_latency(c->srv, req);
         req->counted = 1;
+        wresp_send(c, w);
     }
+    pthread_mutex_unlock(&c->wlock);
     req->wresp = w;
     return 0;
 }
