@@ -1233,6 +1233,14 @@ int lh_queryd_ready(struct lh_queryd *qd, struct lh_buf *reason)
 
 static int d_init(struct lh_daemon *d, const void *cfg, void **state, struct lh_err *err)
 {
+    /* Queries, ledger reports and tail polls share libuv's pool (4 threads
+     * by default): size it for max_concurrent queries plus a few, so that
+     * fast queries do not queue behind slow ones. Before the pool starts
+     * (its first job); an explicit UV_THREADPOOL_SIZE wins. */
+    int64_t pool = ((const struct lh_queryd_config *)cfg)->limits.max_concurrent + 4;
+    char n[24];
+    snprintf(n, sizeof(n), "%lld", (long long)(pool > 1024 ? 1024 : pool));
+    setenv("UV_THREADPOOL_SIZE", n, 0);
     struct lh_queryd *qd = NULL;
     int rc = lh_queryd_create(cfg, lh_daemon_http(d), lh_daemon_metrics(d), &qd, err);
     *state = qd;
