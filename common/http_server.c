@@ -12,12 +12,14 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,6 +129,21 @@ struct hdr {
 
 struct conn;
 
+/* A response built by a defer work function (lh_http_work_respond): the
+ * head and the body parts, and how much of them the worker wrote. */
+#define WRESP_MAX_PARTS (LH_HTTP_WORK_MAX_PARTS + 1)
+struct wresp {
+    int status;
+    int keep;                /* keep-alive as the head says */
+    size_t conn_off;         /* where the head's Connection part starts */
+    char *base[WRESP_MAX_PARTS];   /* [0] the head, then the body; malloc'd */
+    size_t len[WRESP_MAX_PARTS];
+    size_t nparts;
+    size_t total;            /* bytes of all parts */
+    size_t sent;             /* written by the worker */
+    int error;               /* the worker's write failed */
+};
+
 struct lh_http_req {
     struct conn *conn;       /* holds one reference on it */
     struct lh_buf text;      /* url \0 path \0 query \0 name \0 value \0 ... */
@@ -142,18 +159,29 @@ struct lh_http_req {
     uint64_t start_ns;
     int dispatched;
     int deferred;
+    int in_work;             /* its defer work function is running */
+    int direct_ok;           /* the worker may write to the socket (plain, idle) */
+    struct wresp *wresp;     /* answered by the work function */
     int streaming;           /* lh_http_stream_begin was called */
     int stream_chunked;      /* HTTP/1.1: chunked transfer encoding */
     int stream_head;         /* HEAD: the body is dropped */
     int stream_keep;         /* keep-alive after the stream ends */
     int stream_status;
     uint64_t stream_bytes;   /* bytes sent for the observer */
+    uint64_t done_ns;        /* when the response was out, if not now (observe) */
+    int counted;             /* status and latency counted by the worker */
 };
 
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_shutdown_t shutdown_req;
+    /* A defer worker may write a response to fd while the loop thread does
+     * nothing else with the socket; wlock orders that write against the
+     * loop closing the socket (wclosed) and the server starting to drain. */
+    pthread_mutex_t wlock;
+    int wclosed;             /* under wlock: the socket is (being) closed */
+    int fd;
     struct lh_http_server *srv;
     struct conn *prev, *next;
     int refs;                /* 1 for the open handles + 1 per live request */
@@ -176,10 +204,13 @@ struct conn {
     char remote[64];
 };
 
+#define WRITE_MAX_BUFS WRESP_MAX_PARTS
 struct write_req {
     uv_write_t req;
     struct conn *conn;
-    uv_buf_t buf;
+    size_t nbufs, len;
+    uv_buf_t buf[WRITE_MAX_BUFS];
+    char *base[WRITE_MAX_BUFS];   /* what to free */
 };
 
 struct defer {
@@ -280,13 +311,19 @@ const char *lh_http_status_text(int status)
     }
 }
 
+static void format_date(time_t t, char out[40])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Loop thread: the Date value, formatted once a second. */
 static const char *http_date(struct lh_http_server *srv)
 {
     time_t now = time(NULL);
     if (now != srv->date_sec) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(srv->date, sizeof(srv->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        format_date(now, srv->date);
         srv->date_sec = now;
     }
     return srv->date;
@@ -310,8 +347,18 @@ static void srv_unref(struct lh_http_server *srv)
     free(srv);
 }
 
+static void wresp_free(struct wresp *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->nparts; i++)
+        free(w->base[i]);
+    free(w);
+}
+
 static void req_free(struct lh_http_req *req)
 {
+    wresp_free(req->wresp);
     lh_buf_free(&req->text);
     lh_buf_free(&req->body);
     free(req->hdrs);
@@ -328,6 +375,7 @@ static void conn_unref(struct conn *c)
     lh_buf_free(&c->pending);
     free(c->client_cn);
     free(c->client_subject);
+    pthread_mutex_destroy(&c->wlock);
     free(c);
     srv_unref(srv);
 }
@@ -451,6 +499,10 @@ static void conn_close(struct conn *c)
     if (c->closing)
         return;
     struct lh_http_server *srv = c->srv;
+    /* A worker writing a response finishes before the descriptor goes. */
+    pthread_mutex_lock(&c->wlock);
+    c->wclosed = 1;
+    pthread_mutex_unlock(&c->wlock);
     c->closing = 1;
     c->reading = 0;
     if (c->req && !c->req->dispatched) {
@@ -521,10 +573,11 @@ static void on_write(uv_write_t *w, int status)
     struct write_req *wr = (struct write_req *)w;
     struct conn *c = wr->conn;
     c->writes--;
-    c->write_bytes -= wr->buf.len;
+    c->write_bytes -= wr->len;
     if (status == 0)
-        STAT_ADD(c->srv->st.bytes_out, wr->buf.len);
-    free(wr->buf.base);
+        STAT_ADD(c->srv->st.bytes_out, wr->len);
+    for (size_t i = 0; i < wr->nbufs; i++)
+        free(wr->base[i]);
     free(wr);
     if (c->closing)
         return;
@@ -539,28 +592,51 @@ static void on_write(uv_write_t *w, int status)
         conn_timer(c, c->srv->cfg.write_timeout_ms);   /* progress: wait anew */
 }
 
-/* Queues data (malloc'd, ownership taken) on the socket. */
-static int raw_write(struct conn *c, char *data, size_t len)
+/* Queues base[i][off[i]..len[i]) for i < n (at most WRITE_MAX_BUFS) on
+ * the socket in one write; the base pointers are malloc'd and taken (freed
+ * whatever happens). */
+static int raw_writev(struct conn *c, char **base, const size_t *off, const size_t *len,
+                      size_t n)
 {
-    struct write_req *wr = len <= UINT32_MAX ? malloc(sizeof(*wr)) : NULL;
-    if (!wr) {
-        free(data);
+    struct write_req *wr = n <= WRITE_MAX_BUFS ? calloc(1, sizeof(*wr)) : NULL;
+    int too_big = 0;
+    for (size_t i = 0; i < n; i++)
+        too_big |= len[i] - off[i] > UINT32_MAX;
+    if (!wr || too_big) {
+        for (size_t i = 0; i < n; i++)
+            free(base[i]);
+        free(wr);
         conn_close(c);
         return LH_ENOMEM;
     }
     wr->conn = c;
-    wr->buf = uv_buf_init(data, (unsigned)len);
-    int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &wr->buf, 1, on_write);
+    size_t nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        wr->base[i] = base[i];
+        if (len[i] > off[i])
+            wr->buf[nb++] = uv_buf_init(base[i] + off[i], (unsigned)(len[i] - off[i]));
+        wr->len += len[i] - off[i];
+    }
+    wr->nbufs = n;
+    int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, wr->buf, (unsigned)nb, on_write);
     if (rc < 0) {
-        free(data);
+        for (size_t i = 0; i < n; i++)
+            free(base[i]);
         free(wr);
         lh_debug("http: %s: write: %s", c->remote, uv_strerror(rc));
         conn_close(c);
         return LH_EIO;
     }
     c->writes++;
-    c->write_bytes += len;
+    c->write_bytes += wr->len;
     return 0;
+}
+
+/* Queues data (malloc'd, ownership taken) on the socket. */
+static int raw_write(struct conn *c, char *data, size_t len)
+{
+    size_t off = 0;
+    return raw_writev(c, &data, &off, &len, 1);
 }
 
 /* Sends what OpenSSL produced (handshake records, tickets, data, alerts). */
@@ -654,10 +730,12 @@ static void count_status(struct lh_http_server *srv, int status)
 static void observe(struct lh_http_req *req, int status, uint64_t bytes_out);
 
 /* Appends the status line and headers to out. len < 0: a streamed body
- * (chunked when chunked, else delimited by the close). */
-static int put_head(struct lh_http_server *srv, struct lh_buf *out, int status,
+ * (chunked when chunked, else delimited by the close). *conn_off (may be
+ * NULL): where the part that depends on keep_alive starts (it runs to the
+ * end of the head). Any thread. */
+static int put_head(const char *date, struct lh_buf *out, int status,
                     const struct lh_http_header *headers, const char *ctype, long long len,
-                    int keep_alive, int http_minor, int chunked)
+                    int keep_alive, int http_minor, int chunked, size_t *conn_off)
 {
     int have_ctype = 0, no_body = (status >= 100 && status < 200) || status == 204 ||
                                   status == 304;
@@ -667,7 +745,7 @@ static int put_head(struct lh_http_server *srv, struct lh_buf *out, int status,
                 have_ctype = 1;
     }
     int rc = lh_buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: loghaul\r\n", status,
-                           lh_http_status_text(status), http_date(srv));
+                           lh_http_status_text(status), date);
     if (rc == 0 && !have_ctype && !no_body && (ctype || len != 0))
         rc = lh_buf_printf(out, "Content-Type: %s\r\n",
                            ctype ? ctype : "text/plain; charset=utf-8");
@@ -692,6 +770,8 @@ static int put_head(struct lh_http_server *srv, struct lh_buf *out, int status,
         else if (chunked)
             rc = lh_buf_puts(out, "Transfer-Encoding: chunked\r\n");
     }
+    if (conn_off)
+        *conn_off = out->len;
     if (rc == 0) {
         if (!keep_alive)
             rc = lh_buf_puts(out, "Connection: close\r\n\r\n");
@@ -725,8 +805,8 @@ static long conn_send(struct conn *c, struct lh_http_req *req, int status,
     if (status < 100 || status > 999)
         status = 500;
     keep_alive = headers_keep_alive(headers, keep_alive);
-    int rc = put_head(srv, &out, status, headers, ctype, (long long)len, keep_alive, http_minor,
-                      0);
+    int rc = put_head(http_date(srv), &out, status, headers, ctype, (long long)len, keep_alive,
+                      http_minor, 0, NULL);
     if (rc == 0 && !head_only && !no_body && len > 0)
         rc = lh_buf_append(&out, body, len);
     if (rc != 0) {
@@ -1324,6 +1404,8 @@ static void on_connection(uv_stream_t *server, int status)
         lh_warn("http: accept: out of memory");
         return;
     }
+    pthread_mutex_init(&c->wlock, NULL);
+    c->fd = -1;
     c->srv = srv;
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->timer);
@@ -1345,6 +1427,9 @@ static void on_connection(uv_stream_t *server, int status)
     }
     STAT_ADD(srv->st.conn_total, 1);
     uv_tcp_nodelay(&c->tcp, 1);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        c->fd = fd;
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
@@ -1422,9 +1507,17 @@ void lh_http_server_shutdown(struct lh_http_server *srv, int64_t drain_timeout_m
 {
     if (srv->draining)
         return;
-    srv->draining = 1;
+    __atomic_store_n(&srv->draining, 1, __ATOMIC_RELAXED);
     srv->drain_done = done;
     srv->drain_arg = arg;
+    /* A worker writing a response now has seen the server running: its
+     * response counts as sent before the drain; later ones see it. */
+    for (struct conn *w = srv->conns; w; w = w->next) {
+        if (w->req && w->req->deferred && w->req->direct_ok) {
+            pthread_mutex_lock(&w->wlock);
+            pthread_mutex_unlock(&w->wlock);
+        }
+    }
     if (srv->listening) {
         srv->listening = 0;
         uv_close((uv_handle_t *)&srv->listener, on_srv_handle_closed);
@@ -1746,15 +1839,23 @@ int lh_http_server_render_stats(const struct lh_http_server *srv, struct lh_buf 
     return rc;
 }
 
-static void observe(struct lh_http_req *req, int status, uint64_t bytes_out)
+/* The latency histogram (any thread). */
+static double observe_latency(struct lh_http_server *srv, const struct lh_http_req *req)
 {
-    struct lh_http_server *srv = req->conn->srv;
-    double secs = (double)(uv_hrtime() - req->start_ns) / 1e9;
+    double secs = (double)((req->done_ns ? req->done_ns : uv_hrtime()) - req->start_ns) / 1e9;
     int b = 0;
     while (b < LH_HTTP_LATENCY_BUCKETS && secs > lh_http_latency_bounds[b])
         b++;
     STAT_ADD(srv->st.latency[b], 1);
     STAT_ADD(srv->st.latency_sum_us, (uint64_t)(secs * 1e6));
+    return secs;
+}
+
+static void observe(struct lh_http_req *req, int status, uint64_t bytes_out)
+{
+    struct lh_http_server *srv = req->conn->srv;
+    double secs = req->counted ? (double)(req->done_ns - req->start_ns) / 1e9
+                               : observe_latency(srv, req);
     if (srv->observer)
         srv->observer(srv->observer_arg, req, status, req->header_bytes + req->body.len,
                       bytes_out, secs);
@@ -1767,7 +1868,7 @@ static int respond(struct lh_http_req *req, int status, const struct lh_http_hea
                    const char *ctype, const void *body, size_t len)
 {
     struct conn *c = req->conn;
-    if (!req->dispatched || c->req != req || req->streaming) {
+    if (!req->dispatched || c->req != req || req->streaming || req->wresp) {
         lh_error("http: respond called for a request not with its handler (status %d)", status);
         return LH_EINVAL;
     }
@@ -1850,8 +1951,8 @@ int lh_http_stream_begin(struct lh_http_req *req, int status,
     req->stream_keep = headers_keep_alive(headers, req->keep_alive && !srv->draining &&
                                                        !c->eof && req->stream_chunked);
     struct lh_buf out = LH_BUF_INIT;
-    if (put_head(srv, &out, status, headers, content_type, -1, req->stream_keep,
-                 req->http_minor, req->stream_chunked) != 0) {
+    if (put_head(http_date(srv), &out, status, headers, content_type, -1, req->stream_keep,
+                 req->http_minor, req->stream_chunked, NULL) != 0) {
         lh_buf_free(&out);
         conn_close(c);
         return LH_ENOMEM;
@@ -1944,7 +2045,112 @@ int lh_http_stream_end(struct lh_http_req *req)
 static void defer_work(uv_work_t *w)
 {
     struct defer *d = w->data;
+    d->req->in_work = 1;
     d->fn(d->req, d->arg);
+    d->req->in_work = 0;
+}
+
+/* Writes what it can of w to the socket, without blocking (worker thread,
+ * under c->wlock). */
+static void wresp_send(struct conn *c, struct wresp *w)
+{
+    struct iovec iov[WRESP_MAX_PARTS];
+    while (w->sent < w->total) {
+        size_t skip = w->sent, n = 0;
+        for (size_t i = 0; i < w->nparts; i++) {
+            if (skip >= w->len[i]) {
+                skip -= w->len[i];
+                continue;
+            }
+            iov[n].iov_base = w->base[i] + skip;
+            iov[n].iov_len = w->len[i] - skip;
+            skip = 0;
+            n++;
+        }
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n };
+        ssize_t r = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r > 0) {
+            w->sent += (size_t)r;
+            STAT_ADD(c->srv->st.bytes_out, r);
+        } else if (r < 0 && errno == EINTR) {
+            continue;
+        } else {
+            if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+                w->error = 1;
+            break;
+        }
+    }
+}
+
+/* Loop thread, after done: what the worker answered goes out (the rest of
+ * it, or all of it on TLS), then the connection goes on as after
+ * lh_http_respond. */
+static void wresp_finish(struct lh_http_req *req)
+{
+    struct conn *c = req->conn;
+    struct lh_http_server *srv = c->srv;
+    struct wresp *w = req->wresp;
+    c->req = NULL;
+    if (!c->closing && w->error) {
+        lh_debug("http: %s: write failed", c->remote);
+        conn_close(c);
+    }
+    if (!req->counted && (!c->closing || w->sent))
+        count_status(srv, w->status);
+    if (c->closing) {
+        observe(req, w->status, w->sent);
+    } else {
+        int keep = w->keep && !srv->draining && !c->eof;
+        if (!keep && w->keep && w->sent == 0) {
+            /* The head said keep-alive: now it says close. */
+            static const char close_hdr[] = "Connection: close\r\n\r\n";
+            char *h = realloc(w->base[0], w->conn_off + sizeof(close_hdr));
+            if (h) {
+                memcpy(h + w->conn_off, close_hdr, sizeof(close_hdr));
+                w->base[0] = h;
+                w->total = w->total - w->len[0] + w->conn_off + sizeof(close_hdr) - 1;
+                w->len[0] = w->conn_off + sizeof(close_hdr) - 1;
+                w->keep = 0;
+            }
+        }
+        observe(req, w->status, w->total);
+        c->state = CS_WRITING;
+        c->close_after = !keep;
+        if (w->sent < w->total) {
+            /* The parts not written yet, in order; they are taken. */
+            char *base[WRESP_MAX_PARTS];
+            size_t off[WRESP_MAX_PARTS], len[WRESP_MAX_PARTS], n = 0, skip = w->sent;
+            for (size_t i = 0; i < w->nparts; i++) {
+                if (skip >= w->len[i]) {
+                    skip -= w->len[i];
+                    continue;
+                }
+                base[n] = w->base[i];
+                off[n] = skip;
+                len[n] = w->len[i];
+                w->base[i] = NULL;
+                skip = 0;
+                n++;
+            }
+            int rc = 0;
+            if (c->ssl) {
+                for (size_t i = 0; i < n; i++) {
+                    if (rc == 0 && off[i] == 0)
+                        rc = conn_write(c, base[i], len[i]);
+                    else
+                        free(base[i]);
+                }
+            } else {
+                rc = raw_writev(c, base, off, len, n);
+            }
+            if (rc == 0)
+                conn_timer(c, srv->cfg.write_timeout_ms);
+        } else {
+            conn_write_done(c);
+        }
+    }
+    req_free(req);
+    conn_unref(c);
 }
 
 static void defer_after(uv_work_t *w, int status)
@@ -1955,7 +2161,69 @@ static void defer_after(uv_work_t *w, int status)
     void *arg = d->arg;
     free(d);
     req->deferred = 0;
+    int answered = req->wresp != NULL;   /* then req outlives done */
     done(req, status == UV_ECANCELED || req->conn->closing ? LH_ECLOSED : 0, arg);
+    if (answered)
+        wresp_finish(req);
+}
+
+int lh_http_work_respond(struct lh_http_req *req, int status,
+                         const struct lh_http_header *headers, const char *content_type,
+                         struct lh_buf *body, size_t nbody)
+{
+    if (!req->in_work || req->wresp || nbody > LH_HTTP_WORK_MAX_PARTS)
+        return LH_EINVAL;
+    struct conn *c = req->conn;
+    struct wresp *w = calloc(1, sizeof(*w));
+    if (!w)
+        return LH_ENOMEM;
+    if (status < 100 || status > 999)
+        status = 500;
+    int no_body = (status >= 100 && status < 200) || status == 204 || status == 304;
+    size_t blen = 0;
+    for (size_t i = 0; i < nbody; i++)
+        blen += body[i].len;
+    char date[40];
+    format_date(time(NULL), date);
+    struct lh_buf head = LH_BUF_INIT;
+    pthread_mutex_lock(&c->wlock);
+    int direct = req->direct_ok && !c->wclosed;
+    int keep = headers_keep_alive(headers, req->keep_alive &&
+                                               !__atomic_load_n(&c->srv->draining,
+                                                                __ATOMIC_RELAXED));
+    if (put_head(date, &head, status, headers, content_type, (long long)blen, keep,
+                 req->http_minor, 0, &w->conn_off) != 0) {
+        pthread_mutex_unlock(&c->wlock);
+        lh_buf_free(&head);
+        free(w);
+        return LH_ENOMEM;
+    }
+    w->status = status;
+    w->keep = keep;
+    w->len[0] = head.len;
+    w->base[0] = lh_buf_steal(&head);
+    w->nparts = 1;
+    w->total = w->len[0];
+    for (size_t i = 0; i < nbody; i++) {
+        if (body[i].len && !no_body && req->method != HTTP_HEAD) {
+            w->len[w->nparts] = body[i].len;
+            w->total += body[i].len;
+            w->base[w->nparts++] = lh_buf_steal(&body[i]);
+        } else {
+            lh_buf_free(&body[i]);
+        }
+    }
+    if (direct) {
+        /* counted before the client can read it, as lh_http_respond does */
+        req->done_ns = uv_hrtime();
+        count_status(c->srv, status);
+        observe_latency(c->srv, req);
+        req->counted = 1;
+        wresp_send(c, w);
+    }
+    pthread_mutex_unlock(&c->wlock);
+    req->wresp = w;
+    return 0;
 }
 
 int lh_http_defer(struct lh_http_req *req, lh_http_work_fn work, lh_http_done_fn done,
@@ -1971,7 +2239,9 @@ int lh_http_defer(struct lh_http_req *req, lh_http_work_fn work, lh_http_done_fn
     d->fn = work;
     d->done = done;
     d->arg = arg;
-    int rc = uv_queue_work(req->conn->srv->loop, &d->work, defer_work, defer_after);
+    struct conn *c = req->conn;
+    req->direct_ok = !c->ssl && !c->closing && c->writes == 0 && c->fd >= 0;
+    int rc = uv_queue_work(c->srv->loop, &d->work, defer_work, defer_after);
     if (rc != 0) {
         free(d);
         return LH_ERR;

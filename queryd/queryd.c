@@ -190,7 +190,7 @@ struct lh_queryd {
     struct lh_qjobs *jobs;
     struct metrics mx;
     uint8_t random_key[32];          /* when cursor.key is not set */
-    int64_t inflight;
+    int64_t inflight;                /* queries and ledger reports running (atomic) */
     int stopping;
 };
 
@@ -272,7 +272,10 @@ struct lh_qreq {
     int status;
     char code[32];
     int retry_after;
-    struct lh_buf answer;
+    struct lh_buf answer;            /* the answer; a search's goes on in more[] */
+    struct lh_buf more[2];           /* a search's hits, then the rest of the answer */
+    int responded;                   /* the worker answered (lh_http_work_respond) */
+    int counted;                     /* in the metrics (count_answer) */
     uint64_t hits;
     int timed_out;
     struct lh_qprogress *progress;   /* search jobs (jobs.c); NULL for requests */
@@ -282,6 +285,8 @@ static void job_free(struct lh_qreq *j)
 {
     lh_buf_free(&j->body);
     lh_buf_free(&j->answer);
+    lh_buf_free(&j->more[0]);
+    lh_buf_free(&j->more[1]);
     OPENSSL_cleanse(j->keybuf.data, j->keybuf.len);
     lh_buf_free(&j->keybuf);
     free(j);
@@ -293,6 +298,8 @@ static void job_error(struct lh_qreq *j, int status, const char *code, const cha
     j->status = status;
     snprintf(j->code, sizeof(j->code), "%s", code);
     lh_buf_reset(&j->answer);
+    lh_buf_free(&j->more[0]);
+    lh_buf_free(&j->more[1]);
     lh_buf_printf(&j->answer, "{\"error\":{\"code\":\"%s\",\"message\":", code);
     lh_buf_json_str(&j->answer, message, strlen(message));
     if (field) {
@@ -383,8 +390,10 @@ static void work_search(struct lh_qreq *j, struct lh_query *q, int64_t t0)
     struct lh_store_pos after = { 0 };
     int have_after = 0;
     uint8_t fp[LH_QUERY_FP_BYTES];
-    lh_query_fingerprint(q, fp);
+    int have_fp = 0;   /* computed when a cursor is read or written */
     if (q->cursor) {
+        lh_query_fingerprint(q, fp);
+        have_fp = 1;
         struct lh_cursor_key keys[MAX_KEYS];
         size_t off = 0;
         for (size_t i = 0; i < j->nkeys; i++) {
@@ -464,6 +473,8 @@ static void work_search(struct lh_qreq *j, struct lh_query *q, int64_t t0)
     if (more && shown > 0) {
         struct lh_cursor c = { .issued_s = now / LH_NS_PER_SEC, .start_ns = q->start_ns,
                                .end_ns = q->end_ns, .pos = pos };
+        if (!have_fp)
+            lh_query_fingerprint(q, fp);
         memcpy(c.fingerprint, fp, sizeof(fp));
         struct lh_cursor_key key = { (const uint8_t *)j->keybuf.data, j->keylen[0] };
         if (lh_cursor_encode(&c, j->tenant, &key, cursor, sizeof(cursor)) < 0)
@@ -472,18 +483,21 @@ static void work_search(struct lh_qreq *j, struct lh_query *q, int64_t t0)
     int gte = total > j->total_cap;
     if (gte)
         total = j->total_cap;
-    struct lh_buf *a = &j->answer;
+    /* The answer in three parts that are sent one after the other: the hits
+     * as rendered, without a copy. */
+    struct lh_buf *a = &j->answer, *rest = &j->more[1];
     lh_buf_reset(a);
     oom |= lh_buf_printf(a, "{\"total_hits\":%llu,\"total_hits_relation\":\"%s\",\"next_cursor\":",
                          (unsigned long long)total, gte ? "gte" : "eq");
     oom |= cursor[0] ? lh_buf_printf(a, "\"%s\"", cursor) : lh_buf_puts(a, "null");
     oom |= lh_buf_puts(a, ",\"logs\":");
-    oom |= lh_buf_append(a, hits.data, hits.len);
-    oom |= lh_buf_putc(a, ',');
-    oom |= tier_list(qd, tiers_used, a);
+    lh_buf_free(&j->more[0]);
+    j->more[0] = hits;
+    lh_buf_reset(rest);
+    oom |= lh_buf_putc(rest, ',');
+    oom |= tier_list(qd, tiers_used, rest);
     double ms = (double)(lh_time_mono_ns() - t0) / 1e6;
-    oom |= lh_buf_printf(a, ",\"took_ms\":%.0f}", ms);
-    lh_buf_free(&hits);
+    oom |= lh_buf_printf(rest, ",\"took_ms\":%.0f}", ms);
     j->hits = shown;
     if (oom) {
         job_error(j, 503, "overloaded", NULL, "out of memory");
@@ -570,10 +584,8 @@ out:
     free(counts);
 }
 
-static void work_cb(struct lh_http_req *req, void *arg)
+static void run_query(struct lh_qreq *j)
 {
-    (void)req;
-    struct lh_qreq *j = arg;
     int64_t t0 = lh_time_mono_ns();
     if (j->body.len > j->max_request) {
         char msg[160];
@@ -602,25 +614,84 @@ static void work_cb(struct lh_http_req *req, void *arg)
     lh_query_free(&q);
 }
 
+/* The answer in one piece (j->answer). */
+static void answer_join(struct lh_qreq *j)
+{
+    int oom = 0;
+    for (int i = 0; i < 2; i++) {
+        if (j->more[i].len)
+            oom |= lh_buf_append(&j->answer, j->more[i].data, j->more[i].len);
+        lh_buf_free(&j->more[i]);
+    }
+    if (oom)
+        job_error(j, 503, "overloaded", NULL, "out of memory");
+}
+
+static const struct lh_http_header *answer_headers(const struct lh_qreq *j,
+                                                   struct lh_http_header hdrs[2],
+                                                   char retry[16])
+{
+    hdrs[0] = hdrs[1] = (struct lh_http_header){ NULL, NULL };
+    if (j->status == 503) {
+        snprintf(retry, 16, "%d", j->retry_after ? j->retry_after : 1);
+        hdrs[0].name = "Retry-After";
+        hdrs[0].value = retry;
+    }
+    return hdrs;
+}
+
+/* The answer in the metrics, once (any thread: the metrics are atomic). */
+static void count_answer(struct lh_qreq *j)
+{
+    if (j->counted)
+        return;
+    j->counted = 1;
+    count_request(j->qd, endpoint_names[j->aggregate], j->status);
+    lh_counter_add(j->qd->mx.hits, j->hits);
+    if (j->timed_out)
+        lh_counter_add(j->qd->mx.timeouts, 1);
+}
+
+/* Worker thread: runs the query; a request (req) is answered from here
+ * (lh_http_work_respond), done_cb only when that could not be done. */
+static void work_cb(struct lh_http_req *req, void *arg)
+{
+    struct lh_qreq *j = arg;
+    run_query(j);
+    if (!req || !j->answer.len) {
+        answer_join(j);
+        return;
+    }
+    char retry[16];
+    struct lh_http_header hdrs[2];
+    struct lh_buf parts[3] = { j->answer, j->more[0], j->more[1] };
+    count_answer(j);   /* before the client can see the answer */
+    if (lh_http_work_respond(req, j->status, answer_headers(j, hdrs, retry), "application/json",
+                             parts, 3) == 0) {
+        /* taken; the query's slot is free as the client has its answer */
+        j->answer = j->more[0] = j->more[1] = (struct lh_buf)LH_BUF_INIT;
+        j->responded = 1;
+        __atomic_sub_fetch(&j->qd->inflight, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    answer_join(j);
+}
+
 static void done_cb(struct lh_http_req *req, int status, void *arg)
 {
     (void)status;
     struct lh_qreq *j = arg;
     struct lh_queryd *qd = j->qd;
-    qd->inflight--;
-    count_request(qd, endpoint_names[j->aggregate], j->status);
-    lh_counter_add(qd->mx.hits, j->hits);
-    if (j->timed_out)
-        lh_counter_add(qd->mx.timeouts, 1);
-    char retry[16];
-    struct lh_http_header hdrs[2] = { { NULL, NULL }, { NULL, NULL } };
-    if (j->status == 503) {
-        snprintf(retry, sizeof(retry), "%d", j->retry_after ? j->retry_after : 1);
-        hdrs[0].name = "Retry-After";
-        hdrs[0].value = retry;
+    if (!j->responded)
+        __atomic_sub_fetch(&qd->inflight, 1, __ATOMIC_RELAXED);
+    count_answer(j);
+    if (!j->responded) {
+        char retry[16];
+        struct lh_http_header hdrs[2];
+        answer_join(j);
+        lh_http_respond_json(req, j->status, answer_headers(j, hdrs, retry),
+                             j->answer.data ? j->answer.data : "{}", j->answer.len);
     }
-    lh_http_respond_json(req, j->status, hdrs, j->answer.data ? j->answer.data : "{}",
-                         j->answer.len);
     job_free(j);
 }
 
@@ -705,7 +776,7 @@ static void handle_query(struct lh_http_req *req, struct lh_queryd *qd, int aggr
         reject(qd, req, endpoint, 401, "unauthorized", why);
         return;
     }
-    if (qd->inflight >= qd->cfg->limits.max_concurrent) {
+    if (__atomic_load_n(&qd->inflight, __ATOMIC_RELAXED) >= qd->cfg->limits.max_concurrent) {
         reject(qd, req, endpoint, 503, "overloaded", "too many queries running; retry shortly");
         return;
     }
@@ -720,7 +791,7 @@ static void handle_query(struct lh_http_req *req, struct lh_queryd *qd, int aggr
         reject(qd, req, endpoint, 503, "overloaded", "cannot schedule the query");
         return;
     }
-    qd->inflight++;
+    __atomic_add_fetch(&qd->inflight, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- what search jobs (jobs.c) use ------------------------------------- */
@@ -760,7 +831,7 @@ struct lh_qreq *lh_qreq_search(struct lh_queryd *qd, const char *tenant, struct 
 int lh_qreq_check(struct lh_qreq *j)
 {
     if (j->body.len > j->max_request) {
-        work_cb(NULL, j);   /* sets the 400 */
+        run_query(j);   /* sets the 400 */
         return j->status;
     }
     struct lh_query q;
@@ -940,7 +1011,7 @@ static void ledger_done(struct lh_http_req *req, int status, void *arg)
 {
     (void)status;
     struct ledger_job *j = arg;
-    j->qd->inflight--;
+    __atomic_sub_fetch(&j->qd->inflight, 1, __ATOMIC_RELAXED);
     count_request(j->qd, "ledger", j->status);
     struct lh_http_header hdrs[2] = { { j->status == 503 ? "Retry-After" : NULL, "2" },
                                       { NULL, NULL } };
@@ -966,7 +1037,7 @@ static void on_ledger(struct lh_http_req *req, void *arg)
         reject(qd, req, "ledger", 404, "not_found", "no store or opensearch tier: no ledger");
         return;
     }
-    if (qd->inflight >= qd->cfg->limits.max_concurrent) {
+    if (__atomic_load_n(&qd->inflight, __ATOMIC_RELAXED) >= qd->cfg->limits.max_concurrent) {
         reject(qd, req, "ledger", 503, "overloaded", "too many queries running; retry shortly");
         return;
     }
@@ -1014,7 +1085,7 @@ static void on_ledger(struct lh_http_req *req, void *arg)
         reject(qd, req, "ledger", 503, "overloaded", "cannot schedule the query");
         return;
     }
-    qd->inflight++;
+    __atomic_add_fetch(&qd->inflight, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -1162,6 +1233,14 @@ int lh_queryd_ready(struct lh_queryd *qd, struct lh_buf *reason)
 
 static int d_init(struct lh_daemon *d, const void *cfg, void **state, struct lh_err *err)
 {
+    /* Queries, ledger reports and tail polls share libuv's pool (4 threads
+     * by default): size it for max_concurrent queries plus a few, so that
+     * fast queries do not queue behind slow ones. Before the pool starts
+     * (its first job); an explicit UV_THREADPOOL_SIZE wins. */
+    int64_t pool = ((const struct lh_queryd_config *)cfg)->limits.max_concurrent + 4;
+    char n[24];
+    snprintf(n, sizeof(n), "%lld", (long long)(pool > 1024 ? 1024 : pool));
+    setenv("UV_THREADPOOL_SIZE", n, 0);
     struct lh_queryd *qd = NULL;
     int rc = lh_queryd_create(cfg, lh_daemon_http(d), lh_daemon_metrics(d), &qd, err);
     *state = qd;

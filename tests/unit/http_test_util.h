@@ -68,6 +68,9 @@ const char *ht_header(const struct ht_resp *r, const char *name, char *buf, size
  * dropping whatever comes before; 0 when it stays open. */
 int ht_wait_closed(struct ht_conn *c, int timeout_ms);
 
+/* Open connections once the server saw them all close, or after 1 s. */
+unsigned long long ht_open_connections_settled(struct ht_server *ts);
+
 /* One request, one response on a new plain connection. */
 int ht_request(int port, const char *raw, struct ht_resp *r);
 

@@ -332,6 +332,18 @@ int ht_wait_closed(struct ht_conn *c, int timeout_ms)
     }
 }
 
+unsigned long long ht_open_connections_settled(struct ht_server *ts)
+{
+    struct lh_http_stats s;
+    for (int i = 0; i < 100; i++) {   /* the server sees the last close soon */
+        lh_http_server_stats(ts->srv, &s);
+        if (s.connections_open == 0)
+            break;
+        ht_sleep_ms(10);
+    }
+    return (unsigned long long)s.connections_open;
+}
+
 int ht_request(int port, const char *raw, struct ht_resp *r)
 {
     struct ht_conn c;

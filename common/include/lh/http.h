@@ -9,7 +9,9 @@
  *   uv_run, tear-down after it returned). Exceptions are marked "any thread".
  *   Heavy work (decompression, a blocking write to the bus) is moved off the
  *   loop with lh_http_defer: its work function runs on libuv's thread pool,
- *   its completion runs back on the loop thread and sends the response.
+ *   its completion runs back on the loop thread and sends the response, or
+ *   the work function answers itself (lh_http_work_respond) and the bytes
+ *   leave from the worker thread.
  *
  * Requests
  *   A handler is called with a complete request (headers and the whole body,
@@ -295,6 +297,23 @@ typedef void (*lh_http_work_fn)(struct lh_http_req *req, void *arg);
 typedef void (*lh_http_done_fn)(struct lh_http_req *req, int status, void *arg);
 int lh_http_defer(struct lh_http_req *req, lh_http_work_fn work, lh_http_done_fn done,
                   void *arg);
+
+/* From a work function only (libuv's pool): answers req there, so that the
+ * client need not wait for the loop thread. The response (status, headers
+ * and Content-Type as lh_http_respond; the body is body[0..nbody) one after
+ * the other, their memory taken: the buffers are empty afterwards) is
+ * written to the socket from the worker when the connection is plain TCP
+ * and nothing else was waiting to be written; what the socket does not
+ * take at once, and TLS connections, are sent by the loop thread after
+ * done. done still runs (status as usual) and must not respond: it only
+ * cleans up; the server finishes the request after done returns.
+ * Returns 0; LH_EINVAL when not called from req's work function, called
+ * twice or nbody > LH_HTTP_WORK_MAX_PARTS; LH_ENOMEM. On error nothing was
+ * taken or sent and done must respond as usual. */
+#define LH_HTTP_WORK_MAX_PARTS 4
+int lh_http_work_respond(struct lh_http_req *req, int status,
+                         const struct lh_http_header *headers, const char *content_type,
+                         struct lh_buf *body, size_t nbody);
 
 /* "OK", "Not Found"... for a status code ("Unknown" when unknown). */
 const char *lh_http_status_text(int status);
