@@ -574,8 +574,13 @@ int lh_osq_search_body(const struct lh_bquery *bq, struct lh_buf *out, struct lh
                             (unsigned long long)bq->total_cap);
     else
         rc |= lh_buf_puts(out, "\"track_total_hits\":false,");
+    /* numeric_type date_nanos: sort values (and so search_after) are in
+     * nanoseconds also on indices that map timestamp as date (ms), and the
+     * two kinds sort together; without it a ms index reads the ns position
+     * as milliseconds, far in the future, and every page is the first. */
     rc |= lh_buf_puts(out, "\"_source\":{\"excludes\":[\"raw\",\"tenant\"]},"
-                           "\"sort\":[{\"timestamp\":{\"order\":\"desc\"}},"
+                           "\"sort\":[{\"timestamp\":{\"order\":\"desc\","
+                           "\"numeric_type\":\"date_nanos\"}},"
                            "{\"id\":{\"order\":\"desc\"}}],");
     if (bq->after) {
         rc |= lh_buf_printf(out, "\"search_after\":[%lld,", (long long)bq->after->ts_ns);

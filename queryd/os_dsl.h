@@ -20,7 +20,9 @@
  *              of metadata values (stored as strings) as a regexp of the
  *              decimal numbers in range. message and raw are analysed text:
  *              only EXISTS applies to them (else LH_EINVAL, 400).
- *   order      sort timestamp desc, id desc; search_after [ts ns, id].
+ *   order      sort timestamp desc (numeric_type date_nanos: in ns also on
+ *              indices mapping it as date in ms), id desc; search_after
+ *              [ts ns, id].
  *   totals     track_total_hits capped at total_cap.
  *
  * Differences from the store that remain: a phrase (or a word of several
