@@ -8,10 +8,11 @@
  * ones); three queryd instances run in this process, one per backend, and
  * every query of the suite is asked of each: the same hits in the same
  * order (every page of a cursor walk), the same total_hits, the same
- * aggregations as the embedded store, which is the reference. Then three
+ * aggregations as the embedded store, which is the reference. Then four
  * walks of 10,000 hits (--walk) run while events keep arriving: through
- * OpenSearch, through the archive and across both as two tiers (see
- * "pagination walks while ingest continues" below).
+ * OpenSearch (timestamps mapped in ns, and in ms), through the archive and
+ * across both as two tiers (see "pagination walks while ingest continues"
+ * below). Indices and templates: prefixes qct<pid> and qct<pid>ms.
  *
  *   build/tests/query_conformance [--url http://127.0.0.1:9200] [--count N]
  *                                 [--walk N] [--keep] [-v]
@@ -334,14 +335,16 @@ static int load_archive(const struct lh_event *evs, size_t n, const char *tenant
     return rc == 0 && written == n ? 0 : -1;
 }
 
-/* POSTs evs[0..n) to _bulk, searchable when it returns (refresh=true). */
-static int os_bulk(const char *url, const char *prefix, const struct lh_event *evs, size_t n)
+/* POSTs evs[0..n) to _bulk, searchable when it returns (refresh=true);
+ * timestamps with 9 fractional digits (date_nanos) or 3. */
+static int os_bulk(const char *url, const char *prefix, const struct lh_event *evs, size_t n,
+                   int date_nanos)
 {
     struct lh_http_response resp = { 0 };
     struct lh_buf b = LH_BUF_INIT;
     char u[512];
     for (size_t i = 0; i < n; i++)
-        lh_os_bulk_item(&b, prefix, &evs[i], 1);
+        lh_os_bulk_item(&b, prefix, &evs[i], date_nanos);
     snprintf(u, sizeof(u), "%s/_bulk?refresh=true", url);
     int st = http("POST", u, b.data, b.len, "application/x-ndjson", NULL, &resp);
     lh_buf_free(&b);
@@ -354,7 +357,9 @@ static int os_bulk(const char *url, const char *prefix, const struct lh_event *e
     return st != 200 || errors ? -1 : 0;
 }
 
-static int load_opensearch(const struct dataset *d, const char *url, const char *prefix)
+/* Installs the indexer's index template for <prefix>-*, timestamp mapped as
+ * date_nanos or as date (milliseconds: `template.date_nanos: false`). */
+static int os_template(const char *url, const char *prefix, int date_nanos)
 {
     struct lh_http_response resp = { 0 };
     char u[512];
@@ -371,7 +376,7 @@ static int load_opensearch(const struct dataset *d, const char *url, const char 
     }
     struct lh_os_template_config t = { .install = 1, .name = (char *)prefix, .priority = 900,
                                        .shards = 1, .replicas = 0, .refresh_interval = "1s",
-                                       .codec = "", .date_nanos = 1 };
+                                       .codec = "", .date_nanos = date_nanos };
     struct lh_buf b = LH_BUF_INIT;
     lh_os_template_json(&t, prefix, &srv, &b);
     snprintf(u, sizeof(u), "%s/_index_template/%s", url, prefix);
@@ -380,9 +385,7 @@ static int load_opensearch(const struct dataset *d, const char *url, const char 
     if (st != 200)
         fprintf(stderr, "template: %d %s\n", st, resp.body.data);
     lh_http_response_free(&resp);
-    if (st != 200)
-        return -1;
-    return os_bulk(url, prefix, d->evs, d->n);
+    return st == 200 ? 0 : -1;
 }
 
 static void cleanup_opensearch(const char *url, const char *prefix)
@@ -478,14 +481,16 @@ static int same_walk(const struct walk *a, const struct walk *b)
 /* ---- pagination walks while ingest continues ----------------------------
  *
  * Tenant "walk": --walk N events (ids w0-NNNNN, three to a timestamp, over
- * the hours before the current one) in the OpenSearch indices and in the
- * archive (one object per host and hour). Three walks of one query (limit
- * 100) run at once, each in a thread of its own: through the OpenSearch
- * queryd, the archive queryd and a queryd of two tiers (OpenSearch for the
- * last 2 hours, the archive for older events: the walk crosses from one
- * into the other). Once every walk has its first page, a feeder keeps
- * writing batches into both stores, as the indexer does: new events (now:
- * newer than any walk's first page) into the current hour's indices and a
+ * the hours before the current one) in two sets of OpenSearch indices (the
+ * timestamp mapped as date_nanos, and as date in ms, the indexer's
+ * `template.date_nanos: false`) and in the archive (one object per host and
+ * hour). Four walks of one query (limit 100) run at once, each in a thread
+ * of its own: through a queryd on either index set, the archive queryd and
+ * a queryd of two tiers (OpenSearch for the last 2 hours, the archive for
+ * older events: the walk crosses from one into the other). Once every walk
+ * has its first page, a feeder keeps writing batches into all of them, as
+ * the indexer does: new events (now: newer than any walk's first page)
+ * into the current hour's indices and a
  * new archive object each batch (the indexer rolls objects over), and late
  * events into the hours being walked (an archive object of their own, into
  * the same daily indices), half of them before the oldest initial event,
@@ -516,7 +521,7 @@ struct wbatch {
 };
 
 struct feeder {
-    const char *url, *prefix, *adir;
+    const char *url, *prefix, *prefix_ms, *adir;
     const struct lh_event *init;       /* sorted by time */
     size_t ninit;
     int64_t wbase;                     /* the oldest initial event */
@@ -586,7 +591,9 @@ static void *feed_main(void *arg)
         memcpy(all, nev, sizeof(nev));
         memcpy(all + WALK_NEW, lev, sizeof(lev));
         wb->os_start = lh_time_mono_ns();
-        int rc = os_bulk(f->url, f->prefix, all, WALK_NEW + WALK_LATE);
+        int rc = os_bulk(f->url, f->prefix, all, WALK_NEW + WALK_LATE, 1);
+        if (rc == 0)
+            rc = os_bulk(f->url, f->prefix_ms, all, WALK_NEW + WALK_LATE, 0);
         wb->os_end = lh_time_mono_ns();
         wb->ar_start = lh_time_mono_ns();
         if (rc == 0 &&
@@ -662,7 +669,9 @@ static void *live_main(void *arg)
     w->t0 = lh_time_mono_ns();
     if (lh_http_client_create(&hc, &g_http, NULL) < 0)
         w->status = -1;
-    for (size_t page = 0; !w->status && page < 1000; page++) {
+    /* a walk that repeats pages ends after 4 times the pages it should take */
+    size_t max_pages = w->f->ninit / WALK_LIMIT * 4 + 10;
+    for (size_t page = 0; !w->status && page < max_pages; page++) {
         struct lh_buf body = LH_BUF_INIT;
         lh_buf_printf(&body, "{\"query\":{\"full_text\":\"walk\"},\"pagination\":{\"limit\":%d",
                       WALK_LIMIT);
@@ -802,11 +811,13 @@ static int judge_walk(struct live *w, const struct feeder *f)
     return ok;
 }
 
-/* Loads tenant "walk" (n events) into OpenSearch and the archive, runs the
- * three walks and the feeder, and judges them. Returns the failures. */
-static int live_walks(size_t n, const char *url, const char *prefix, const char *adir,
-                      const char *os_base, const char *ar_base, const char *tier_base,
-                      int *passed)
+#define WALKS_MAX 8
+
+/* Loads tenant "walk" (n events) into OpenSearch (both index sets) and the
+ * archive, runs the walks w[0..nw) and the feeder at once, and judges the
+ * walks. Returns the failures. */
+static int live_walks(size_t n, const char *url, const char *prefix, const char *prefix_ms,
+                      const char *adir, struct live *w, int nw, int *passed)
 {
     struct lh_arena a = LH_ARENA_INIT;
     struct lh_event *evs = lh_arena_alloc(&a, n * sizeof(*evs));
@@ -825,23 +836,21 @@ static int live_walks(size_t n, const char *url, const char *prefix, const char 
                                     .message = i % 2 ? "walk me" : "walk this way" };
     }
     struct feeder *f = calloc(1, sizeof(*f));
-    if (!f || os_bulk(url, prefix, evs, n) < 0 || load_archive(evs, n, "walk", adir) < 0) {
+    if (!f || nw > WALKS_MAX || os_bulk(url, prefix, evs, n, 1) < 0 ||
+        os_bulk(url, prefix_ms, evs, n, 0) < 0 || load_archive(evs, n, "walk", adir) < 0) {
         fprintf(stderr, "walk: loading failed\n");
         free(f);
         lh_arena_free(&a);
-        return 3;
+        return nw;
     }
-    *f = (struct feeder){ .url = url, .prefix = prefix, .adir = adir, .init = evs, .ninit = n,
-                          .wbase = wbase, .nwalks = 3 };
-    struct live w[3] = {
-        { .name = "opensearch", .base = os_base, .os = 1, .f = f },
-        { .name = "archive", .base = ar_base, .ar = 1, .f = f },
-        { .name = "opensearch_archive", .base = tier_base, .os = 1, .ar = 1, .f = f },
-    };
-    pthread_t th[4];
-    int started = pthread_create(&th[3], NULL, feed_main, f) == 0;
-    int running[3];
-    for (int i = 0; i < 3; i++) {
+    *f = (struct feeder){ .url = url, .prefix = prefix, .prefix_ms = prefix_ms, .adir = adir,
+                          .init = evs, .ninit = n, .wbase = wbase, .nwalks = nw };
+    for (int i = 0; i < nw; i++)
+        w[i].f = f;
+    pthread_t th[WALKS_MAX], feeder;
+    int started = pthread_create(&feeder, NULL, feed_main, f) == 0;
+    int running[WALKS_MAX];
+    for (int i = 0; i < nw; i++) {
         running[i] = pthread_create(&th[i], NULL, live_main, &w[i]) == 0;
         if (!running[i]) {   /* as if it had failed at once */
             w[i].status = -1;
@@ -849,13 +858,13 @@ static int live_walks(size_t n, const char *url, const char *prefix, const char 
             atomic_fetch_add(&f->walks_done, 1);
         }
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < nw; i++)
         if (running[i])
             pthread_join(th[i], NULL);
     if (started)
-        pthread_join(th[3], NULL);
+        pthread_join(feeder, NULL);
     int failed = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < nw; i++) {
         if (!f->failed && judge_walk(&w[i], f))
             (*passed)++;
         else
@@ -909,8 +918,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    char prefix[32], dir[] = "/tmp/loghaul-conformance-XXXXXX", adir[64];
+    char prefix[32], prefix_ms[40], dir[] = "/tmp/loghaul-conformance-XXXXXX", adir[64];
     snprintf(prefix, sizeof(prefix), "qct%d", (int)getpid());
+    snprintf(prefix_ms, sizeof(prefix_ms), "%sms", prefix);   /* indices mapped in ms */
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
@@ -923,9 +933,14 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = load_archive(d.evs, d.n, "conf", adir);
     if (rc == 0)
-        rc = load_opensearch(&d, url, prefix);
+        rc = os_template(url, prefix, 1);
+    if (rc == 0)
+        rc = os_bulk(url, prefix, d.evs, d.n, 1);
+    if (rc == 0)
+        rc = os_template(url, prefix_ms, 0);
     if (rc < 0) {
         cleanup_opensearch(url, prefix);
+        cleanup_opensearch(url, prefix_ms);
         return 1;
     }
     printf("loaded %zu events into %s, %s and %s/%s-*\n", d.n, dir, adir, url, prefix);
@@ -934,7 +949,7 @@ int main(int argc, char **argv)
                                "  - name: walk\n    tokens: [walk-token]\n"
                                "cursor:\n  key: conformance-cursor-key-0123\n"
                                "listen:\n  address: 127.0.0.1:0\n";
-    char y1[1024], y2[1024], y3[1024], y4[1400];
+    char y1[1024], y2[1024], y3[1024], y4[1400], y5[1024];
     snprintf(y1, sizeof(y1), "%stiers:\n  - type: store\n    store:\n      dir: %s\n", head, dir);
     snprintf(y2, sizeof(y2), "%stiers:\n  - type: opensearch\n    opensearch:\n"
              "      urls: [\"%s\"]\n      index_prefix: %s\n", head, url, prefix);
@@ -946,9 +961,12 @@ int main(int argc, char **argv)
              "    opensearch:\n      urls: [\"%s\"]\n      index_prefix: %s\n"
              "  - type: archive\n    archive:\n      type: dir\n      encryption_key: \"%s\"\n"
              "      dir:\n        path: %s\n", head, url, prefix, ARCHIVE_KEY_HEX, adir);
-    struct qd qs, qo, qa, qt;
+    /* OpenSearch indices whose timestamps are mapped as date (milliseconds) */
+    snprintf(y5, sizeof(y5), "%stiers:\n  - type: opensearch\n    opensearch:\n"
+             "      urls: [\"%s\"]\n      index_prefix: %s\n", head, url, prefix_ms);
+    struct qd qs, qo, qa, qt, qm;
     if (qd_start(&qs, y1) < 0 || qd_start(&qo, y2) < 0 || qd_start(&qa, y3) < 0 ||
-        qd_start(&qt, y4) < 0)
+        qd_start(&qt, y4) < 0 || qd_start(&qm, y5) < 0)
         return 1;
 
     /* times for the timestamp filters: the data set's own instants */
@@ -1114,14 +1132,23 @@ int main(int argc, char **argv)
     }
 
     /* the 10,000-hit walks while events keep arriving */
-    failed += live_walks(nwalk, url, prefix, adir, qo.base, qa.base, qt.base, &passed);
+    struct live walks[] = {
+        { .name = "opensearch", .base = qo.base, .os = 1 },
+        { .name = "opensearch_ms", .base = qm.base, .os = 1 },
+        { .name = "archive", .base = qa.base, .ar = 1 },
+        { .name = "opensearch_archive", .base = qt.base, .os = 1, .ar = 1 },
+    };
+    failed += live_walks(nwalk, url, prefix, prefix_ms, adir, walks,
+                         (int)(sizeof(walks) / sizeof(walks[0])), &passed);
 
     qd_stop(&qs);
     qd_stop(&qo);
     qd_stop(&qa);
     qd_stop(&qt);
+    qd_stop(&qm);
     if (!keep) {
         cleanup_opensearch(url, prefix);
+        cleanup_opensearch(url, prefix_ms);
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         if (system(cmd) != 0)
