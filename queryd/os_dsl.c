@@ -328,11 +328,35 @@ static void time_text(int64_t ns, char *buf)
         strcpy(buf, ns < 0 ? "1677-09-21T00:12:44.000000000Z" : "2262-04-11T23:47:16.854775807Z");
 }
 
+/* On an index mapping timestamp as date (ms), OpenSearch cuts a bound to
+ * its millisecond: gte and lt of an instant inside a millisecond would take
+ * in (gte) or leave out (lt) that millisecond's events, which lie before
+ * it. gt and lte cut right, so such a bound is asked as gt v-1 or lte v-1:
+ * the same events on date_nanos indices, the right ones on ms indices
+ * (a tier boundary, now - max_age, is such an instant). */
+static const char *exact_bound(const char *op, int64_t *v)
+{
+    if (*v % LH_NS_PER_MS == 0 || *v == INT64_MIN)
+        return op;
+    if (strcmp(op, "gte") == 0) {
+        (*v)--;
+        return "gt";
+    }
+    if (strcmp(op, "lt") == 0) {
+        (*v)--;
+        return "lte";
+    }
+    return op;
+}
+
 /* A range on timestamp: op1/v1 and optionally op2/v2 ("gte", ns). */
 static void ts_range(struct clauses *c, struct lh_buf *b, const char *op1, int64_t v1,
                      const char *op2, int64_t v2)
 {
     char t1[LH_TIME_RFC3339_SIZE], t2[LH_TIME_RFC3339_SIZE];
+    op1 = exact_bound(op1, &v1);
+    if (op2)
+        op2 = exact_bound(op2, &v2);
     time_text(v1, t1);
     c->oom |= lh_buf_printf(b, "{\"range\":{\"timestamp\":{\"%s\":\"%s\"", op1, t1);
     if (op2) {
