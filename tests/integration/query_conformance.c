@@ -409,7 +409,8 @@ struct walk {
     int status;
 };
 
-static void walk(const char *base, const char *query, int limit, struct walk *w)
+static void walk(const char *base, const char *token, const char *query, int limit,
+                 struct walk *w)
 {
     memset(w, 0, sizeof(*w));
     char *cursor = NULL;
@@ -420,7 +421,7 @@ static void walk(const char *base, const char *query, int limit, struct walk *w)
             lh_buf_printf(&body, ",\"cursor\":\"%s\"", cursor);
         lh_buf_puts(&body, "}}");
         int st;
-        json_t *j = post_json(base, "/v1/logs/search", body.data, &st);
+        json_t *j = post_json_as(base, "/v1/logs/search", body.data, token, &st);
         lh_buf_free(&body);
         free(cursor);
         cursor = NULL;
@@ -451,16 +452,16 @@ static void walk(const char *base, const char *query, int limit, struct walk *w)
     free(cursor);
 }
 
-/* The first line where two hit lists differ, for the report. */
-/* The first hit where the walk of `name` differs from the store's. */
-static void first_diff(const char *name, const struct lh_buf *a, const struct lh_buf *b)
+/* The first hit where the walk of `name` differs from the reference's. */
+static void first_diff(const char *ref, const char *name, const struct lh_buf *a,
+                       const struct lh_buf *b)
 {
     const char *p = a->data ? a->data : "", *q = b->data ? b->data : "";
     for (size_t line = 0;; line++) {
         size_t la = strcspn(p, "\n"), lb = strcspn(q, "\n");
         if (la != lb || memcmp(p, q, la) != 0) {
-            fprintf(stderr, "    hit %zu: store \"%.*s\" vs %s \"%.*s\"\n", line, (int)la, p,
-                    name, (int)lb, q);
+            fprintf(stderr, "    hit %zu: %s \"%.*s\" vs %s \"%.*s\"\n", line, ref, (int)la,
+                    p, name, (int)lb, q);
             return;
         }
         if (!p[la] || !q[lb])
@@ -490,11 +491,14 @@ static int same_walk(const struct walk *a, const struct walk *b)
  * older events: the walk crosses from one into the other). Once every walk
  * has its first page, a feeder keeps writing batches into all of them, as
  * the indexer does: new events (now: newer than any walk's first page)
- * into the current hour's indices and a
- * new archive object each batch (the indexer rolls objects over), and late
- * events into the hours being walked (an archive object of their own, into
- * the same daily indices), half of them before the oldest initial event,
- * the rest on initial events' exact timestamps and next to them.
+ * into the current hour's indices and a new archive object each batch (the
+ * indexer rolls objects over), and late events into the hours being walked
+ * (an archive object of their own, into the same daily indices): half of
+ * them before the oldest initial event (ahead of every cursor), a quarter
+ * on the newest one's timestamp (behind every cursor), a quarter on and
+ * next to random initial events' timestamps. Every 10th page of a walk
+ * waits for one more batch to be written, so that ingest overlaps the
+ * walk however slow the stores are.
  *
  * The cursor contract (docs/search-api.md): a walk keeps the window of its
  * first page and resumes after the last hit it returned. So each walk must
@@ -528,9 +532,9 @@ struct feeder {
     struct late_ev late[WALK_BATCHES * WALK_LATE];
     size_t nlate;
     struct wbatch batches[WALK_BATCHES];
-    int nbatches;
+    atomic_int nbatches;               /* written completely */
     int nwalks;
-    atomic_int first_pages, walks_done;
+    atomic_int first_pages, walks_done, over;   /* over: the feeder stopped */
     int failed;
 };
 
@@ -554,9 +558,12 @@ static void *feed_main(void *arg)
         struct lh_event nev[WALK_NEW], lev[WALK_LATE];
         int64_t now = lh_time_now_ns() / LH_NS_PER_MS * LH_NS_PER_MS;
         /* late events: even batches before the oldest initial event (the walks
-         * get there last), odd ones in the hour of a random initial event */
+         * get there last: ahead of every cursor); batches 1, 5, 9... on the
+         * newest initial event's timestamp with greater ids (behind every
+         * cursor once its first page is out); batches 3, 7, 11... at a random
+         * initial event (ties and the instants before them) */
         rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        size_t j0 = (size_t)(rng % f->ninit);
+        size_t j0 = b % 4 == 1 ? f->ninit - 1 : (size_t)(rng % f->ninit);
         int64_t anchor = b % 2 ? f->init[j0].ts_ns : f->wbase - 5 * 60 * LH_NS_PER_SEC;
         int64_t hour = anchor / HOUR_NS * HOUR_NS;
         for (int k = 0; k < WALK_NEW + WALK_LATE; k++) {
@@ -581,7 +588,8 @@ static void *feed_main(void *arg)
             } else {
                 /* exact ties with initial events, and the instants next to them */
                 size_t j = j0 + (size_t)i < f->ninit ? j0 + (size_t)i : j0;
-                e->ts_ns = f->init[j].ts_ns + (i % 3 == 2 ? -LH_NS_PER_MS : 0);
+                e->ts_ns = b % 4 == 1 ? anchor
+                                      : f->init[j].ts_ns + (i % 3 == 2 ? -LH_NS_PER_MS : 0);
                 if (e->ts_ns / HOUR_NS * HOUR_NS != hour)
                     e->ts_ns = anchor;
             }
@@ -615,7 +623,7 @@ static void *feed_main(void *arg)
             snprintf(l->id, sizeof(l->id), "%s", lev[i].id);
             l->batch = b;
         }
-        f->nbatches = b + 1;
+        atomic_store(&f->nbatches, b + 1);
         lh_arena_reset(&a);
         usleep(10000);   /* a steady trickle, not a flood */
     }
@@ -623,6 +631,7 @@ static void *feed_main(void *arg)
     lh_archive_close(fmt[0]);
     lh_archive_close(fmt[1]);
     lh_http_client_destroy(g_http);
+    atomic_store(&f->over, 1);
     return NULL;
 }
 
@@ -671,7 +680,15 @@ static void *live_main(void *arg)
         w->status = -1;
     /* a walk that repeats pages ends after 4 times the pages it should take */
     size_t max_pages = w->f->ninit / WALK_LIMIT * 4 + 10;
+    int fed = 0;
     for (size_t page = 0; !w->status && page < max_pages; page++) {
+        /* ingest really goes on during the walk, also when the stores are slow
+         * to take it: every 10th page waits for another batch to be written */
+        while (page % 10 == 0 && page && atomic_load(&w->f->nbatches) <= fed &&
+               !atomic_load(&w->f->over))
+            usleep(1000);
+        if (page % 10 == 0)
+            fed = atomic_load(&w->f->nbatches);
         struct lh_buf body = LH_BUF_INIT;
         lh_buf_printf(&body, "{\"query\":{\"full_text\":\"walk\"},\"pagination\":{\"limit\":%d",
                       WALK_LIMIT);
@@ -762,7 +779,7 @@ static int judge_walk(struct live *w, const struct feeder *f)
         newer += strncmp(w->hits[i].id, "wn-", 3) == 0;
         late += strncmp(w->hits[i].id, "wl-", 3) == 0;
     }
-    for (int b = 0; w->npages && b < f->nbatches; b++)
+    for (int b = 0; w->npages && b < atomic_load(&f->nbatches); b++)
         overlap += f->batches[b].os_start > w->pages[0].recv &&
                    f->batches[b].ar_end < w->pages[w->npages - 1].send;
     for (size_t k = 0; k < f->nlate && w->npages; k++) {
@@ -811,11 +828,78 @@ static int judge_walk(struct live *w, const struct feeder *f)
     return ok;
 }
 
+/* Bounds inside a millisecond, on the walk tenant's data (by now the same
+ * in every store): the same hits from the ns and the ms index sets and from
+ * the archive (bases[0..3)), as many as there are events in range. */
+static int sub_ms_cases(const struct feeder *f, const char *const bases[3], int *passed)
+{
+    size_t ka = f->ninit * 3 / 10 / 3 * 3, kb = ka + 300 < f->ninit ? ka + 300 : f->ninit - 1;
+    int64_t ta = f->init[ka].ts_ns, tb = f->init[kb].ts_ns;
+    char a1[40], b1[40], am[40], bm[40], a0[40];
+    lh_time_format_rfc3339(ta + 1, 9, a1, sizeof(a1));
+    lh_time_format_rfc3339(tb + 1, 9, b1, sizeof(b1));
+    lh_time_format_rfc3339(ta - 1, 9, am, sizeof(am));
+    lh_time_format_rfc3339(tb - 1, 9, bm, sizeof(bm));
+    lh_time_format_rfc3339(ta, 9, a0, sizeof(a0));
+    struct {
+        const char *name;
+        char query[400];
+        int64_t lo, hi;          /* expected: lo <= ts < hi */
+    } c[5];
+#define TSF(op, v) "{\"field\":\"timestamp\",\"operator\":\"" op "\",\"value\":\"%s\"}"
+    c[0].name = "sub_ms_time_range";
+    snprintf(c[0].query, sizeof(c[0].query), "{\"time_range\":{\"start\":\"%s\",\"end\":"
+             "\"%s\"}}", a1, b1);
+    c[0].lo = ta + 1, c[0].hi = tb + 1;
+    c[1].name = "sub_ms_gte_lt";
+    snprintf(c[1].query, sizeof(c[1].query), "{\"filters\":[" TSF("GTE", ) "," TSF("LT", )
+             "]}", a1, b1);
+    c[1].lo = ta + 1, c[1].hi = tb + 1;
+    c[2].name = "sub_ms_gt_lte";
+    snprintf(c[2].query, sizeof(c[2].query), "{\"filters\":[" TSF("GT", ) "," TSF("LTE", )
+             "]}", am, bm);
+    c[2].lo = ta, c[2].hi = tb;
+    c[3].name = "sub_ms_equals";
+    snprintf(c[3].query, sizeof(c[3].query), "{\"filters\":[" TSF("EQUALS", ) "]}", a1);
+    c[3].lo = ta + 1, c[3].hi = ta + 2;
+    c[4].name = "ms_equals";
+    snprintf(c[4].query, sizeof(c[4].query), "{\"filters\":[" TSF("EQUALS", ) "]}", a0);
+    c[4].lo = ta, c[4].hi = ta + 1;
+#undef TSF
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        size_t want = 0;
+        for (size_t k = 0; k < f->ninit; k++)
+            want += f->init[k].ts_ns >= c[i].lo && f->init[k].ts_ns < c[i].hi;
+        for (size_t k = 0; k < f->nlate; k++)
+            want += f->late[k].ts >= c[i].lo && f->late[k].ts < c[i].hi;
+        struct walk w[3];
+        for (int k = 0; k < 3; k++)
+            walk(bases[k], "walk-token", c[i].query, 97, &w[k]);
+        int ok = w[0].status == 0 && same_walk(&w[0], &w[1]) && same_walk(&w[0], &w[2]) &&
+                 w[0].n == want && w[0].total == (long long)want;
+        printf("%s %-26s expected %4zu: opensearch %4zu (%lld) opensearch_ms %4zu (%lld) "
+               "archive %4zu (%lld)\n", ok ? "ok  " : "FAIL", c[i].name, want, w[0].n,
+               w[0].total, w[1].n, w[1].total, w[2].n, w[2].total);
+        if (!ok) {
+            first_diff("opensearch", "opensearch_ms", &w[0].ids, &w[1].ids);
+            first_diff("opensearch", "archive", &w[0].ids, &w[2].ids);
+            failed++;
+        } else {
+            (*passed)++;
+        }
+        for (int k = 0; k < 3; k++)
+            lh_buf_free(&w[k].ids);
+    }
+    return failed;
+}
+
 #define WALKS_MAX 8
 
 /* Loads tenant "walk" (n events) into OpenSearch (both index sets) and the
  * archive, runs the walks w[0..nw) and the feeder at once, and judges the
- * walks. Returns the failures. */
+ * walks; then the sub-millisecond cases on w[0..3) (the ns indices, the ms
+ * indices, the archive). Returns the failures. */
 static int live_walks(size_t n, const char *url, const char *prefix, const char *prefix_ms,
                       const char *adir, struct live *w, int nw, int *passed)
 {
@@ -849,6 +933,8 @@ static int live_walks(size_t n, const char *url, const char *prefix, const char 
         w[i].f = f;
     pthread_t th[WALKS_MAX], feeder;
     int started = pthread_create(&feeder, NULL, feed_main, f) == 0;
+    if (!started)
+        atomic_store(&f->over, 1);
     int running[WALKS_MAX];
     for (int i = 0; i < nw; i++) {
         running[i] = pthread_create(&th[i], NULL, live_main, &w[i]) == 0;
@@ -874,6 +960,9 @@ static int live_walks(size_t n, const char *url, const char *prefix, const char 
     }
     if (f->failed)
         printf("FAIL the feeder could not write (see above)\n");
+    const char *bases[3] = { w[0].base, w[1].base, w[2].base };
+    if (nw >= 3)
+        failed += sub_ms_cases(f, bases, passed);
     free(f);
     lh_arena_free(&a);
     return failed;
@@ -1064,9 +1153,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < ncases; i++) {
         struct walk ws, wo, wa;
         int limit = i % 2 ? 97 : 500;   /* walks of many pages and of few */
-        walk(qs.base, cases[i].query, limit, &ws);
-        walk(qo.base, cases[i].query, limit, &wo);
-        walk(qa.base, cases[i].query, limit, &wa);
+        walk(qs.base, "conformance-token", cases[i].query, limit, &ws);
+        walk(qo.base, "conformance-token", cases[i].query, limit, &wo);
+        walk(qa.base, "conformance-token", cases[i].query, limit, &wa);
         int ok = ws.status == 0 && same_walk(&ws, &wo) && same_walk(&ws, &wa) &&
                  (cases[i].expect_empty ? ws.n == 0 : ws.n > 0) && (long long)ws.n == ws.total;
         printf("%s %-26s store %5zu hits (total %lld) opensearch %5zu (%lld) archive %5zu "
@@ -1075,8 +1164,8 @@ int main(int argc, char **argv)
         if (!ok) {
             fprintf(stderr, "    status: store %d, opensearch %d, archive %d\n", ws.status,
                     wo.status, wa.status);
-            first_diff("opensearch", &ws.ids, &wo.ids);
-            first_diff("archive", &ws.ids, &wa.ids);
+            first_diff("store", "opensearch", &ws.ids, &wo.ids);
+            first_diff("store", "archive", &ws.ids, &wa.ids);
             failed++;
         } else {
             passed++;
