@@ -409,6 +409,22 @@ struct walk {
     int status;
 };
 
+/* A first page's total_hits and total_hits_relation. */
+static void page_total(json_t *page, long long *total, char *rel, size_t size)
+{
+    *total = json_integer_value(json_object_get(page, "total_hits"));
+    snprintf(rel, size, "%s", json_string_value(json_object_get(page, "total_hits_relation")));
+}
+
+/* The page's next_cursor (malloc'd; NULL at the end); frees the page. */
+static char *next_cursor(json_t *page)
+{
+    const char *next = json_string_value(json_object_get(page, "next_cursor"));
+    char *cursor = next ? strdup(next) : NULL;
+    json_decref(page);
+    return cursor;
+}
+
 static void walk(const char *base, const char *token, const char *query, int limit,
                  struct walk *w)
 {
@@ -430,11 +446,8 @@ static void walk(const char *base, const char *token, const char *query, int lim
             json_decref(j);
             return;
         }
-        if (page == 0) {
-            w->total = json_integer_value(json_object_get(j, "total_hits"));
-            snprintf(w->rel, sizeof(w->rel), "%s",
-                     json_string_value(json_object_get(j, "total_hits_relation")));
-        }
+        if (page == 0)
+            page_total(j, &w->total, w->rel, sizeof(w->rel));
         json_t *h;
         size_t i;
         json_array_foreach(json_object_get(j, "logs"), i, h) {
@@ -443,10 +456,7 @@ static void walk(const char *base, const char *token, const char *query, int lim
                           json_string_value(json_object_get(h, "level")));
             w->n++;
         }
-        const char *next = json_string_value(json_object_get(j, "next_cursor"));
-        cursor = next ? strdup(next) : NULL;
-        json_decref(j);
-        if (!cursor)
+        if (!(cursor = next_cursor(j)))
             return;
     }
     free(cursor);
@@ -714,9 +724,7 @@ static void *live_main(void *arg)
             break;
         }
         if (page == 0) {
-            w->total = json_integer_value(json_object_get(j, "total_hits"));
-            snprintf(w->rel, sizeof(w->rel), "%s",
-                     json_string_value(json_object_get(j, "total_hits_relation")));
+            page_total(j, &w->total, w->rel, sizeof(w->rel));
             atomic_fetch_add(&w->f->first_pages, 1);
             counted = 1;
         }
@@ -743,10 +751,7 @@ static void *live_main(void *arg)
             p->n++;
             w->n++;
         }
-        const char *next = json_string_value(json_object_get(j, "next_cursor"));
-        cursor = next ? strdup(next) : NULL;
-        json_decref(j);
-        if (!cursor)
+        if (!(cursor = next_cursor(j)))
             break;
     }
     free(cursor);
