@@ -506,7 +506,7 @@ static int same_walk(const struct walk *a, const struct walk *b)
  * (an archive object of their own, into the same daily indices): half of
  * them before the oldest initial event (ahead of every cursor), a quarter
  * on the newest one's timestamp (behind every cursor), a quarter on and
- * next to random initial events' timestamps. Every 10th page of a walk
+ * next to random initial events' timestamps. Every 25th page of a walk
  * waits for one more batch to be written, so that ingest overlaps the
  * walk however slow the stores are.
  *
@@ -519,7 +519,8 @@ static int same_walk(const struct walk *a, const struct walk *b)
  * that page was answered (what lands behind the cursor is not seen). */
 
 #define WALK_LIMIT 100
-#define WALK_BATCHES 400     /* at most; the feeder stops when the walks are done */
+#define WALK_BATCHES 100     /* at most (the archive reads every object of an hour on each
+                                * page); the feeder stops when the walks are done */
 #define WALK_NEW 8           /* new events per batch */
 #define WALK_LATE 8          /* late events per batch */
 #define WALK_ID 24
@@ -635,7 +636,7 @@ static void *feed_main(void *arg)
         }
         atomic_store(&f->nbatches, b + 1);
         lh_arena_reset(&a);
-        usleep(10000);   /* a steady trickle, not a flood */
+        usleep(25000);   /* a steady trickle, not a flood */
     }
     lh_arena_free(&a);
     lh_archive_close(fmt[0]);
@@ -693,11 +694,11 @@ static void *live_main(void *arg)
     int fed = 0;
     for (size_t page = 0; !w->status && page < max_pages; page++) {
         /* ingest really goes on during the walk, also when the stores are slow
-         * to take it: every 10th page waits for another batch to be written */
-        while (page % 10 == 0 && page && atomic_load(&w->f->nbatches) <= fed &&
+         * to take it: every 25th page waits for another batch to be written */
+        while (page % 25 == 0 && page && atomic_load(&w->f->nbatches) <= fed &&
                !atomic_load(&w->f->over))
             usleep(1000);
-        if (page % 10 == 0)
+        if (page % 25 == 0)
             fed = atomic_load(&w->f->nbatches);
         struct lh_buf body = LH_BUF_INIT;
         lh_buf_printf(&body, "{\"query\":{\"full_text\":\"walk\"},\"pagination\":{\"limit\":%d",
@@ -965,6 +966,15 @@ static int live_walks(size_t n, const char *url, const char *prefix, const char 
     }
     if (f->failed)
         printf("FAIL the feeder could not write (see above)\n");
+    int nb = atomic_load(&f->nbatches);
+    double os_ms = 0, ar_ms = 0;
+    for (int b = 0; b < nb; b++) {
+        os_ms += (double)(f->batches[b].os_end - f->batches[b].os_start) / 1e6 / nb;
+        ar_ms += (double)(f->batches[b].ar_end - f->batches[b].ar_start) / 1e6 / nb;
+    }
+    printf("     feeder: %d batches of %d new and %d late events; a batch took %.0f ms in "
+           "OpenSearch (two bulks), %.0f ms in the archive (two objects)\n", nb, WALK_NEW,
+           WALK_LATE, os_ms, ar_ms);
     const char *bases[3] = { w[0].base, w[1].base, w[2].base };
     if (nw >= 3)
         failed += sub_ms_cases(f, bases, passed);
