@@ -328,11 +328,35 @@ static void time_text(int64_t ns, char *buf)
         strcpy(buf, ns < 0 ? "1677-09-21T00:12:44.000000000Z" : "2262-04-11T23:47:16.854775807Z");
 }
 
+/* On an index mapping timestamp as date (ms), OpenSearch cuts a bound to
+ * its millisecond: gte and lt of an instant inside a millisecond would take
+ * in (gte) or leave out (lt) that millisecond's events, which lie before
+ * it. gt and lte cut right, so such a bound is asked as gt v-1 or lte v-1:
+ * the same events on date_nanos indices, the right ones on ms indices
+ * (a tier boundary, now - max_age, is such an instant). */
+static const char *exact_bound(const char *op, int64_t *v)
+{
+    if (*v % LH_NS_PER_MS == 0 || *v == INT64_MIN)
+        return op;
+    if (strcmp(op, "gte") == 0) {
+        (*v)--;
+        return "gt";
+    }
+    if (strcmp(op, "lt") == 0) {
+        (*v)--;
+        return "lte";
+    }
+    return op;
+}
+
 /* A range on timestamp: op1/v1 and optionally op2/v2 ("gte", ns). */
 static void ts_range(struct clauses *c, struct lh_buf *b, const char *op1, int64_t v1,
                      const char *op2, int64_t v2)
 {
     char t1[LH_TIME_RFC3339_SIZE], t2[LH_TIME_RFC3339_SIZE];
+    op1 = exact_bound(op1, &v1);
+    if (op2)
+        op2 = exact_bound(op2, &v2);
     time_text(v1, t1);
     c->oom |= lh_buf_printf(b, "{\"range\":{\"timestamp\":{\"%s\":\"%s\"", op1, t1);
     if (op2) {
@@ -574,8 +598,13 @@ int lh_osq_search_body(const struct lh_bquery *bq, struct lh_buf *out, struct lh
                             (unsigned long long)bq->total_cap);
     else
         rc |= lh_buf_puts(out, "\"track_total_hits\":false,");
+    /* numeric_type date_nanos: sort values (and so search_after) are in
+     * nanoseconds also on indices that map timestamp as date (ms), and the
+     * two kinds sort together; without it a ms index reads the ns position
+     * as milliseconds, far in the future, and every page is the first. */
     rc |= lh_buf_puts(out, "\"_source\":{\"excludes\":[\"raw\",\"tenant\"]},"
-                           "\"sort\":[{\"timestamp\":{\"order\":\"desc\"}},"
+                           "\"sort\":[{\"timestamp\":{\"order\":\"desc\","
+                           "\"numeric_type\":\"date_nanos\"}},"
                            "{\"id\":{\"order\":\"desc\"}}],");
     if (bq->after) {
         rc |= lh_buf_printf(out, "\"search_after\":[%lld,", (long long)bq->after->ts_ns);

@@ -16,11 +16,15 @@
  *   filters    keyword fields: term / terms / prefix / wildcard / exists,
  *              NOT_EQUALS as must_not; metadata.<k> on custom_metadata.<k>
  *              (EXISTS as prefix "" since exists does not see dotted keys
- *              of a flat_object); timestamp as range; numeric comparisons
- *              of metadata values (stored as strings) as a regexp of the
- *              decimal numbers in range. message and raw are analysed text:
- *              only EXISTS applies to them (else LH_EINVAL, 400).
- *   order      sort timestamp desc, id desc; search_after [ts ns, id].
+ *              of a flat_object); timestamp as range (a bound inside a
+ *              millisecond as gt / lte, which ms-mapped indices cut right);
+ *              numeric comparisons of metadata values (stored as strings)
+ *              as a regexp of the decimal numbers in range. message and raw
+ *              are analysed text: only EXISTS applies to them (else
+ *              LH_EINVAL, 400).
+ *   order      sort timestamp desc (numeric_type date_nanos: in ns also on
+ *              indices mapping it as date in ms), id desc; search_after
+ *              [ts ns, id].
  *   totals     track_total_hits capped at total_cap.
  *
  * Differences from the store that remain: a phrase (or a word of several

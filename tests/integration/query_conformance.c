@@ -8,10 +8,14 @@
  * ones); three queryd instances run in this process, one per backend, and
  * every query of the suite is asked of each: the same hits in the same
  * order (every page of a cursor walk), the same total_hits, the same
- * aggregations as the embedded store, which is the reference.
+ * aggregations as the embedded store, which is the reference. Then four
+ * walks of 10,000 hits (--walk) run while events keep arriving: through
+ * OpenSearch (timestamps mapped in ns, and in ms), through the archive and
+ * across both as two tiers (see "pagination walks while ingest continues"
+ * below). Indices and templates: prefixes qct<pid> and qct<pid>ms.
  *
  *   build/tests/query_conformance [--url http://127.0.0.1:9200] [--count N]
- *                                 [--keep] [-v]
+ *                                 [--walk N] [--keep] [-v]
  *
  * The suite covers every operator on keyword fields, levels, timestamps and
  * metadata keys (dotted ones too), words, phrases, unicode, empty results,
@@ -23,6 +27,7 @@
  * "N passed, N failed"; exit status 1 on any difference. */
 #include <getopt.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +108,8 @@ static void qd_stop(struct qd *d)
 
 /* ---- HTTP --------------------------------------------------------------- */
 
-static struct lh_http_client *g_http;
+/* One client per thread (the walks below run in threads of their own). */
+static _Thread_local struct lh_http_client *g_http;
 
 static int http(const char *method, const char *url, const char *body, size_t len,
                 const char *ctype, const char *token, struct lh_http_response *resp)
@@ -123,18 +129,23 @@ static int http(const char *method, const char *url, const char *body, size_t le
     return (int)resp->status;
 }
 
-static json_t *post_json(const char *base, const char *path, const char *body, int *status)
+static json_t *post_json_as(const char *base, const char *path, const char *body,
+                            const char *token, int *status)
 {
     char url[256];
     snprintf(url, sizeof(url), "%s%s", base, path);
     struct lh_http_response resp = { 0 };
-    *status = http("POST", url, body, strlen(body), "application/json", "conformance-token",
-                   &resp);
+    *status = http("POST", url, body, strlen(body), "application/json", token, &resp);
     json_t *j = resp.body.data ? json_loadb(resp.body.data, resp.body.len, 0, NULL) : NULL;
     if (*status != 200 && g_verbose)
         fprintf(stderr, "  %s -> %d %s\n", path, *status, resp.body.data);
     lh_http_response_free(&resp);
     return j;
+}
+
+static json_t *post_json(const char *base, const char *path, const char *body, int *status)
+{
+    return post_json_as(base, path, body, "conformance-token", status);
 }
 
 /* ---- the data set ------------------------------------------------------- */
@@ -280,43 +291,75 @@ static int open_archive(const char *dir, int ndjson, struct lh_archive **out)
     return 0;
 }
 
-/* Writes the data set as the indexer would: one object per (hour, host). */
-static int load_archive(const struct dataset *d, const char *dir)
+#define HOUR_NS (3600 * LH_NS_PER_SEC)
+
+/* Writes evs[0..n) of tenant as the indexer would: one object per (hour,
+ * host); Parquet in even hours, encrypted NDJSON in odd ones. */
+static int load_archive(const struct lh_event *evs, size_t n, const char *tenant,
+                        const char *dir)
 {
     struct lh_archive *fmt[2] = { NULL, NULL };
-    struct lh_event *batch = malloc(d->n * sizeof(*batch));
+    struct lh_event *batch = malloc(n * sizeof(*batch));
     int rc = batch && open_archive(dir, 0, &fmt[0]) == 0 &&
                      open_archive(dir, 1, &fmt[1]) == 0 ? 0 : -1;
-    const int64_t hour = 3600 * LH_NS_PER_SEC;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        lo = evs[i].ts_ns < lo ? evs[i].ts_ns : lo;
+        hi = evs[i].ts_ns > hi ? evs[i].ts_ns : hi;
+    }
     size_t written = 0;
-    for (int64_t h = d->base / hour * hour; rc == 0 && h < d->base + d->span + hour; h += hour) {
-        for (size_t hi = 0; rc == 0 && hi <= sizeof(hosts) / sizeof(hosts[0]); hi++) {
-            const char *host = hi < sizeof(hosts) / sizeof(hosts[0]) ? hosts[hi] : NULL;
-            size_t n = 0;
-            for (size_t i = 0; i < d->n; i++) {
-                const struct lh_event *e = &d->evs[i];
+    for (int64_t h = lo / HOUR_NS * HOUR_NS; rc == 0 && n && h <= hi; h += HOUR_NS) {
+        for (size_t hi_ = 0; rc == 0 && hi_ <= sizeof(hosts) / sizeof(hosts[0]); hi_++) {
+            const char *host = hi_ < sizeof(hosts) / sizeof(hosts[0]) ? hosts[hi_] : NULL;
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++) {
+                const struct lh_event *e = &evs[i];
                 int same = host ? e->host && strcmp(e->host, host) == 0 : !e->host;
-                if (same && e->ts_ns >= h && e->ts_ns < h + hour)
-                    batch[n++] = *e;
+                if (same && e->ts_ns >= h && e->ts_ns < h + HOUR_NS)
+                    batch[k++] = *e;
             }
-            if (!n)
+            if (!k)
                 continue;
             struct lh_err err = { 0 };
-            if (lh_archive_write_events(fmt[(h / hour) & 1], "conf", h, "eu-west-1",
-                                        host ? host : "nohost", batch, n, NULL, &err) < 0) {
+            if (lh_archive_write_events(fmt[(h / HOUR_NS) & 1], tenant, h, "eu-west-1",
+                                        host ? host : "nohost", batch, k, NULL, &err) < 0) {
                 fprintf(stderr, "archive write: %s\n", err.msg);
                 rc = -1;
             }
-            written += n;
+            written += k;
         }
     }
     lh_archive_close(fmt[0]);
     lh_archive_close(fmt[1]);
     free(batch);
-    return rc == 0 && written == d->n ? 0 : -1;
+    return rc == 0 && written == n ? 0 : -1;
 }
 
-static int load_opensearch(const struct dataset *d, const char *url, const char *prefix)
+/* POSTs evs[0..n) to _bulk, searchable when it returns (refresh=true);
+ * timestamps with 9 fractional digits (date_nanos) or 3. */
+static int os_bulk(const char *url, const char *prefix, const struct lh_event *evs, size_t n,
+                   int date_nanos)
+{
+    struct lh_http_response resp = { 0 };
+    struct lh_buf b = LH_BUF_INIT;
+    char u[512];
+    for (size_t i = 0; i < n; i++)
+        lh_os_bulk_item(&b, prefix, &evs[i], date_nanos);
+    snprintf(u, sizeof(u), "%s/_bulk?refresh=true", url);
+    int st = http("POST", u, b.data, b.len, "application/x-ndjson", NULL, &resp);
+    lh_buf_free(&b);
+    json_t *j = resp.body.data ? json_loadb(resp.body.data, resp.body.len, 0, NULL) : NULL;
+    int errors = !j || json_is_true(json_object_get(j, "errors"));
+    if (st != 200 || errors)
+        fprintf(stderr, "bulk: %d %.500s\n", st, resp.body.data ? resp.body.data : "");
+    json_decref(j);
+    lh_http_response_free(&resp);
+    return st != 200 || errors ? -1 : 0;
+}
+
+/* Installs the indexer's index template for <prefix>-*, timestamp mapped as
+ * date_nanos or as date (milliseconds: `template.date_nanos: false`). */
+static int os_template(const char *url, const char *prefix, int date_nanos)
 {
     struct lh_http_response resp = { 0 };
     char u[512];
@@ -333,32 +376,16 @@ static int load_opensearch(const struct dataset *d, const char *url, const char 
     }
     struct lh_os_template_config t = { .install = 1, .name = (char *)prefix, .priority = 900,
                                        .shards = 1, .replicas = 0, .refresh_interval = "1s",
-                                       .codec = "", .date_nanos = 1 };
+                                       .codec = "", .date_nanos = date_nanos };
     struct lh_buf b = LH_BUF_INIT;
     lh_os_template_json(&t, prefix, &srv, &b);
     snprintf(u, sizeof(u), "%s/_index_template/%s", url, prefix);
     int st = http("PUT", u, b.data, b.len, "application/json", NULL, &resp);
-    if (st != 200) {
-        fprintf(stderr, "template: %d %s\n", st, resp.body.data);
-        return -1;
-    }
-    lh_buf_reset(&b);
-    for (size_t i = 0; i < d->n; i++)
-        lh_os_bulk_item(&b, prefix, &d->evs[i], 1);
-    snprintf(u, sizeof(u), "%s/_bulk?refresh=true", url);
-    st = http("POST", u, b.data, b.len, "application/x-ndjson", NULL, &resp);
     lh_buf_free(&b);
-    json_t *j = resp.body.data ? json_loadb(resp.body.data, resp.body.len, 0, NULL) : NULL;
-    int errors = !j || json_is_true(json_object_get(j, "errors"));
-    if (st != 200 || errors) {
-        fprintf(stderr, "bulk: %d %.500s\n", st, resp.body.data);
-        json_decref(j);
-        lh_http_response_free(&resp);
-        return -1;
-    }
-    json_decref(j);
+    if (st != 200)
+        fprintf(stderr, "template: %d %s\n", st, resp.body.data);
     lh_http_response_free(&resp);
-    return 0;
+    return st == 200 ? 0 : -1;
 }
 
 static void cleanup_opensearch(const char *url, const char *prefix)
@@ -382,7 +409,24 @@ struct walk {
     int status;
 };
 
-static void walk(const char *base, const char *query, int limit, struct walk *w)
+/* A first page's total_hits and total_hits_relation. */
+static void page_total(json_t *page, long long *total, char *rel, size_t size)
+{
+    *total = json_integer_value(json_object_get(page, "total_hits"));
+    snprintf(rel, size, "%s", json_string_value(json_object_get(page, "total_hits_relation")));
+}
+
+/* The page's next_cursor (malloc'd; NULL at the end); frees the page. */
+static char *next_cursor(json_t *page)
+{
+    const char *next = json_string_value(json_object_get(page, "next_cursor"));
+    char *cursor = next ? strdup(next) : NULL;
+    json_decref(page);
+    return cursor;
+}
+
+static void walk(const char *base, const char *token, const char *query, int limit,
+                 struct walk *w)
 {
     memset(w, 0, sizeof(*w));
     char *cursor = NULL;
@@ -393,7 +437,7 @@ static void walk(const char *base, const char *query, int limit, struct walk *w)
             lh_buf_printf(&body, ",\"cursor\":\"%s\"", cursor);
         lh_buf_puts(&body, "}}");
         int st;
-        json_t *j = post_json(base, "/v1/logs/search", body.data, &st);
+        json_t *j = post_json_as(base, "/v1/logs/search", body.data, token, &st);
         lh_buf_free(&body);
         free(cursor);
         cursor = NULL;
@@ -402,11 +446,8 @@ static void walk(const char *base, const char *query, int limit, struct walk *w)
             json_decref(j);
             return;
         }
-        if (page == 0) {
-            w->total = json_integer_value(json_object_get(j, "total_hits"));
-            snprintf(w->rel, sizeof(w->rel), "%s",
-                     json_string_value(json_object_get(j, "total_hits_relation")));
-        }
+        if (page == 0)
+            page_total(j, &w->total, w->rel, sizeof(w->rel));
         json_t *h;
         size_t i;
         json_array_foreach(json_object_get(j, "logs"), i, h) {
@@ -415,25 +456,22 @@ static void walk(const char *base, const char *query, int limit, struct walk *w)
                           json_string_value(json_object_get(h, "level")));
             w->n++;
         }
-        const char *next = json_string_value(json_object_get(j, "next_cursor"));
-        cursor = next ? strdup(next) : NULL;
-        json_decref(j);
-        if (!cursor)
+        if (!(cursor = next_cursor(j)))
             return;
     }
     free(cursor);
 }
 
-/* The first line where two hit lists differ, for the report. */
-/* The first hit where the walk of `name` differs from the store's. */
-static void first_diff(const char *name, const struct lh_buf *a, const struct lh_buf *b)
+/* The first hit where the walk of `name` differs from the reference's. */
+static void first_diff(const char *ref, const char *name, const struct lh_buf *a,
+                       const struct lh_buf *b)
 {
     const char *p = a->data ? a->data : "", *q = b->data ? b->data : "";
     for (size_t line = 0;; line++) {
         size_t la = strcspn(p, "\n"), lb = strcspn(q, "\n");
         if (la != lb || memcmp(p, q, la) != 0) {
-            fprintf(stderr, "    hit %zu: store \"%.*s\" vs %s \"%.*s\"\n", line, (int)la, p,
-                    name, (int)lb, q);
+            fprintf(stderr, "    hit %zu: %s \"%.*s\" vs %s \"%.*s\"\n", line, ref, (int)la,
+                    p, name, (int)lb, q);
             return;
         }
         if (!p[la] || !q[lb])
@@ -451,6 +489,500 @@ static int same_walk(const struct walk *a, const struct walk *b)
            (a->ids.len == 0 || memcmp(a->ids.data, b->ids.data, a->ids.len) == 0);
 }
 
+/* ---- pagination walks while ingest continues ----------------------------
+ *
+ * Tenant "walk": --walk N events (ids w0-NNNNN, three to a timestamp, over
+ * the hours before the current one) in two sets of OpenSearch indices (the
+ * timestamp mapped as date_nanos, and as date in ms, the indexer's
+ * `template.date_nanos: false`) and in the archive (one object per host and
+ * hour). Four walks of one query (limit 100) run at once, each in a thread
+ * of its own: through a queryd on either index set, the archive queryd and
+ * a queryd of two tiers (OpenSearch for the last 2 hours, the archive for
+ * older events: the walk crosses from one into the other). Once every walk
+ * has its first page, a feeder keeps writing batches into all of them, as
+ * the indexer does: new events (now: newer than any walk's first page)
+ * into the current hour's indices and a new archive object each batch (the
+ * indexer rolls objects over), and late events into the hours being walked
+ * (an archive object of their own, into the same daily indices): half of
+ * them before the oldest initial event (ahead of every cursor), a quarter
+ * on the newest one's timestamp (behind every cursor), a quarter on and
+ * next to random initial events' timestamps. Every 25th page of a walk
+ * waits for one more batch to be written, so that ingest overlaps the
+ * walk however slow the stores are.
+ *
+ * The cursor contract (docs/search-api.md): a walk keeps the window of its
+ * first page and resumes after the last hit it returned. So each walk must
+ * give hits strictly newest first (timestamp, then id), none twice, every
+ * initial event, no new one; and a late event must be there when it was
+ * searchable (its writes returned) before the page that went past its
+ * position was asked, and must not be there when its writes began after
+ * that page was answered (what lands behind the cursor is not seen). */
+
+#define WALK_LIMIT 100
+#define WALK_BATCHES 100     /* at most (the archive reads every object of an hour on each
+                                * page); the feeder stops when the walks are done */
+#define WALK_NEW 8           /* new events per batch */
+#define WALK_LATE 8          /* late events per batch */
+#define WALK_ID 24
+
+struct late_ev {
+    int64_t ts;
+    char id[WALK_ID];
+    int batch;
+};
+
+struct wbatch {
+    int64_t os_start, os_end, ar_start, ar_end;   /* lh_time_mono_ns() around the writes */
+};
+
+struct feeder {
+    const char *url, *prefix, *prefix_ms, *adir;
+    const struct lh_event *init;       /* sorted by time */
+    size_t ninit;
+    int64_t wbase;                     /* the oldest initial event */
+    struct late_ev late[WALK_BATCHES * WALK_LATE];
+    size_t nlate;
+    struct wbatch batches[WALK_BATCHES];
+    atomic_int nbatches;               /* written completely */
+    int nwalks;
+    atomic_int first_pages, walks_done, over;   /* over: the feeder stopped */
+    int failed;
+};
+
+static void *feed_main(void *arg)
+{
+    struct feeder *f = arg;
+    struct lh_err err = { 0 };
+    struct lh_http_client_config hc = { .timeout_ms = 60000 };
+    struct lh_archive *fmt[2] = { NULL, NULL };
+    if (lh_http_client_create(&hc, &g_http, &err) < 0 || open_archive(f->adir, 0, &fmt[0]) < 0 ||
+        open_archive(f->adir, 1, &fmt[1]) < 0) {
+        fprintf(stderr, "feeder: %s\n", err.msg);
+        f->failed = 1;
+    }
+    while (!f->failed && atomic_load(&f->first_pages) < f->nwalks)
+        usleep(1000);
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    struct lh_arena a = LH_ARENA_INIT;
+    for (int b = 0; !f->failed && b < WALK_BATCHES && atomic_load(&f->walks_done) < f->nwalks;
+         b++) {
+        struct lh_event nev[WALK_NEW], lev[WALK_LATE];
+        int64_t now = lh_time_now_ns() / LH_NS_PER_MS * LH_NS_PER_MS;
+        /* late events: even batches before the oldest initial event (the walks
+         * get there last: ahead of every cursor); batches 1, 5, 9... on the
+         * newest initial event's timestamp with greater ids (behind every
+         * cursor once its first page is out); batches 3, 7, 11... at a random
+         * initial event (ties and the instants before them) */
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        size_t j0 = b % 4 == 1 ? f->ninit - 1 : (size_t)(rng % f->ninit);
+        int64_t anchor = b % 2 ? f->init[j0].ts_ns : f->wbase - 5 * 60 * LH_NS_PER_SEC;
+        int64_t hour = anchor / HOUR_NS * HOUR_NS;
+        for (int k = 0; k < WALK_NEW + WALK_LATE; k++) {
+            int late = k >= WALK_NEW;
+            int i = late ? k - WALK_NEW : k;
+            struct lh_event *e = late ? &lev[i] : &nev[i];
+            char id[WALK_ID];
+            snprintf(id, sizeof(id), "%s-%04d-%02d", late ? "wl" : "wn", b, i);
+            memset(e, 0, sizeof(*e));
+            e->id = lh_arena_strdup(&a, id);
+            e->tenant = "walk";
+            e->level = LH_LEVEL_WARN;
+            e->service = "api";
+            e->host = "live";
+            e->message = late ? "walk me, late" : "walk me, new";
+            if (!late) {
+                e->ts_ns = now + i * LH_NS_PER_MS;
+                continue;
+            }
+            if (b % 2 == 0) {
+                e->ts_ns = anchor + (int64_t)(rng % 240000 + (uint64_t)i) * LH_NS_PER_MS;
+            } else {
+                /* exact ties with initial events, and the instants next to them */
+                size_t j = j0 + (size_t)i < f->ninit ? j0 + (size_t)i : j0;
+                e->ts_ns = b % 4 == 1 ? anchor
+                                      : f->init[j].ts_ns + (i % 3 == 2 ? -LH_NS_PER_MS : 0);
+                if (e->ts_ns / HOUR_NS * HOUR_NS != hour)
+                    e->ts_ns = anchor;
+            }
+        }
+        struct wbatch *wb = &f->batches[b];
+        struct lh_event all[WALK_NEW + WALK_LATE];
+        memcpy(all, nev, sizeof(nev));
+        memcpy(all + WALK_NEW, lev, sizeof(lev));
+        wb->os_start = lh_time_mono_ns();
+        int rc = os_bulk(f->url, f->prefix, all, WALK_NEW + WALK_LATE, 1);
+        if (rc == 0)
+            rc = os_bulk(f->url, f->prefix_ms, all, WALK_NEW + WALK_LATE, 0);
+        wb->os_end = lh_time_mono_ns();
+        wb->ar_start = lh_time_mono_ns();
+        if (rc == 0 &&
+            (lh_archive_write_events(fmt[(now / HOUR_NS) & 1], "walk", now, "eu-west-1", "live",
+                                     nev, WALK_NEW, NULL, &err) < 0 ||
+             lh_archive_write_events(fmt[(hour / HOUR_NS) & 1], "walk", hour, "eu-west-1",
+                                     "live", lev, WALK_LATE, NULL, &err) < 0)) {
+            fprintf(stderr, "feeder: archive: %s\n", err.msg);
+            rc = -1;
+        }
+        wb->ar_end = lh_time_mono_ns();
+        if (rc < 0) {
+            f->failed = 1;
+            break;
+        }
+        for (int i = 0; i < WALK_LATE; i++) {
+            struct late_ev *l = &f->late[f->nlate++];
+            l->ts = lev[i].ts_ns;
+            snprintf(l->id, sizeof(l->id), "%s", lev[i].id);
+            l->batch = b;
+        }
+        atomic_store(&f->nbatches, b + 1);
+        lh_arena_reset(&a);
+        usleep(25000);   /* a steady trickle, not a flood */
+    }
+    lh_arena_free(&a);
+    lh_archive_close(fmt[0]);
+    lh_archive_close(fmt[1]);
+    lh_http_client_destroy(g_http);
+    atomic_store(&f->over, 1);
+    return NULL;
+}
+
+struct wpage {
+    int64_t send, recv;          /* lh_time_mono_ns() */
+    int64_t last_ts;             /* the page's last hit (none: n == 0) */
+    char last_id[WALK_ID];
+    size_t n;
+};
+
+struct whit {
+    int64_t ts;
+    char id[WALK_ID];
+};
+
+struct live {
+    const char *name, *base;
+    int os, ar;                  /* which stores the walk reads */
+    struct feeder *f;
+    struct whit *hits;
+    size_t n, cap;
+    struct wpage *pages;
+    size_t npages, pcap;
+    long long total;
+    char rel[8];
+    int status, order_ok;
+    int64_t t0, t1;
+};
+
+static int key_cmp(int64_t ts, const char *id, int64_t ts2, const char *id2)
+{
+    if (ts != ts2)
+        return ts < ts2 ? -1 : 1;
+    return strcmp(id, id2);
+}
+
+static void *live_main(void *arg)
+{
+    struct live *w = arg;
+    struct lh_http_client_config hc = { .timeout_ms = 60000 };
+    char *cursor = NULL;
+    int counted = 0;
+    w->order_ok = 1;
+    w->t0 = lh_time_mono_ns();
+    if (lh_http_client_create(&hc, &g_http, NULL) < 0)
+        w->status = -1;
+    /* a walk that repeats pages ends after 4 times the pages it should take */
+    size_t max_pages = w->f->ninit / WALK_LIMIT * 4 + 10;
+    int fed = 0;
+    for (size_t page = 0; !w->status && page < max_pages; page++) {
+        /* ingest really goes on during the walk, also when the stores are slow
+         * to take it: every 25th page waits for another batch to be written */
+        while (page % 25 == 0 && page && atomic_load(&w->f->nbatches) <= fed &&
+               !atomic_load(&w->f->over))
+            usleep(1000);
+        if (page % 25 == 0)
+            fed = atomic_load(&w->f->nbatches);
+        struct lh_buf body = LH_BUF_INIT;
+        lh_buf_printf(&body, "{\"query\":{\"full_text\":\"walk\"},\"pagination\":{\"limit\":%d",
+                      WALK_LIMIT);
+        if (cursor)
+            lh_buf_printf(&body, ",\"cursor\":\"%s\"", cursor);
+        lh_buf_puts(&body, "}}");
+        if (w->npages == w->pcap) {
+            w->pcap = w->pcap ? 2 * w->pcap : 256;
+            w->pages = realloc(w->pages, w->pcap * sizeof(*w->pages));
+        }
+        struct wpage *p = &w->pages[w->npages++];
+        memset(p, 0, sizeof(*p));
+        p->send = lh_time_mono_ns();
+        int st;
+        json_t *j = post_json_as(w->base, "/v1/logs/search", body.data, "walk-token", &st);
+        p->recv = lh_time_mono_ns();
+        lh_buf_free(&body);
+        free(cursor);
+        cursor = NULL;
+        if (st != 200 || !j) {
+            w->status = st ? st : -1;
+            json_decref(j);
+            break;
+        }
+        if (page == 0) {
+            page_total(j, &w->total, w->rel, sizeof(w->rel));
+            atomic_fetch_add(&w->f->first_pages, 1);
+            counted = 1;
+        }
+        json_t *h;
+        size_t i;
+        json_array_foreach(json_object_get(j, "logs"), i, h) {
+            const char *id = json_string_value(json_object_get(h, "id"));
+            const char *ts = json_string_value(json_object_get(h, "timestamp"));
+            int64_t tv = 0;
+            if (!id || !ts || lh_time_parse_rfc3339(ts, strlen(ts), &tv, NULL) < 0) {
+                w->order_ok = 0;
+                continue;
+            }
+            if (w->n && key_cmp(tv, id, w->hits[w->n - 1].ts, w->hits[w->n - 1].id) >= 0)
+                w->order_ok = 0;
+            if (w->n == w->cap) {
+                w->cap = w->cap ? 2 * w->cap : 16384;
+                w->hits = realloc(w->hits, w->cap * sizeof(*w->hits));
+            }
+            w->hits[w->n].ts = tv;
+            snprintf(w->hits[w->n].id, WALK_ID, "%s", id);
+            p->last_ts = tv;
+            snprintf(p->last_id, WALK_ID, "%s", id);
+            p->n++;
+            w->n++;
+        }
+        if (!(cursor = next_cursor(j)))
+            break;
+    }
+    free(cursor);
+    w->t1 = lh_time_mono_ns();
+    if (!counted)
+        atomic_fetch_add(&w->f->first_pages, 1);
+    atomic_fetch_add(&w->f->walks_done, 1);
+    lh_http_client_destroy(g_http);
+    return NULL;
+}
+
+static int whit_by_id(const void *a, const void *b)
+{
+    return strcmp(((const struct whit *)a)->id, ((const struct whit *)b)->id);
+}
+
+/* Checks walk w against the cursor contract (see above); prints its line. */
+static int judge_walk(struct live *w, const struct feeder *f)
+{
+    qsort(w->hits, w->n, sizeof(*w->hits), whit_by_id);
+    size_t dups = 0, init = 0, newer = 0, late = 0, must = 0, must_seen = 0, behind = 0,
+           behind_seen = 0, overlap = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (i && strcmp(w->hits[i].id, w->hits[i - 1].id) == 0) {
+            dups++;
+            if (dups == 1)
+                fprintf(stderr, "    %s: %s twice\n", w->name, w->hits[i].id);
+        }
+        init += strncmp(w->hits[i].id, "w0-", 3) == 0;
+        newer += strncmp(w->hits[i].id, "wn-", 3) == 0;
+        late += strncmp(w->hits[i].id, "wl-", 3) == 0;
+    }
+    for (int b = 0; w->npages && b < atomic_load(&f->nbatches); b++)
+        overlap += f->batches[b].os_start > w->pages[0].recv &&
+                   f->batches[b].ar_end < w->pages[w->npages - 1].send;
+    for (size_t k = 0; k < f->nlate && w->npages; k++) {
+        const struct late_ev *l = &f->late[k];
+        const struct wbatch *b = &f->batches[l->batch];
+        int64_t start = w->os ? b->os_start : b->ar_start;
+        int64_t visible = w->ar ? b->ar_end : b->os_end;
+        /* the page that went past l: the first whose last hit is older */
+        const struct wpage *p = &w->pages[w->npages - 1];
+        for (size_t i = 0; i < w->npages; i++) {
+            if (w->pages[i].n && key_cmp(w->pages[i].last_ts, w->pages[i].last_id, l->ts,
+                                         l->id) < 0) {
+                p = &w->pages[i];
+                break;
+            }
+        }
+        struct whit key = { .ts = l->ts };
+        snprintf(key.id, sizeof(key.id), "%s", l->id);
+        int seen = bsearch(&key, w->hits, w->n, sizeof(*w->hits), whit_by_id) != NULL;
+        if (visible < p->send) {
+            must++;
+            must_seen += seen;
+            if (!seen && must - must_seen == 1)
+                fprintf(stderr, "    %s: skipped %s (written before page %zu was asked)\n",
+                        w->name, l->id, (size_t)(p - w->pages));
+        } else if (start > p->recv) {
+            behind++;
+            behind_seen += seen;
+            if (seen && behind_seen == 1)
+                fprintf(stderr, "    %s: %s written behind the cursor (after page %zu) but "
+                        "returned\n", w->name, l->id, (size_t)(p - w->pages));
+        }
+    }
+    int ok = w->status == 0 && w->order_ok && dups == 0 && init == f->ninit &&
+             w->total == (long long)f->ninit && strcmp(w->rel, "eq") == 0 && newer == 0 &&
+             must_seen == must && behind_seen == 0 && must > 0 && behind > 0 && overlap > 0 &&
+             w->npages >= f->ninit / WALK_LIMIT;
+    printf("%s walk_%-21s %zu hits (total %lld %s) in %zu pages, %.1f s: initial %zu/%zu, "
+           "late %zu (%zu/%zu written ahead, %zu/%zu behind the cursor), new %zu, %zu "
+           "batches during the walk%s%s\n", ok ? "ok  " : "FAIL", w->name, w->n, w->total,
+           w->rel, w->npages, (double)(w->t1 - w->t0) / 1e9, init, f->ninit, late, must_seen,
+           must, behind_seen, behind, newer, overlap, w->order_ok ? "" : ", OUT OF ORDER",
+           w->status ? ", HTTP error" : "");
+    if (w->status)
+        fprintf(stderr, "    %s: page %zu: status %d\n", w->name, w->npages - 1, w->status);
+    return ok;
+}
+
+/* Bounds inside a millisecond, on the walk tenant's data (by now the same
+ * in every store): the same hits from the ns and the ms index sets and from
+ * the archive (bases[0..3)), as many as there are events in range. */
+static int sub_ms_cases(const struct feeder *f, const char *const bases[3], int *passed)
+{
+    size_t ka = f->ninit * 3 / 10 / 3 * 3, kb = ka + 300 < f->ninit ? ka + 300 : f->ninit - 1;
+    int64_t ta = f->init[ka].ts_ns, tb = f->init[kb].ts_ns;
+    char a1[40], b1[40], am[40], bm[40], a0[40];
+    lh_time_format_rfc3339(ta + 1, 9, a1, sizeof(a1));
+    lh_time_format_rfc3339(tb + 1, 9, b1, sizeof(b1));
+    lh_time_format_rfc3339(ta - 1, 9, am, sizeof(am));
+    lh_time_format_rfc3339(tb - 1, 9, bm, sizeof(bm));
+    lh_time_format_rfc3339(ta, 9, a0, sizeof(a0));
+    struct {
+        const char *name;
+        char query[400];
+        int64_t lo, hi;          /* expected: lo <= ts < hi */
+    } c[5];
+#define TSF(op, v) "{\"field\":\"timestamp\",\"operator\":\"" op "\",\"value\":\"%s\"}"
+    c[0].name = "sub_ms_time_range";
+    snprintf(c[0].query, sizeof(c[0].query), "{\"time_range\":{\"start\":\"%s\",\"end\":"
+             "\"%s\"}}", a1, b1);
+    c[0].lo = ta + 1, c[0].hi = tb + 1;
+    c[1].name = "sub_ms_gte_lt";
+    snprintf(c[1].query, sizeof(c[1].query), "{\"filters\":[" TSF("GTE", ) "," TSF("LT", )
+             "]}", a1, b1);
+    c[1].lo = ta + 1, c[1].hi = tb + 1;
+    c[2].name = "sub_ms_gt_lte";
+    snprintf(c[2].query, sizeof(c[2].query), "{\"filters\":[" TSF("GT", ) "," TSF("LTE", )
+             "]}", am, bm);
+    c[2].lo = ta, c[2].hi = tb;
+    c[3].name = "sub_ms_equals";
+    snprintf(c[3].query, sizeof(c[3].query), "{\"filters\":[" TSF("EQUALS", ) "]}", a1);
+    c[3].lo = ta + 1, c[3].hi = ta + 2;
+    c[4].name = "ms_equals";
+    snprintf(c[4].query, sizeof(c[4].query), "{\"filters\":[" TSF("EQUALS", ) "]}", a0);
+    c[4].lo = ta, c[4].hi = ta + 1;
+#undef TSF
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        size_t want = 0;
+        for (size_t k = 0; k < f->ninit; k++)
+            want += f->init[k].ts_ns >= c[i].lo && f->init[k].ts_ns < c[i].hi;
+        for (size_t k = 0; k < f->nlate; k++)
+            want += f->late[k].ts >= c[i].lo && f->late[k].ts < c[i].hi;
+        struct walk w[3];
+        for (int k = 0; k < 3; k++)
+            walk(bases[k], "walk-token", c[i].query, 97, &w[k]);
+        int ok = w[0].status == 0 && same_walk(&w[0], &w[1]) && same_walk(&w[0], &w[2]) &&
+                 w[0].n == want && w[0].total == (long long)want;
+        printf("%s %-26s expected %4zu: opensearch %4zu (%lld) opensearch_ms %4zu (%lld) "
+               "archive %4zu (%lld)\n", ok ? "ok  " : "FAIL", c[i].name, want, w[0].n,
+               w[0].total, w[1].n, w[1].total, w[2].n, w[2].total);
+        if (!ok) {
+            first_diff("opensearch", "opensearch_ms", &w[0].ids, &w[1].ids);
+            first_diff("opensearch", "archive", &w[0].ids, &w[2].ids);
+            failed++;
+        } else {
+            (*passed)++;
+        }
+        for (int k = 0; k < 3; k++)
+            lh_buf_free(&w[k].ids);
+    }
+    return failed;
+}
+
+#define WALKS_MAX 8
+
+/* Loads tenant "walk" (n events) into OpenSearch (both index sets) and the
+ * archive, runs the walks w[0..nw) and the feeder at once, and judges the
+ * walks; then the sub-millisecond cases on w[0..3) (the ns indices, the ms
+ * indices, the archive). Returns the failures. */
+static int live_walks(size_t n, const char *url, const char *prefix, const char *prefix_ms,
+                      const char *adir, struct live *w, int nw, int *passed)
+{
+    struct lh_arena a = LH_ARENA_INIT;
+    struct lh_event *evs = lh_arena_alloc(&a, n * sizeof(*evs));
+    int64_t now = lh_time_now_ns();
+    /* from 15 min past the hour 3 hours ago to 5 min before this hour */
+    int64_t wbase = now / HOUR_NS * HOUR_NS - 3 * HOUR_NS + 15 * 60 * LH_NS_PER_SEC;
+    int64_t span = 3 * HOUR_NS - 20 * 60 * LH_NS_PER_SEC;
+    int64_t step = span / (int64_t)(n / 3 + 1) / LH_NS_PER_MS * LH_NS_PER_MS;
+    for (size_t i = 0; i < n; i++) {
+        char id[WALK_ID];
+        snprintf(id, sizeof(id), "w0-%05zu", i);
+        evs[i] = (struct lh_event){ .id = lh_arena_strdup(&a, id), .tenant = "walk",
+                                    .ts_ns = wbase + (int64_t)(i / 3) * step,
+                                    .level = (enum lh_level)(i % LH_LEVEL_COUNT),
+                                    .service = services[i % 5], .host = hosts[i % 5],
+                                    .message = i % 2 ? "walk me" : "walk this way" };
+    }
+    struct feeder *f = calloc(1, sizeof(*f));
+    if (!f || nw > WALKS_MAX || os_bulk(url, prefix, evs, n, 1) < 0 ||
+        os_bulk(url, prefix_ms, evs, n, 0) < 0 || load_archive(evs, n, "walk", adir) < 0) {
+        fprintf(stderr, "walk: loading failed\n");
+        free(f);
+        lh_arena_free(&a);
+        return nw;
+    }
+    *f = (struct feeder){ .url = url, .prefix = prefix, .prefix_ms = prefix_ms, .adir = adir,
+                          .init = evs, .ninit = n, .wbase = wbase, .nwalks = nw };
+    for (int i = 0; i < nw; i++)
+        w[i].f = f;
+    pthread_t th[WALKS_MAX], feeder;
+    int started = pthread_create(&feeder, NULL, feed_main, f) == 0;
+    if (!started)
+        atomic_store(&f->over, 1);
+    int running[WALKS_MAX];
+    for (int i = 0; i < nw; i++) {
+        running[i] = pthread_create(&th[i], NULL, live_main, &w[i]) == 0;
+        if (!running[i]) {   /* as if it had failed at once */
+            w[i].status = -1;
+            atomic_fetch_add(&f->first_pages, 1);
+            atomic_fetch_add(&f->walks_done, 1);
+        }
+    }
+    for (int i = 0; i < nw; i++)
+        if (running[i])
+            pthread_join(th[i], NULL);
+    if (started)
+        pthread_join(feeder, NULL);
+    int failed = 0;
+    for (int i = 0; i < nw; i++) {
+        if (!f->failed && judge_walk(&w[i], f))
+            (*passed)++;
+        else
+            failed++;
+        free(w[i].hits);
+        free(w[i].pages);
+    }
+    if (f->failed)
+        printf("FAIL the feeder could not write (see above)\n");
+    int nb = atomic_load(&f->nbatches);
+    double os_ms = 0, ar_ms = 0;
+    for (int b = 0; b < nb; b++) {
+        os_ms += (double)(f->batches[b].os_end - f->batches[b].os_start) / 1e6 / nb;
+        ar_ms += (double)(f->batches[b].ar_end - f->batches[b].ar_start) / 1e6 / nb;
+    }
+    printf("     feeder: %d batches of %d new and %d late events; a batch took %.0f ms in "
+           "OpenSearch (two bulks), %.0f ms in the archive (two objects)\n", nb, WALK_NEW,
+           WALK_LATE, os_ms, ar_ms);
+    const char *bases[3] = { w[0].base, w[1].base, w[2].base };
+    if (nw >= 3)
+        failed += sub_ms_cases(f, bases, passed);
+    free(f);
+    lh_arena_free(&a);
+    return failed;
+}
+
 struct qcase {
     const char *name;
     const char *query;          /* the "query" object; %s: timestamps, see below */
@@ -461,24 +993,26 @@ int main(int argc, char **argv)
 {
     static const struct option lo[] = { { "url", required_argument, NULL, 'u' },
                                          { "count", required_argument, NULL, 'n' },
+                                         { "walk", required_argument, NULL, 'w' },
                                          { "keep", no_argument, NULL, 'k' },
                                          { 0, 0, 0, 0 } };
     const char *url = getenv("LOGHAUL_OPENSEARCH_URL");
     if (!url || !*url)
         url = "http://127.0.0.1:9200";
-    size_t count = 3000;
+    size_t count = 3000, nwalk = 10000;
     int keep = 0, ch;
-    while ((ch = getopt_long(argc, argv, "u:n:kv", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "u:n:w:kv", lo, NULL)) != -1) {
         switch (ch) {
         case 'u': url = optarg; break;
         case 'n': count = (size_t)atol(optarg); break;
+        case 'w': nwalk = (size_t)atol(optarg); break;
         case 'k': keep = 1; break;
         case 'v': g_verbose = 1; break;
         default: return 2;
         }
     }
-    if (count < 100) {
-        fprintf(stderr, "--count: at least 100\n");
+    if (count < 100 || nwalk < 1000 || nwalk > 99999) {
+        fprintf(stderr, "--count: at least 100; --walk: 1000 to 99999\n");
         return 2;
     }
     lh_log_set_level(LH_LOG_WARN);
@@ -488,8 +1022,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    char prefix[32], dir[] = "/tmp/loghaul-conformance-XXXXXX", adir[64];
+    char prefix[32], prefix_ms[40], dir[] = "/tmp/loghaul-conformance-XXXXXX", adir[64];
     snprintf(prefix, sizeof(prefix), "qct%d", (int)getpid());
+    snprintf(prefix_ms, sizeof(prefix_ms), "%sms", prefix);   /* indices mapped in ms */
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
@@ -500,27 +1035,42 @@ int main(int argc, char **argv)
     snprintf(adir, sizeof(adir), "%s/archive", dir);
     int rc = load_store(&d, dir);
     if (rc == 0)
-        rc = load_archive(&d, adir);
+        rc = load_archive(d.evs, d.n, "conf", adir);
     if (rc == 0)
-        rc = load_opensearch(&d, url, prefix);
+        rc = os_template(url, prefix, 1);
+    if (rc == 0)
+        rc = os_bulk(url, prefix, d.evs, d.n, 1);
+    if (rc == 0)
+        rc = os_template(url, prefix_ms, 0);
     if (rc < 0) {
         cleanup_opensearch(url, prefix);
+        cleanup_opensearch(url, prefix_ms);
         return 1;
     }
     printf("loaded %zu events into %s, %s and %s/%s-*\n", d.n, dir, adir, url, prefix);
 
     static const char head[] = "tenants:\n  - name: conf\n    tokens: [conformance-token]\n"
+                               "  - name: walk\n    tokens: [walk-token]\n"
                                "cursor:\n  key: conformance-cursor-key-0123\n"
                                "listen:\n  address: 127.0.0.1:0\n";
-    char y1[1024], y2[1024], y3[1024];
+    char y1[1024], y2[1024], y3[1024], y4[1400], y5[1024];
     snprintf(y1, sizeof(y1), "%stiers:\n  - type: store\n    store:\n      dir: %s\n", head, dir);
     snprintf(y2, sizeof(y2), "%stiers:\n  - type: opensearch\n    opensearch:\n"
              "      urls: [\"%s\"]\n      index_prefix: %s\n", head, url, prefix);
     snprintf(y3, sizeof(y3), "%stiers:\n  - type: archive\n    archive:\n      type: dir\n"
              "      encryption_key: \"%s\"\n      dir:\n        path: %s\n", head,
              ARCHIVE_KEY_HEX, adir);
-    struct qd qs, qo, qa;
-    if (qd_start(&qs, y1) < 0 || qd_start(&qo, y2) < 0 || qd_start(&qa, y3) < 0)
+    /* two tiers for the walks: OpenSearch for the last 2 hours, the archive before */
+    snprintf(y4, sizeof(y4), "%stiers:\n  - type: opensearch\n    max_age: 2h\n"
+             "    opensearch:\n      urls: [\"%s\"]\n      index_prefix: %s\n"
+             "  - type: archive\n    archive:\n      type: dir\n      encryption_key: \"%s\"\n"
+             "      dir:\n        path: %s\n", head, url, prefix, ARCHIVE_KEY_HEX, adir);
+    /* OpenSearch indices whose timestamps are mapped as date (milliseconds) */
+    snprintf(y5, sizeof(y5), "%stiers:\n  - type: opensearch\n    opensearch:\n"
+             "      urls: [\"%s\"]\n      index_prefix: %s\n", head, url, prefix_ms);
+    struct qd qs, qo, qa, qt, qm;
+    if (qd_start(&qs, y1) < 0 || qd_start(&qo, y2) < 0 || qd_start(&qa, y3) < 0 ||
+        qd_start(&qt, y4) < 0 || qd_start(&qm, y5) < 0)
         return 1;
 
     /* times for the timestamp filters: the data set's own instants */
@@ -618,9 +1168,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < ncases; i++) {
         struct walk ws, wo, wa;
         int limit = i % 2 ? 97 : 500;   /* walks of many pages and of few */
-        walk(qs.base, cases[i].query, limit, &ws);
-        walk(qo.base, cases[i].query, limit, &wo);
-        walk(qa.base, cases[i].query, limit, &wa);
+        walk(qs.base, "conformance-token", cases[i].query, limit, &ws);
+        walk(qo.base, "conformance-token", cases[i].query, limit, &wo);
+        walk(qa.base, "conformance-token", cases[i].query, limit, &wa);
         int ok = ws.status == 0 && same_walk(&ws, &wo) && same_walk(&ws, &wa) &&
                  (cases[i].expect_empty ? ws.n == 0 : ws.n > 0) && (long long)ws.n == ws.total;
         printf("%s %-26s store %5zu hits (total %lld) opensearch %5zu (%lld) archive %5zu "
@@ -629,8 +1179,8 @@ int main(int argc, char **argv)
         if (!ok) {
             fprintf(stderr, "    status: store %d, opensearch %d, archive %d\n", ws.status,
                     wo.status, wa.status);
-            first_diff("opensearch", &ws.ids, &wo.ids);
-            first_diff("archive", &ws.ids, &wa.ids);
+            first_diff("store", "opensearch", &ws.ids, &wo.ids);
+            first_diff("store", "archive", &ws.ids, &wa.ids);
             failed++;
         } else {
             passed++;
@@ -685,11 +1235,24 @@ int main(int argc, char **argv)
             json_decref(all[k]);
     }
 
+    /* the 10,000-hit walks while events keep arriving */
+    struct live walks[] = {
+        { .name = "opensearch", .base = qo.base, .os = 1 },
+        { .name = "opensearch_ms", .base = qm.base, .os = 1 },
+        { .name = "archive", .base = qa.base, .ar = 1 },
+        { .name = "opensearch_archive", .base = qt.base, .os = 1, .ar = 1 },
+    };
+    failed += live_walks(nwalk, url, prefix, prefix_ms, adir, walks,
+                         (int)(sizeof(walks) / sizeof(walks[0])), &passed);
+
     qd_stop(&qs);
     qd_stop(&qo);
     qd_stop(&qa);
+    qd_stop(&qt);
+    qd_stop(&qm);
     if (!keep) {
         cleanup_opensearch(url, prefix);
+        cleanup_opensearch(url, prefix_ms);
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         if (system(cmd) != 0)
