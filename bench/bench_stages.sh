@@ -113,4 +113,7 @@ if grep -q 'the data holds' "$W/stages.log"; then
     note "WRONG QUERY ANSWERS: $(grep -c 'the data holds' "$W/stages.log") (see the log)"
 fi
 note "Stages run in one process on warm page cache: parse+mask on one thread; store ingest parses outside the timed part and counts the CPU of lh_store_append (zstd 3, 4 MiB blocks, fdatasync per batch of 5000 events); queries ask for the first 100 hits and the exact total, $NQ trace ids and $NQ rare words from the generator's manifest (each answer checked), grep/zstdgrep on the first $NBASE of each (LC_ALL=C); (c) common term: $NQ searches cycling over 5 common words (timeout failed connection request session), newest 100 hits, total counted up to 10,001 as queryd asks, baseline grep -m 100 -iwF (the file's first 100 matching lines); (d) count by level: the data's first hour (all of it: the generated data spans $(calc "round(($(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["end_ns"] - m["start_ns"])' "$MANIFEST")) / 1e9)") s) as queryd's aggregate endpoint asks (a 1 h histogram, then top levels; checked: the levels add up to every record), $NQ times, baseline one awk pass over the raw file counting level words; the store figures' baselines are OpenSearch's same queries (section 2e), the *_grep_ratio figures are store p50 / grep (awk) p50; queryd.*: the same searches through loghaul-queryd's HTTP API on the same store."
+# The store stays for bench_opensearch.sh (its --quick sample's answers).
+rm -rf "$WORK/stages-store"
+mv "$W/store" "$WORK/stages-store"
 rm -rf "$W"
