@@ -180,7 +180,7 @@ for r in $(seq "$RUNS"); do
         ${lat:+--lat "$lat"} --answers "$ANSWERS" ${SAMPLE_END:+--end-ns "$SAMPLE_END"} \
         2>>"$W/osquery.log" | emit_lines || true
 done
-plot latency latency-os-queries.dat "the store's queries through queryd's OpenSearch backend (run 1)"
+plot latency latency-os-queries.dat "(a)-(d) through queryd's OpenSearch backend (run 1)"
 cleanup_index
 trap - EXIT
 # Wrong answers per kind, from the first run's log.
@@ -196,16 +196,16 @@ print(", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none")
 PY
 )
 if [ "$ANSWERS" != /dev/null ] && grep -q 'answers compared with' "$W/osquery.log"; then
-    QCHECK="answers checked ${SAMPLE_END:+(the sample: not against the manifest, which counts the whole file) }against the manifest's counts and the store's answers of this run (hit count, total, first and last id of the page; the hour's count and per-level counts); differing from the store's (or the manifest), over all runs: $WRONG"
+    QCHECK="answers checked against $([ -n "$SAMPLE_END" ] && echo "the store's answers for the same sample" || echo "the manifest's counts and the store's answers") of this run (hit count, total, first and last id of the page; the hour's count and per-level counts); differing from the store's (or the manifest), over all runs: $WRONG"
 else
     QCHECK="answers checked against the manifest's counts only (the stages benchmark did not run first: no store answers)"
 fi
 if [ -n "$SAMPLE_END" ]; then
-    SAMPLE="--quick: a sample, the first $(calc "round(($SAMPLE_END - $START_NS) / 1e9)") s of the data set's $(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(round((m["end_ns"]-m["start_ns"])/1e9))' "$MANIFEST") s: all $EVENTS events before then ($(calc "round($RAW / 1e6)") MB raw, a prefix of the file; OpenSearch indexes at about a JVM CPU-second per raw MB here, 100 MB is beyond the quick run's budget), the store answering the same sample (its queries bounded to the events before then; its latency figures in 2d are over all 100 MB, grep's over the whole file)"
+    SAMPLE="a sample (--quick), the first $(calc "round(($SAMPLE_END - $START_NS) / 1e9)") s of the data set's $(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(round((m["end_ns"]-m["start_ns"])/1e9))' "$MANIFEST") s: all $EVENTS events before then ($(calc "round($RAW / 1e6)") MB raw, a prefix of the file; OpenSearch indexes at about a JVM CPU-second per raw MB here, 100 MB is beyond the quick run's budget), the store answering the same sample for the comparison of answers (its queries bounded to the events before then); the store's latency figures in 2d are over all $(calc "round($(stat -c %s "$DATA") / 1e6)") MB, grep's over the whole file, so the store/OpenSearch ratios there are against an index of a fifth of the data"
 else
     SAMPLE="all $EVENTS events of the generated data set ($(calc "round($RAW / 1e6)") MB raw)"
 fi
-note "One load of $SAMPLE: the events the store holds, parsed by the indexer's parse stage, same ids) as the sink's documents (message and raw as text, the rest keywords, metadata flat_object), bulk-loaded by curl, refreshed, flushed and force merged to 1 segment in $LOAD_S s; the size and indexing figures come from that one load. OpenSearch 2.19 with a 512 MB heap shares the machine (its JVM's CPU also counts any other client's work during the run)."
+note "One load of $SAMPLE. The events are those the store holds (parsed by the indexer's parse stage, same ids), as the sink's documents (message and raw as text, the rest keywords, metadata flat_object), bulk-loaded by curl, refreshed, flushed and force merged to 1 segment in $LOAD_S s; the size and indexing figures come from that one load. OpenSearch 2.19 with a 512 MB heap shares the machine (its JVM's CPU also counts any other client's work during the run)."
 note "Queries (a)-(d) on that index, request cache off: the same $NQ trace ids, $NQ rare words, $NQ common-word searches and $NQ 1-hour counts by level as the store's, per run, through queryd's OpenSearch backend (its Query DSL: per word match on message and raw + term on trace_id, user_id, host and metadata values; sort timestamp desc, size 101; track_total_hits exact for (a)/(b), 10,001 for (c); date_histogram of 1 h + terms on level for (d)), after one untimed warm-up query; $QCHECK. Trace ids written tr_<id> (the app format) are one token for OpenSearch's standard analyzer and the grok keeps the prefix in trace_id, so a full-text trace id search finds only the other formats' records there; the store splits tokens at '_'."
 
 # The sink alone against the curl ceiling.
