@@ -453,6 +453,20 @@ static size_t load_items(json_t *root, const char *key, const char *field, struc
     return n;
 }
 
+/* The manifest (owned by the caller: json_decref) and its first nq trace
+ * ids and rare words (strings owned by the manifest). */
+static json_t *load_manifest(const char *manifest, int nq, struct qitem *traces, size_t *nt,
+                             struct qitem *rare, size_t *nr)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(manifest, 0, &jerr);
+    if (!root)
+        die(manifest, jerr.text);
+    *nt = load_items(root, "trace_ids", "id", traces, (size_t)nq);
+    *nr = load_items(root, "rare_terms", "term", rare, (size_t)nq);
+    return root;
+}
+
 /* (c): words of the generator's fixed vocabulary found in a good part of the
  * records (asked in turn, limit 100, total counted up to 10,001 as queryd
  * asks); none is part of a Java class or path name. */
@@ -618,13 +632,9 @@ static int cmd_query(const char *dir, const char *manifest, const char *data_pat
                      int nbase, const char *lat_path, const char *answers_path)
 {
     setenv("LC_ALL", "C", 1);   /* grep's fastest mode (byte-wise, ASCII case folding) */
-    json_error_t jerr;
-    json_t *root = json_load_file(manifest, 0, &jerr);
-    if (!root)
-        die(manifest, jerr.text);
     struct qitem traces[200], rare[100];
-    size_t nt = load_items(root, "trace_ids", "id", traces, (size_t)nq);
-    size_t nr = load_items(root, "rare_terms", "term", rare, (size_t)nq);
+    size_t nt, nr;
+    json_t *root = load_manifest(manifest, nq, traces, &nt, rare, &nr);
     struct lh_store_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     lh_store_config_defaults(&cfg);
@@ -1067,13 +1077,9 @@ static int os_levels(struct lh_backend *b, int64_t h0, const struct answers *ans
 static int cmd_osquery(const char *url, const char *prefix, const char *manifest,
                        const char *answers_path, int nq, const char *lat_path)
 {
-    json_error_t jerr;
-    json_t *root = json_load_file(manifest, 0, &jerr);
-    if (!root)
-        die(manifest, jerr.text);
     struct qitem traces[200], rare[100];
-    size_t nt = load_items(root, "trace_ids", "id", traces, (size_t)nq);
-    size_t nr = load_items(root, "rare_terms", "term", rare, (size_t)nq);
+    size_t nt, nr;
+    json_t *root = load_manifest(manifest, nq, traces, &nt, rare, &nr);
     int64_t start = (int64_t)json_integer_value(json_object_get(root, "start_ns"));
     int64_t h0 = start / HOUR_NS * HOUR_NS;
     int64_t day0 = start / (24 * HOUR_NS) * (24 * HOUR_NS), day1 = day0 + 24 * HOUR_NS;
