@@ -36,20 +36,26 @@ enum {
 enum { CODEC_UNCOMPRESSED = 0, CODEC_ZSTD = 6 };
 enum { PAGE_DATA = 0, PAGE_DICT = 2, PAGE_DATA_V2 = 3 };
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"          /* 2: raw_prefix/raw_suffix */
 #define CREATED_BY "loghaul version 0.1.0"
 #define MAX_PAGE_BYTES (256u << 20)   /* reader: larger pages are refused */
 #define MAX_ROWS (1 << 26)            /* reader: larger row groups are refused */
 #define STAT_MAX_LEN 64               /* string min/max longer than this are not written */
+#define SPLIT_MIN_MSG 16              /* shorter messages are not cut out of raw */
 
 /* ---- the schema ---- */
 
-enum colkind { K_TS, K_STR, K_LEVEL, K_MAP_KEY, K_MAP_VALUE };
+/* K_RAW, K_RAW_PRE, K_RAW_SUF: the raw line, stored whole in `raw` or, when
+ * the message (K_MSG) is a part of it, as `raw_prefix` + message +
+ * `raw_suffix` with `raw` absent (see lh/archive_format.h). */
+enum colkind {
+    K_TS, K_STR, K_LEVEL, K_MSG, K_RAW, K_RAW_PRE, K_RAW_SUF, K_MAP_KEY, K_MAP_VALUE
+};
 
 struct coldef {
     const char *name;
     enum colkind kind;
-    size_t off;                /* K_STR: offsetof the string in struct lh_event */
+    size_t off;                /* K_STR, K_MSG, K_RAW: offsetof the string in struct lh_event */
 };
 
 #define EVF(f) offsetof(struct lh_event, f)
@@ -64,8 +70,10 @@ static const struct coldef cols[] = {
     { "trace_id", K_STR, EVF(trace_id) },
     { "span_id", K_STR, EVF(span_id) },
     { "user_id", K_STR, EVF(user_id) },
-    { "message", K_STR, EVF(message) },
-    { "raw", K_STR, EVF(raw) },
+    { "message", K_MSG, EVF(message) },
+    { "raw", K_RAW, EVF(raw) },
+    { "raw_prefix", K_RAW_PRE, 0 },
+    { "raw_suffix", K_RAW_SUF, 0 },
     { "stream", K_STR, EVF(stream) },
     { "container_id", K_STR, EVF(container_id) },
     { "k8s_namespace", K_STR, EVF(k8s_namespace) },
@@ -85,6 +93,12 @@ static const char *ev_str(const struct lh_event *ev, size_t c)
     if (cols[c].kind == K_LEVEL)
         return lh_level_name(ev->level);
     return *(const char *const *)((const char *)ev + cols[c].off);
+}
+
+/* Columns whose values split_raw prepares once per row group. */
+static int is_text(enum colkind k)
+{
+    return k == K_MSG || k == K_RAW || k == K_RAW_PRE || k == K_RAW_SUF;
 }
 
 static int max_def_of(enum colkind k)
@@ -270,14 +284,26 @@ struct dict {
     size_t bytes;             /* PLAIN size of the dictionary */
 };
 
+/* 8 bytes at a time: multiply and fold (the table is a power of two). */
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 1099511628211ull;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    while (n >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        h = (h ^ x) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
     }
-    return h ^ (h >> 29);
+    if (n) {
+        uint64_t x = 0;
+        memcpy(&x, p, n);
+        h = (h ^ x) * 0xff51afd7ed558ccdull;
+    }
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 32);
 }
 
 static void dict_free(struct dict *d)
@@ -352,8 +378,22 @@ struct page {
     struct lh_buf plain;         /* PLAIN values */
 };
 
+/* How a row's raw line is stored (computed once per row group). */
+struct rawsplit {
+    struct sv msg;                  /* valid UTF-8; p NULL when the event has none */
+    struct sv raw;                  /* valid UTF-8; p NULL when the event has none */
+    int64_t pre;                    /* -1: raw whole; else raw[0..pre) is raw_prefix */
+    uint32_t suf;                   /* raw[suf..] is raw_suffix */
+};
+
+struct ent;
+
 struct writer {
     const struct lh_parquet_opts *o;
+    struct ent *ents;               /* scratch: the entries of one column chunk */
+    size_t ecap;
+    struct rawsplit *rs;            /* rows [rs_r0, ...) of the row group being written */
+    size_t rs_r0;
     struct lh_buf *out;
     size_t file_start;
     struct lh_buf raw, comp, hdr;   /* scratch: page body, compressed body, page header */
@@ -524,12 +564,35 @@ struct sentry {
     int has;
 };
 
-static size_t row_entries(const struct lh_event *ev, size_t c, struct sentry *e, size_t cap,
-                          size_t j0)
+static size_t row_entries(const struct writer *w, const struct lh_event *evs, size_t r,
+                          size_t c, struct sentry *e, size_t cap, size_t j0)
 {
     /* returns the number of entries of this row for column c; fills e with
      * those from index j0 on, at most cap of them (maps can be long) */
+    const struct lh_event *ev = &evs[r];
     enum colkind k = cols[c].kind;
+    if (is_text(k)) {
+        const struct rawsplit *rs = &w->rs[r - w->rs_r0];
+        struct sv v = { NULL, 0 };
+        if (k == K_MSG) {
+            v = rs->msg;
+        } else if (k == K_RAW && rs->pre < 0) {
+            v = rs->raw;
+        } else if (k == K_RAW_PRE && rs->pre >= 0) {
+            v.p = rs->raw.p;
+            v.n = (uint32_t)rs->pre;
+        } else if (k == K_RAW_SUF && rs->pre >= 0) {
+            v.p = rs->raw.p + rs->suf;
+            v.n = rs->raw.n - rs->suf;
+        }
+        if (j0 == 0 && cap) {
+            e[0].rep = 0;
+            e[0].has = v.p != NULL;
+            e[0].def = v.p ? 1 : 0;
+            e[0].v = v;
+        }
+        return 1;
+    }
     if (k == K_STR || k == K_LEVEL) {
         const char *s = ev_str(ev, c);
         if (j0 == 0 && cap) {
@@ -647,6 +710,79 @@ static int check_len(struct writer *w, const char *s)
     return 0;
 }
 
+/* An occurrence of needle[0..nn) in hay[0..hn), or NULL: at the end when it
+ * is there (where parsers most often take the message from), else the
+ * first. Candidates are found by the needle's head (glibc's memmem is much
+ * faster on short needles than on long ones) and compared in full. */
+static const char *find_text(const char *hay, size_t hn, const char *needle, size_t nn)
+{
+    if (nn > hn)
+        return NULL;
+    if (memcmp(hay + hn - nn, needle, nn) == 0)
+        return hay + hn - nn;
+    size_t head = nn < 32 ? nn : 32;
+    const char *p = hay, *end = hay + hn;
+    while ((size_t)(end - p) >= nn) {
+        const char *at = memmem(p, (size_t)(end - p) - (nn - head), needle, head);
+        if (!at)
+            return NULL;
+        if (memcmp(at + head, needle + head, nn - head) == 0)
+            return at;
+        p = at + 1;
+    }
+    return NULL;
+}
+
+/* Fills w->rs for rows [r0, r1): raw and message repaired to valid UTF-8;
+ * unless opts keep_raw, a raw line that holds the message (see find_text)
+ * is cut into raw_prefix and raw_suffix around it. Both parts
+ * are valid UTF-8 too: a valid message starts with a lead byte, so its
+ * place in a valid raw line starts and ends on character boundaries. */
+static int split_raw(struct writer *w, const struct lh_event *evs, size_t r0, size_t r1)
+{
+    struct rawsplit *rs = realloc(w->rs, (r1 - r0 ? r1 - r0 : 1) * sizeof(*rs));
+    if (!rs)
+        return w_nomem(w);
+    w->rs = rs;
+    w->rs_r0 = r0;
+    for (size_t r = r0; r < r1; r++, rs++) {
+        const char *raw = evs[r].raw, *msg = evs[r].message;
+        int rc;
+        rs->pre = -1;
+        rs->suf = 0;
+        rs->raw.p = raw;
+        rs->raw.n = 0;
+        rs->msg.p = msg;
+        rs->msg.n = 0;
+        if (msg && ((rc = check_len(w, msg)) < 0 ||
+                    (rs->msg.n = (uint32_t)strlen(msg), rc = fix_utf8(w, &rs->msg)) < 0))
+            return rc;
+        if (!raw)
+            continue;
+        if ((rc = check_len(w, raw)) < 0)
+            return rc;
+        rs->raw.n = (uint32_t)strlen(raw);
+        if ((rc = fix_utf8(w, &rs->raw)) < 0)
+            return rc;
+        if (w->o->keep_raw || !msg || rs->msg.n < SPLIT_MIN_MSG)
+            continue;
+        const char *at = find_text(rs->raw.p, rs->raw.n, rs->msg.p, rs->msg.n);
+        if (at) {
+            rs->pre = at - rs->raw.p;
+            rs->suf = (uint32_t)(rs->pre + rs->msg.n);
+        }
+    }
+    return 0;
+}
+
+/* The entries of one column chunk, gathered once (pass 1) and written from
+ * there (pass 2): values repaired, dictionary indices assigned. */
+struct ent {
+    struct sv v;
+    uint32_t def, rep;
+    uint32_t idx;
+};
+
 static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t r0, size_t r1,
                            size_t c, struct chunkmeta *cm)
 {
@@ -656,35 +792,62 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
     struct page pg = { 0 };
     struct sentry e[64];
     int use_dict = !w->o->no_dictionary;
-    size_t nvals = 0, nnull = 0;
+    /* message, raw and its parts were checked and repaired by split_raw */
+    int presplit = is_text(cols[c].kind);
+    size_t nvals = 0, nnull = 0, nent = 0;
     struct sv mn = { 0 }, mx = { 0 };
     int rc = 0;
 
-    /* pass 1: statistics and the dictionary decision */
+    /* pass 1: the entries, statistics and the dictionary decision */
     for (size_t r = r0; r < r1; r++) {
         size_t total = 1;
         for (size_t j0 = 0; j0 < total; j0 += 64) {
-            total = row_entries(&evs[r], c, e, 64, j0);
+            total = row_entries(w, evs, r, c, e, 64, j0);
             size_t m = total - j0 < 64 ? total - j0 : 64;
+            if (nent + m > w->ecap) {
+                size_t nc = w->ecap ? w->ecap * 2 : 4096;
+                while (nc < nent + m)
+                    nc *= 2;
+                struct ent *ne = realloc(w->ents, nc * sizeof(*ne));
+                if (!ne) {
+                    rc = w_nomem(w);
+                    goto out;
+                }
+                w->ents = ne;
+                w->ecap = nc;
+            }
             for (size_t k = 0; k < m; k++) {
+                struct ent *en = &w->ents[nent++];
+                en->def = e[k].def;
+                en->rep = e[k].rep;
+                en->v.p = NULL;
+                en->v.n = 0;
+                en->idx = 0;
                 if (!e[k].has) {
                     nnull++;
                     continue;
                 }
-                if ((rc = check_len(w, e[k].v.p)) < 0 || (rc = fix_utf8(w, &e[k].v)) < 0)
+                if (!presplit && ((rc = check_len(w, e[k].v.p)) < 0 ||
+                                  (rc = fix_utf8(w, &e[k].v)) < 0))
                     goto out;
+                en->v = e[k].v;
                 if (nvals == 0 || cmp_sv(e[k].v, mn) < 0)
                     mn = e[k].v;
                 if (nvals == 0 || cmp_sv(e[k].v, mx) > 0)
                     mx = e[k].v;
                 nvals++;
                 if (use_dict) {
-                    if (dict_add(&d, e[k].v) < 0) {
+                    long ix = dict_add(&d, e[k].v);
+                    if (ix < 0) {
                         rc = w_nomem(w);
                         goto out;
                     }
-                    /* too big or too many distinct values: PLAIN pays more */
-                    if (d.bytes > (1u << 20) || d.n > 65536)
+                    en->idx = (uint32_t)ix;
+                    /* too big or too many distinct values: PLAIN pays more;
+                     * nearly all distinct early on (ids, free text): so it
+                     * stays, by far most likely */
+                    if (d.bytes > (1u << 20) || d.n > 65536 ||
+                        (nvals == 1024 && d.n > 1000))
                         use_dict = 0;
                 }
             }
@@ -717,38 +880,31 @@ static int write_str_chunk(struct writer *w, const struct lh_event *evs, size_t 
     }
 
     /* pass 2: pages, cut at row boundaries */
-    for (size_t r = r0; r < r1; r++) {
-        size_t total = 1;
-        for (size_t j0 = 0; j0 < total; j0 += 64) {
-            total = row_entries(&evs[r], c, e, 64, j0);
-            size_t m = total - j0 < 64 ? total - j0 : 64;
-            for (size_t k = 0; k < m; k++) {
-                if (page_level(&pg, e[k].def, e[k].rep) < 0) {
-                    rc = w_nomem(w);
-                    goto out;
-                }
-                if (!e[k].has)
-                    continue;
-                if ((rc = fix_utf8(w, &e[k].v)) < 0)
-                    goto out;
-                if (use_dict) {
-                    long ix = dict_add(&d, e[k].v);
-                    if (ix < 0 || grow_u32(&pg.idx, &pg.capidx, pg.nidx + 1) < 0) {
-                        rc = w_nomem(w);
-                        goto out;
-                    }
-                    pg.idx[pg.nidx++] = (uint32_t)ix;
-                } else if (put_u32le(&pg.plain, e[k].v.n) < 0 ||
-                           lh_buf_append(&pg.plain, e[k].v.p, e[k].v.n) < 0) {
-                    rc = w_nomem(w);
-                    goto out;
-                }
-            }
+    for (size_t i = 0; i < nent; i++) {
+        const struct ent *en = &w->ents[i];
+        if (en->rep == 0 && i > 0) {
+            size_t approx = use_dict ? pg.nidx * 2 : pg.plain.len;
+            if (approx + pg.nlev / 4 >= w->o->page_bytes &&
+                (rc = flush_page(w, cm, &pg, max_def, max_rep, use_dict ? &d : NULL)) < 0)
+                goto out;
         }
-        size_t approx = use_dict ? pg.nidx * 2 : pg.plain.len;
-        if (approx + pg.nlev / 4 >= w->o->page_bytes &&
-            (rc = flush_page(w, cm, &pg, max_def, max_rep, use_dict ? &d : NULL)) < 0)
+        if (page_level(&pg, en->def, en->rep) < 0) {
+            rc = w_nomem(w);
             goto out;
+        }
+        if (!en->v.p)
+            continue;
+        if (use_dict) {
+            if (grow_u32(&pg.idx, &pg.capidx, pg.nidx + 1) < 0) {
+                rc = w_nomem(w);
+                goto out;
+            }
+            pg.idx[pg.nidx++] = en->idx;
+        } else if (put_u32le(&pg.plain, en->v.n) < 0 ||
+                   lh_buf_append(&pg.plain, en->v.p, en->v.n) < 0) {
+            rc = w_nomem(w);
+            goto out;
+        }
     }
     rc = flush_page(w, cm, &pg, max_def, max_rep, use_dict ? &d : NULL);
 out:
@@ -841,6 +997,10 @@ static void write_schema(struct lh_thrift_writer *t, const struct lh_parquet_opt
             break;
         case K_STR:
         case K_LEVEL:
+        case K_MSG:
+        case K_RAW:
+        case K_RAW_PRE:
+        case K_RAW_SUF:
             write_schema_string(t, cols[c].name, REP_OPTIONAL);
             break;
         case K_MAP_KEY:
@@ -975,7 +1135,7 @@ int lh_parquet_write(const struct lh_event *evs, size_t n, const struct lh_parqu
     if (!o.row_group_rows)
         o.row_group_rows = 1048576;
     if (!o.page_bytes)
-        o.page_bytes = 1u << 20;
+        o.page_bytes = 4u << 20;
     if (!o.zstd_level)
         o.zstd_level = 3;
     w.o = &o;
@@ -999,6 +1159,8 @@ int lh_parquet_write(const struct lh_event *evs, size_t n, const struct lh_parqu
         struct rgmeta *rg = &rgs[g];
         rg->num_rows = (int64_t)(r1 - r0);
         rg->file_offset = w_off(&w);
+        if ((rc = split_raw(&w, evs, r0, r1)) < 0)
+            goto out;
         for (size_t c = 0; c < NCOLS; c++) {
             struct chunkmeta *cm = &rg->c[c];
             cm->data_page_offset = cm->dict_page_offset = -1;
@@ -1022,6 +1184,8 @@ out:
             lh_buf_free(&rgs[g].c[c].max);
         }
     free(rgs);
+    free(w.rs);
+    free(w.ents);
     lh_buf_free(&w.raw);
     lh_buf_free(&w.comp);
     lh_buf_free(&w.hdr);
@@ -1865,16 +2029,54 @@ static int read_chunk(struct reader *rd, const struct pq_leaf *lf, const struct 
     return 0;
 }
 
+/* Rows without raw but with raw_prefix get raw = raw_prefix + message +
+ * raw_suffix (an absent message or suffix counts as empty). */
+static int join_raw(struct reader *rd, const struct coldata *pd, const struct pq_leaf *pl,
+                    const struct coldata *sd, const struct pq_leaf *sl, struct lh_event *evs,
+                    size_t nrows)
+{
+    size_t pi = 0, si = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        const char *pre = NULL, *suf = NULL;
+        if (pd->def[r] == (uint32_t)pl->max_def)
+            pre = pd->sv[pi++];
+        if (sd && sd->def[r] == (uint32_t)sl->max_def)
+            suf = sd->sv[si++];
+        if (!pre || evs[r].raw)
+            continue;
+        const char *msg = evs[r].message ? evs[r].message : "";
+        size_t lp = strlen(pre), lm = strlen(msg), ls = suf ? strlen(suf) : 0;
+        char *raw = lh_arena_alloc(rd->arena, lp + lm + ls + 1);
+        if (!raw)
+            return lh_err_set(rd->err, LH_ENOMEM, "parquet: out of memory");
+        memcpy(raw, pre, lp);
+        memcpy(raw + lp, msg, lm);
+        if (ls)
+            memcpy(raw + lp + lm, suf, ls);
+        raw[lp + lm + ls] = '\0';
+        evs[r].raw = raw;
+    }
+    return 0;
+}
+
 static int assemble(struct reader *rd, const struct pq_rg *rg, struct coldata *cds,
                     const struct pq_leaf **lfs, struct lh_event *evs, size_t nrows)
 {
+    int rc;
+    size_t pc = 0, sc = 0;     /* the raw_prefix and raw_suffix columns */
     for (size_t c = 0; c < NCOLS; c++) {
         struct coldata *cd = &cds[c];
         const struct pq_leaf *lf = lfs[c];
+        if (cols[c].kind == K_RAW_PRE)
+            pc = c;
+        if (cols[c].kind == K_RAW_SUF)
+            sc = c;
         if (!lf || cols[c].kind == K_MAP_KEY || cols[c].kind == K_MAP_VALUE)
             continue;
         if (cd->nlev != nrows)
             return bad(rd, "flat column with a value count other than the row count");
+        if (cols[c].kind == K_RAW_PRE || cols[c].kind == K_RAW_SUF)
+            continue;   /* joined below */
         size_t vi = 0;
         for (size_t r = 0; r < nrows; r++) {
             int defined = cd->def[r] == (uint32_t)lf->max_def;
@@ -1889,6 +2091,9 @@ static int assemble(struct reader *rd, const struct pq_rg *rg, struct coldata *c
             vi += defined;
         }
     }
+    if (lfs[pc] && (rc = join_raw(rd, &cds[pc], lfs[pc], lfs[sc] ? &cds[sc] : NULL, lfs[sc],
+                                  evs, nrows)) < 0)
+        return rc;
     /* the map: key column drives the structure, value column aligns */
     size_t kc = NCOLS - 2, vc = NCOLS - 1;
     if (!lfs[kc])

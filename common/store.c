@@ -24,8 +24,8 @@ const struct lh_opt lh_store_opts[] = {
       "drop a tenant's day partitions this long after the day ended (0: keep)" },
     { LH_OPT_SIZE, "retention_size", "0", offsetof(struct lh_store_config, retention_bytes),
       "per tenant: drop the oldest partitions while the tenant is larger (0: no cap)" },
-    { LH_OPT_SIZE, "block_size", "1MiB", offsetof(struct lh_store_config, block_bytes),
-      "event bytes per block before it is cut" },
+    { LH_OPT_SIZE, "block_size", "2MiB", offsetof(struct lh_store_config, block_bytes),
+      "event bytes per block before it is cut (appends)" },
     { LH_OPT_INT, "block_events", "16384", offsetof(struct lh_store_config, block_events),
       "events per block at most" },
     { LH_OPT_SIZE, "segment_size", "64MiB", offsetof(struct lh_store_config, segment_bytes),
@@ -35,8 +35,14 @@ const struct lh_opt lh_store_opts[] = {
       "writer: how often retention and merge run in the background (0: never)" },
     { LH_OPT_SIZE, "merge_min_size", "16MiB", offsetof(struct lh_store_config, merge_min_bytes),
       "sealed segments smaller than this are merged into larger ones" },
-    { LH_OPT_INT, "zstd_level", "3", offsetof(struct lh_store_config, zstd_level),
-      "zstd compression level of blocks (1-19)" },
+    { LH_OPT_INT, "zstd_level", "1", offsetof(struct lh_store_config, zstd_level),
+      "zstd level of the blocks appends write (1-19; merge recompresses them)" },
+    { LH_OPT_INT, "merge_zstd_level", "9", offsetof(struct lh_store_config, merge_zstd_level),
+      "zstd level of merged blocks (1-19): appended data is recompressed once, in the "
+      "background" },
+    { LH_OPT_SIZE, "merge_block_size", "4MiB",
+      offsetof(struct lh_store_config, merge_block_bytes),
+      "event bytes per block of merged segments" },
     { LH_OPT_INT, "threads", "2", offsetof(struct lh_store_config, threads),
       "threads that scan blocks for one query" },
     { 0 }
@@ -46,13 +52,15 @@ void lh_store_config_defaults(struct lh_store_config *cfg)
 {
     cfg->retention_ms = 0;
     cfg->retention_bytes = 0;
-    cfg->block_bytes = 1u << 20;
+    cfg->block_bytes = 2u << 20;
     cfg->block_events = 16384;
     cfg->segment_bytes = 64u << 20;
     cfg->merge_interval_ms = 0;
     cfg->merge_min_bytes = 16u << 20;
-    cfg->zstd_level = 3;
+    cfg->zstd_level = 1;
     cfg->threads = 2;
+    cfg->merge_zstd_level = 9;
+    cfg->merge_block_bytes = 4u << 20;
 }
 
 static void *bg_main(void *arg);
@@ -357,15 +365,19 @@ static int append_group(struct lh_store *s, struct aent *g, size_t n,
         return rc;
     const struct lh_event **evs = malloc(n * sizeof(*evs));
     size_t *bounds = malloc((n + 1) * sizeof(*bounds));
-    uint64_t *rawb = malloc(n * sizeof(*rawb));
+    struct lhs_ev_lens *lens = malloc(n * sizeof(*lens));
     size_t m = 0, nb = 0;
-    if (!evs || !bounds || !rawb) {
+    if (!evs || !bounds || !lens) {
         rc = lh_err_set(err, LH_ENOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++)
         evs[i] = g[i].ev;
-    qsort(evs, n, sizeof(*evs), ev_ts_cmp);
+    size_t sorted = 1;
+    while (sorted < n && ev_ts_cmp(&evs[sorted - 1], &evs[sorted]) <= 0)
+        sorted++;
+    if (sorted < n)
+        qsort(evs, n, sizeof(*evs), ev_ts_cmp);
     /* ids go into the index now; any failure below reloads it from disk */
     for (size_t i = 0; i < n; i++) {
         int added = lhs_idx_add(w->idx, evs[i]->id);
@@ -378,7 +390,7 @@ static int append_group(struct lh_store *s, struct aent *g, size_t n,
             continue;
         }
         evs[m] = evs[i];
-        rawb[m++] = lhs_event_raw_bytes(evs[i]);
+        lhs_event_lens(evs[i], &lens[m++]);
     }
     if (m == 0)
         goto out;
@@ -388,8 +400,8 @@ static int append_group(struct lh_store *s, struct aent *g, size_t n,
         size_t j = i;
         uint64_t bytes = 0;
         while (j < m && (int64_t)(j - i) < s->cfg.block_events && bytes < s->cfg.block_bytes)
-            bytes += rawb[j++];
-        if ((rc = lhs_block_encode(s->enc, evs + i, rawb + i, j - i, &s->wbuf, err)) < 0)
+            bytes += lens[j++].raw_bytes;
+        if ((rc = lhs_block_encode(s->enc, evs + i, lens + i, j - i, &s->wbuf, err)) < 0)
             goto fail;
         bounds[++nb] = s->wbuf.len;
         i = j;
@@ -406,7 +418,7 @@ out:
         lh_buf_free(&s->wbuf);
     free(evs);
     free(bounds);
-    free(rawb);
+    free(lens);
     return rc;
 }
 
@@ -730,11 +742,17 @@ int lh_store_open(struct lh_store **out, const struct lh_store_config *cfg,
     TAKE(merge_min_bytes);
     TAKE(zstd_level);
     TAKE(threads);
+    TAKE(merge_zstd_level);
+    TAKE(merge_block_bytes);
 #undef TAKE
     if (s->cfg.segment_bytes > LHS_SEG_MAP_MAX / 2)
         s->cfg.segment_bytes = LHS_SEG_MAP_MAX / 2;
     if (s->cfg.block_bytes > (64u << 20))
         s->cfg.block_bytes = 64u << 20;
+    if (s->cfg.merge_block_bytes > (64u << 20))
+        s->cfg.merge_block_bytes = 64u << 20;
+    if (s->cfg.merge_zstd_level > 19)
+        s->cfg.merge_zstd_level = 19;
     if (s->cfg.block_events > 65536)
         s->cfg.block_events = 65536;
     if (s->cfg.zstd_level > 19)

@@ -5,14 +5,15 @@
  *   0 u32 magic  4 u16 version  6 u16 flags  8 u32 nrows  12 u32 meta_len
  *   16 u32 body_len  20 u32 meta_crc  24 u32 body_crc  28 u32 zero
  *   32 i64 min_ts  40 i64 max_ts  48 u64 raw_bytes  56 u32 zero  60 u32 hdr_crc
- * Meta: u32 version, u32 ncols, ncols x {u8 enc, u8 width, u16 0, u32 off,
+ * Meta: u32 version (LHS_META_VERSION; 1 and 2 are read, a newer one is
+ *   reported as such), u32 ncols, ncols x {u8 enc, u8 width, u16 0, u32 off,
  *   u32 clen, u32 ulen, u32 dict_off, u32 dict_n}, u32 level_counts[7],
  *   u32 keys_off, u32 keys_n, u32 bloom_off, u32 bloom_words, u32 ids_off,
  *   u32 ids_len, then the areas those offsets point at. Dictionary and key
  *   strings are stored as varint length, bytes, NUL, so readers use them in
  *   place.
  *
- * The raw line is stored as a template: the first occurrence of message,
+ * The raw line is stored as a template: an occurrence of message,
  * trace_id, span_id, user_id or host inside raw (at token boundaries, at
  * least 4 bytes) becomes \x01 plus a byte \x02..\x06 (in that order); a
  * literal \x01 is \x01 \x07. Most raw lines then cost a few bytes beyond
@@ -34,6 +35,8 @@ struct sdict {
     size_t cap, n;
 };
 
+#define EVID_MAX_UUIDS 256
+
 struct lhs_enc_ctx {
     int level;
     ZSTD_CCtx *cctx;
@@ -47,6 +50,9 @@ struct lhs_enc_ctx {
     size_t ids_cap;
     const char **dvals;
     size_t dvals_cap;
+    struct lhs_ev_lens *lens_buf;   /* lengths computed here when the caller has none */
+    size_t lens_cap;
+    uint8_t uuids[EVID_MAX_UUIDS][16];   /* EVID: batch uuids of the block */
 };
 
 struct lhs_enc_ctx *lhs_enc_new(int zstd_level)
@@ -82,6 +88,7 @@ void lhs_enc_free(struct lhs_enc_ctx *e)
     free(e->keylist);
     free(e->ids);
     free(e->dvals);
+    free(e->lens_buf);
     free(e);
 }
 
@@ -93,7 +100,7 @@ static void sdict_reset(struct sdict *d)
 }
 
 /* Returns the code (1-based) of s, adding it if new; 0 on ENOMEM. */
-static uint32_t sdict_code(struct sdict *d, const char *s, int *added)
+static uint32_t sdict_code(struct sdict *d, const char *s, size_t len, int *added)
 {
     *added = 0;
     if ((d->n + 1) * 2 > d->cap) {
@@ -120,7 +127,6 @@ static uint32_t sdict_code(struct sdict *d, const char *s, int *added)
         d->codes = nc;
         d->cap = ncap;
     }
-    size_t len = strlen(s);
     size_t j = (size_t)lhs_hash(s, len) & (d->cap - 1);
     while (d->keys[j]) {
         if (strcmp(d->keys[j], s) == 0)
@@ -131,6 +137,22 @@ static uint32_t sdict_code(struct sdict *d, const char *s, int *added)
     d->codes[j] = (uint32_t)++d->n;
     *added = 1;
     return d->codes[j];
+}
+
+static const char *ev_str(const struct lh_event *ev, int c);
+
+uint64_t lhs_event_lens(const struct lh_event *ev, struct lhs_ev_lens *l)
+{
+    uint64_t n = 16 + 1;
+    for (int c = LHS_C_ID; c <= LHS_C_RAW; c++) {
+        const char *v = ev_str(ev, c);
+        l->len[c] = v ? strlen(v) : 0;
+        n += l->len[c];
+    }
+    for (size_t i = 0; i < ev->nmeta; i++)
+        n += strlen(ev->meta[i].key) + (ev->meta[i].value ? strlen(ev->meta[i].value) : 0);
+    l->raw_bytes = n;
+    return n;
 }
 
 uint64_t lhs_event_raw_bytes(const struct lh_event *ev)
@@ -181,14 +203,9 @@ static int is_dict_candidate(int c)
     }
 }
 
-static int tok_add(void *ctx, const char *tok, size_t len)
-{
-    return lhs_hset_add(ctx, lhs_tok_hash(tok, len));
-}
-
 static int index_text(struct lhs_enc_ctx *e, const char *s, size_t n)
 {
-    return lhs_tokenize(s, n, tok_add, &e->toks);
+    return lhs_tokenize_hash(s, n, &e->toks);
 }
 
 /* Raw template substitutions. */
@@ -203,32 +220,74 @@ static int subst_cmp(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* 1 if v (vl >= 1 bytes) occurs at raw + at on token boundaries. */
+static int value_at(const char *raw, size_t rlen, size_t at, const char *v, size_t vl)
+{
+    const unsigned char *u = (const unsigned char *)raw, *w = (const unsigned char *)v;
+    size_t end = at + vl;
+    if (memcmp(raw + at, v, vl) != 0)
+        return 0;
+    if (at > 0 && lhs_tokch[u[at - 1]] && lhs_tokch[w[0]])
+        return 0;
+    if (end < rlen && lhs_tokch[u[end]] && lhs_tokch[w[vl - 1]])
+        return 0;
+    return 1;
+}
+
+/* Finds an occurrence of v in raw on token boundaries. Raw lines mostly
+ * are the message, or end with it, so those are tried first; then the
+ * first byte is looked for with memchr, and after many false starts the
+ * rest goes to memmem (no quadratic worst case). */
+static int find_value(const char *raw, size_t rlen, const char *v, size_t vl, size_t *pos)
+{
+    if (vl > rlen)
+        return 0;
+    if (value_at(raw, rlen, rlen - vl, v, vl)) {
+        *pos = rlen - vl;
+        return 1;
+    }
+    size_t at = 0, last = rlen - vl;
+    int budget = 64;
+    while (at <= last) {
+        const char *hit;
+        if (budget-- > 0) {
+            hit = memchr(raw + at, v[0], last - at + 1);
+        } else {
+            hit = memmem(raw + at, rlen - at, v, vl);
+        }
+        if (!hit)
+            return 0;
+        at = (size_t)(hit - raw);
+        if (value_at(raw, rlen, at, v, vl)) {
+            *pos = at;
+            return 1;
+        }
+        at++;
+    }
+    return 0;
+}
+
 /* Appends the template of ev->raw to out (without NUL); indexes its
  * literal parts. */
-static int raw_template(struct lhs_enc_ctx *e, const struct lh_event *ev, struct lh_buf *out)
+static int raw_template(struct lhs_enc_ctx *e, const struct lh_event *ev,
+                        const struct lhs_ev_lens *lens, struct lh_buf *out)
 {
     const char *raw = ev->raw;
-    size_t rlen = strlen(raw);
+    size_t rlen = lens->len[LHS_C_RAW];
     static const char codes[] = "\x02\x03\x04\x05\x06";   /* non-token bytes */
     const char *vals[] = { ev->message, ev->trace_id, ev->span_id, ev->user_id, ev->host };
+    static const int cols[] = { LHS_C_MESSAGE, LHS_C_TRACE, LHS_C_SPAN, LHS_C_USER, LHS_C_HOST };
     struct subst s[5];
     size_t ns = 0;
     for (int i = 0; i < 5; i++) {
         const char *v = vals[i];
         if (!v)
             continue;
-        size_t vl = strlen(v);
+        size_t vl = lens->len[cols[i]];
         if (vl < 4 || vl > rlen)
             continue;
-        const char *hit = memmem(raw, rlen, v, vl);
-        if (!hit)
-            continue;
-        size_t pos = (size_t)(hit - raw), end = pos + vl;
-        const unsigned char *u = (const unsigned char *)raw;
-        const unsigned char *w = (const unsigned char *)v;
-        if (pos > 0 && lhs_tokch[u[pos - 1]] && lhs_tokch[w[0]])
-            continue;
-        if (end < rlen && lhs_tokch[u[end]] && lhs_tokch[w[vl - 1]])
+        size_t pos;
+        if (!find_value(raw, rlen, v, vl, &pos))
             continue;
         s[ns].pos = pos;
         s[ns].len = vl;
@@ -267,6 +326,26 @@ static int raw_template(struct lhs_enc_ctx *e, const struct lh_event *ev, struct
         }
     }
     return 0;
+}
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
 }
 
 /* Compresses e->col into the body and fills the directory entry. */
@@ -315,23 +394,132 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
     return a;
 }
 
+/* What a receive time is stored against: the row's timestamp (ZIGZAG) or
+ * the previous row's receive time (RDELTA; the first row its timestamp). */
+static uint64_t recv_base(const struct lh_event *const *evs, size_t i, int rdelta)
+{
+    return rdelta && i > 0 ? (uint64_t)evs[i - 1]->received_ns : (uint64_t)evs[i]->ts_ns;
+}
+
+static int64_t recv_delta(const struct lh_event *const *evs, size_t i, int rdelta)
+{
+    return (int64_t)((uint64_t)evs[i]->received_ns - recv_base(evs, i, rdelta));
+}
+
+/* Divisor of the deltas of one encoding and the varint bytes they take. */
+static uint64_t recv_plan(const struct lh_event *const *evs, size_t n, int rdelta, uint64_t *div)
+{
+    uint64_t g = 0;
+    int wide = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d;
+        wide |= __builtin_sub_overflow(evs[i]->received_ns, (int64_t)recv_base(evs, i, rdelta),
+                                       &d);
+        g = gcd64(g, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
+    }
+    /* A difference beyond int64 (year 1700 received today) is stored
+     * modulo 2^64 with divisor 1, which the reader's unsigned base +
+     * delta * div gives back exactly. */
+    if (g == 0 || wide)
+        g = 1;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = recv_delta(evs, i, rdelta) / (int64_t)g;
+        bytes += varint_size(((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
+    }
+    *div = g;
+    return bytes;
+}
+
+/* The receive-time column, in whichever encoding takes fewer bytes. */
+static int encode_recv(struct lhs_enc_ctx *e, const struct lh_event *const *evs, size_t n,
+                       uint8_t *dir, struct lh_err *err)
+{
+    uint64_t div_ts, div_prev;
+    uint64_t by_ts = recv_plan(evs, n, 0, &div_ts), by_prev = recv_plan(evs, n, 1, &div_prev);
+    int rdelta = by_prev < by_ts;
+    uint64_t div = rdelta ? div_prev : div_ts;
+    lh_buf_reset(&e->col);
+    if (lhs_buf_varint(&e->col, div) < 0)
+        return lh_err_set(err, LH_ENOMEM, "block: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = recv_delta(evs, i, rdelta) / (int64_t)div;
+        if (lhs_buf_varint(&e->col, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63)) < 0)
+            return lh_err_set(err, LH_ENOMEM, "block: out of memory");
+    }
+    return put_col(e, dir, rdelta ? LHS_ENC_RDELTA : LHS_ENC_ZIGZAG, 0, 0, 0, err);
+}
+
+/* The id column as batch uuids and indexes when every id has the shape
+ * lh_event_id gives (and the block holds few batches): 1 if written, 0 if
+ * the ids do not fit (the caller stores them plain). */
+static int encode_evid(struct lhs_enc_ctx *e, const struct lh_event *const *evs, size_t n,
+                       uint8_t *dir, struct lh_err *err)
+{
+    uint8_t (*uu)[16] = e->uuids;
+    size_t nu = 0, last = 0;
+    uint32_t prev = 0;
+    lh_buf_reset(&e->lens);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t u[16];
+        uint32_t idx;
+        if (lhs_id_parse(evs[i]->id, u, &idx) < 0)
+            return 0;
+        size_t k = last;
+        if (k >= nu || memcmp(uu[k], u, 16) != 0) {
+            for (k = 0; k < nu && memcmp(uu[k], u, 16) != 0; k++)
+                ;
+            if (k == nu) {
+                if (nu == EVID_MAX_UUIDS)
+                    return 0;
+                memcpy(uu[nu++], u, 16);
+            }
+            last = k;
+        }
+        int64_t d = (int64_t)idx - (int64_t)prev;
+        prev = idx;
+        if (lhs_buf_varint(&e->lens, k) < 0 ||
+            lhs_buf_varint(&e->lens, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63)) < 0)
+            return lh_err_set(err, LH_ENOMEM, "block: out of memory");
+    }
+    lh_buf_reset(&e->col);
+    if (lhs_buf_varint(&e->col, nu) < 0 || lh_buf_append(&e->col, uu, nu * 16) < 0 ||
+        lh_buf_append(&e->col, e->lens.data, e->lens.len) < 0)
+        return lh_err_set(err, LH_ENOMEM, "block: out of memory");
+    int rc = put_col(e, dir, LHS_ENC_EVID, 0, 0, 0, err);
+    return rc < 0 ? rc : 1;
+}
+
 #define AREA_OFF(e) ((uint32_t)(META_FIXED + (e)->areas.len))
 
 int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
-                     const uint64_t *raw_bytes_of, size_t n, struct lh_buf *out, struct lh_err *err)
+                     const struct lhs_ev_lens *lens, size_t n, struct lh_buf *out,
+                     struct lh_err *err)
 {
     uint8_t fixed[META_FIXED];
     int rc = LH_ENOMEM;
     memset(fixed, 0, sizeof(fixed));
-    lhs_put32(fixed, 1);
+    lhs_put32(fixed, LHS_META_VERSION);
     lhs_put32(fixed + 4, LHS_NCOLS);
     lh_buf_reset(&e->body);
     lh_buf_reset(&e->areas);
-    lhs_hset_free(&e->toks);
+    lhs_hset_clear(&e->toks);
     uint32_t levels[LH_LEVEL_COUNT] = { 0 };
     uint64_t raw_bytes = 0;
     if (n == 0 || n > UINT32_MAX)
         return lh_err_set(err, LH_EINVAL, "block: bad event count %zu", n);
+    if (!lens) {
+        if (n > e->lens_cap) {
+            struct lhs_ev_lens *nl = realloc(e->lens_buf, n * sizeof(*nl));
+            if (!nl)
+                goto nomem;
+            e->lens_buf = nl;
+            e->lens_cap = n;
+        }
+        for (size_t i = 0; i < n; i++)
+            lhs_event_lens(evs[i], &e->lens_buf[i]);
+        lens = e->lens_buf;
+    }
 
     /* timestamps: deltas divided by their common factor (ms or us clocks) */
     lh_buf_reset(&e->col);
@@ -352,33 +540,9 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
         return rc;
     for (size_t i = 0; i < n; i++)
         any_recv |= evs[i]->received_ns != 0;
-    if (any_recv) {
-        lh_buf_reset(&e->col);
-        div = 0;
-        int wide = 0;
-        for (size_t i = 0; i < n; i++) {
-            int64_t d;
-            wide |= __builtin_sub_overflow(evs[i]->received_ns, evs[i]->ts_ns, &d);
-            div = gcd64(div, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
-        }
-        /* A timestamp far from its receive time (year 1700 received today)
-         * has a difference beyond int64: stored modulo 2^64 with divisor 1,
-         * which the reader's unsigned ts + delta * div gives back exactly. */
-        if (div == 0 || wide)
-            div = 1;
-        if (lhs_buf_varint(&e->col, div) < 0)
-            goto nomem;
-        for (size_t i = 0; i < n; i++) {
-            int64_t d = (int64_t)((uint64_t)evs[i]->received_ns - (uint64_t)evs[i]->ts_ns) /
-                        (int64_t)div;
-            uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
-            if (lhs_buf_varint(&e->col, z) < 0)
-                goto nomem;
-        }
-        if ((rc = put_col(e, fixed + 8 + LHS_C_RECV * META_COL_BYTES, LHS_ENC_ZIGZAG, 0, 0, 0,
-                          err)) < 0)
-            return rc;
-    }
+    if (any_recv && (rc = encode_recv(e, evs, n, fixed + 8 + LHS_C_RECV * META_COL_BYTES,
+                                      err)) < 0)
+        return rc;
     /* level */
     lh_buf_reset(&e->col);
     if (lh_buf_reserve(&e->col, n) < 0)
@@ -389,7 +553,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
             l = 0;
         levels[l]++;
         e->col.data[e->col.len++] = (char)l;
-        raw_bytes += raw_bytes_of ? raw_bytes_of[i] : lhs_event_raw_bytes(evs[i]);
+        raw_bytes += lens[i].raw_bytes;
     }
     if ((rc = put_col(e, fixed + 8 + LHS_C_LEVEL * META_COL_BYTES, LHS_ENC_U8, 0, 0, 0, err)) < 0)
         return rc;
@@ -399,6 +563,12 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
         if (c == LHS_C_LEVEL)
             continue;
         uint8_t *dir = fixed + 8 + (size_t)c * META_COL_BYTES;
+        if (c == LHS_C_ID) {
+            if ((rc = encode_evid(e, evs, n, dir, err)) < 0)
+                return rc;
+            if (rc == 1)
+                continue;
+        }
         size_t nonnull = 0;
         for (size_t i = 0; i < n; i++)
             nonnull += ev_str(evs[i], c) != NULL;
@@ -422,7 +592,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
                 uint32_t code = 0;
                 if (v) {
                     int added;
-                    code = sdict_code(&e->dict, v, &added);
+                    code = sdict_code(&e->dict, v, lens[i].len[c], &added);
                     if (!code)
                         goto nomem;
                     if (added) {
@@ -431,7 +601,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
                             break;
                         }
                         e->dvals[code] = v;
-                        if (tokenize && (rc = index_text(e, v, strlen(v))) < 0)
+                        if (tokenize && (rc = index_text(e, v, lens[i].len[c])) < 0)
                             return lh_err_set(err, rc, "block: out of memory");
                     }
                 }
@@ -460,6 +630,35 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
         /* plain */
         lh_buf_reset(&e->col);
         lh_buf_reset(&e->lens);
+        if (c != LHS_C_RAW) {   /* lengths known: lens and bytes go straight in place */
+            size_t vbytes = 0, dbytes = 0;
+            for (size_t i = 0; i < n; i++) {
+                const char *v = ev_str(evs[i], c);
+                vbytes += v ? varint_size(lens[i].len[c] + 1) : 1;
+                dbytes += v ? lens[i].len[c] + 1 : 0;
+            }
+            if (lh_buf_reserve(&e->col, vbytes + dbytes) < 0)
+                goto nomem;
+            uint8_t *vp = (uint8_t *)e->col.data, *dp = vp + vbytes;
+            for (size_t i = 0; i < n; i++) {
+                const char *v = ev_str(evs[i], c);
+                if (!v) {
+                    *vp++ = 0;
+                    continue;
+                }
+                size_t l = lens[i].len[c];
+                vp = put_varint(vp, l + 1);
+                memcpy(dp, v, l + 1);
+                dp += l + 1;
+                if (tokenize && (rc = index_text(e, v, l)) < 0)
+                    return lh_err_set(err, rc, "block: out of memory");
+            }
+            e->col.len = vbytes + dbytes;
+            e->col.data[e->col.len] = 0;
+            if ((rc = put_col(e, dir, LHS_ENC_PLAIN, 0, 0, 0, err)) < 0)
+                return rc;
+            continue;
+        }
         for (size_t i = 0; i < n; i++) {
             const char *v = ev_str(evs[i], c);
             if (!v) {
@@ -467,20 +666,12 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
                     goto nomem;
                 continue;
             }
-            if (c == LHS_C_RAW) {
-                size_t before = e->col.len;
-                if ((rc = raw_template(e, evs[i], &e->col)) < 0)
-                    return lh_err_set(err, rc, "block: out of memory");
-                if (lhs_buf_varint(&e->lens, e->col.len - before + 1) < 0 ||
-                    lh_buf_putc(&e->col, '\0') < 0)
-                    goto nomem;
-                continue;
-            }
-            size_t l = strlen(v);
-            if (lhs_buf_varint(&e->lens, l + 1) < 0 || lh_buf_append(&e->col, v, l + 1) < 0)
-                goto nomem;
-            if (tokenize && (rc = index_text(e, v, l)) < 0)
+            size_t before = e->col.len;
+            if ((rc = raw_template(e, evs[i], &lens[i], &e->col)) < 0)
                 return lh_err_set(err, rc, "block: out of memory");
+            if (lhs_buf_varint(&e->lens, e->col.len - before + 1) < 0 ||
+                lh_buf_putc(&e->col, '\0') < 0)
+                goto nomem;
         }
         /* col = lens + data */
         if (lh_buf_reserve(&e->lens, e->col.len) < 0)
@@ -513,7 +704,7 @@ int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
                 if (!kv->key || !kv->value)
                     continue;
                 int added;
-                uint32_t code = sdict_code(&e->keys, kv->key, &added);
+                uint32_t code = sdict_code(&e->keys, kv->key, strlen(kv->key), &added);
                 if (!code)
                     goto nomem;
                 if (added) {
@@ -689,8 +880,14 @@ int lhs_block_parse_meta(struct lhs_block *b, struct lh_err *err)
     memset(&b->m, 0, sizeof(b->m));
     if (lhs_get32(b->meta - LHS_BLK_HDR + 20) != lhs_crc(m, b->meta_len))
         return lh_err_set(err, LH_ECORRUPT, "meta checksum mismatch");
-    if (lhs_get32(m) != 1 || lhs_get32(m + 4) != LHS_NCOLS)
-        return lh_err_set(err, LH_ECORRUPT, "unknown meta version");
+    uint32_t mver = lhs_get32(m);
+    if (mver < 1 || mver > LHS_META_VERSION)
+        return lh_err_set(err, LH_ECORRUPT,
+                          "block meta version %u is newer than this loghaul reads (up to %u)",
+                          mver, LHS_META_VERSION);
+    if (lhs_get32(m + 4) != LHS_NCOLS)
+        return lh_err_set(err, LH_ECORRUPT, "bad column count");
+    int max_enc = mver >= 2 ? LHS_ENC_EVID : LHS_ENC_META;
     for (int c = 0; c < LHS_NCOLS; c++) {
         const uint8_t *d = m + 8 + c * META_COL_BYTES;
         struct lhs_coldir *cd = &b->m.col[c];
@@ -700,7 +897,7 @@ int lhs_block_parse_meta(struct lhs_block *b, struct lh_err *err)
         cd->clen = lhs_get32(d + 8);
         cd->ulen = lhs_get32(d + 12);
         cd->dict_n = lhs_get32(d + 20);
-        if (cd->enc > LHS_ENC_META || (uint64_t)cd->off + cd->clen > b->body_len ||
+        if (cd->enc > max_enc || (uint64_t)cd->off + cd->clen > b->body_len ||
             cd->ulen > LHS_BLOCK_MAX)
             goto corrupt;
         if (cd->enc == LHS_ENC_DICT) {
@@ -842,6 +1039,42 @@ static int load_plain(struct lhs_bdec *d, int c, const uint8_t *buf, size_t len)
     return 0;
 }
 
+/* Rebuilds the ids of an EVID column as <32 hex>-<decimal> strings. */
+static int load_evid(struct lhs_bdec *d, const uint8_t *buf, size_t len)
+{
+    static const char hx[] = "0123456789abcdef";
+    const uint8_t *p = buf, *end = buf + len;
+    uint64_t nu;
+    if (lhs_varint(&p, end, &nu) < 0 || nu > (uint64_t)(end - p) / 16)
+        return LH_ECORRUPT;
+    const uint8_t *uu = p;
+    p += nu * 16;
+    const char **v = lh_arena_alloc(&d->arena, (size_t)(d->n ? d->n : 1) * sizeof(*v));
+    char *txt = lh_arena_alloc(&d->arena, (size_t)(d->n ? d->n : 1) * 45);
+    if (!v || !txt)
+        return LH_ENOMEM;
+    int64_t idx = 0;
+    for (uint32_t i = 0; i < d->n; i++) {
+        uint64_t k, z;
+        if (lhs_varint(&p, end, &k) < 0 || k >= nu || lhs_varint(&p, end, &z) < 0)
+            return LH_ECORRUPT;
+        idx += (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+        if (idx < 0 || idx > (int64_t)UINT32_MAX)
+            return LH_ECORRUPT;
+        char *t = txt + (size_t)i * 45;
+        for (int b = 0; b < 16; b++) {
+            t[2 * b] = hx[uu[k * 16 + (uint64_t)b] >> 4];
+            t[2 * b + 1] = hx[uu[k * 16 + (uint64_t)b] & 15];
+        }
+        snprintf(t + 32, 13, "-%u", (unsigned)idx);
+        v[i] = t;
+    }
+    if (p != end)
+        return LH_ECORRUPT;
+    d->str[LHS_C_ID] = v;
+    return 0;
+}
+
 int lhs_bdec_raw(struct lhs_bdec *d)
 {
     if (d->raw)
@@ -946,6 +1179,8 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
             return LH_ENOMEM;
         if (cd->enc == LHS_ENC_NULL)
             break;
+        if (cd->enc != LHS_ENC_ZIGZAG && cd->enc != LHS_ENC_RDELTA)
+            goto corrupt;
         if ((rc = lhs_bdec_load(d, LHS_C_TS)) < 0)
             goto fail;
         const uint8_t *p = buf, *end = buf + cd->ulen;
@@ -957,7 +1192,9 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
             if (lhs_varint(&p, end, &z) < 0)
                 goto corrupt;
             int64_t delta = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-            d->recv[i] = (int64_t)((uint64_t)d->ts[i] + (uint64_t)delta * div);
+            uint64_t base = cd->enc == LHS_ENC_RDELTA && i > 0 ? (uint64_t)d->recv[i - 1]
+                                                               : (uint64_t)d->ts[i];
+            d->recv[i] = (int64_t)(base + (uint64_t)delta * div);
         }
         break;
     }
@@ -1002,6 +1239,9 @@ int lhs_bdec_load(struct lhs_bdec *d, int c)
                 return LH_ENOMEM;
         } else if (cd->enc == LHS_ENC_PLAIN) {
             if ((rc = load_plain(d, c, buf, cd->ulen)) < 0)
+                goto fail;
+        } else if (cd->enc == LHS_ENC_EVID && c == LHS_C_ID) {
+            if ((rc = load_evid(d, buf, cd->ulen)) < 0)
                 goto fail;
         } else if (cd->enc == LHS_ENC_DICT) {
             if (cd->ulen != (uint64_t)n * cd->width)

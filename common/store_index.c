@@ -53,6 +53,46 @@ int lhs_hset_add(struct lhs_hset *s, uint64_t h)
     return 0;
 }
 
+int lhs_hset_add_many(struct lhs_hset *s, const uint64_t *hs, size_t n)
+{
+    while ((s->n + n + 1) * 2 > s->cap) {   /* room for all of them, checked once */
+        if (hset_grow(s) < 0)
+            return LH_ENOMEM;
+    }
+    uint64_t *v = s->v;
+    size_t mask = s->cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = hs[i];
+        if (h == 0) {
+            if (!s->has_zero) {
+                s->has_zero = 1;
+                s->n++;
+            }
+            continue;
+        }
+        size_t j = (size_t)h & mask;
+        while (v[j] && v[j] != h)
+            j = (j + 1) & mask;
+        if (!v[j]) {
+            v[j] = h;
+            s->n++;
+        }
+    }
+    return 0;
+}
+
+void lhs_hset_clear(struct lhs_hset *s)
+{
+    if (s->cap > (1u << 22)) {   /* an outsized block: give the memory back */
+        lhs_hset_free(s);
+        return;
+    }
+    if (s->v)
+        memset(s->v, 0, s->cap * sizeof(*s->v));
+    s->n = 0;
+    s->has_zero = 0;
+}
+
 void lhs_hset_free(struct lhs_hset *s)
 {
     free(s->v);

@@ -52,7 +52,15 @@ enum lhs_enc {
     LHS_ENC_ZIGZAG = 4,   /* varint divisor, zigzag varint of (value - ts) / divisor per row */
     LHS_ENC_U8 = 5,       /* one byte per row */
     LHS_ENC_META = 6,     /* per row: varint n, n x (varint key code, varint len, bytes, NUL) */
+    /* meta version 2 on: */
+    LHS_ENC_RDELTA = 7,   /* varint divisor, zigzag varint of (value - previous row's value)
+                             / divisor per row, the first against ts (constant receive
+                             times, replayed batches) */
+    LHS_ENC_EVID = 8,     /* ids all shaped <32 hex>-<decimal> (lh_event_id): varint count
+                             of batch uuids, their 16 bytes each, then per row varint uuid
+                             number and zigzag varint of index - previous row's index */
 };
+#define LHS_META_VERSION 2   /* written; 1 (no RDELTA, EVID) is read too */
 
 /* ---- utilities (store_util.c) ----------------------------------------- */
 
@@ -117,6 +125,10 @@ int lhs_id_parse(const char *id, uint8_t uuid[16], uint32_t *index);
  * buffer. Returns what fn returned if non-zero. */
 typedef int (*lhs_tok_fn)(void *ctx, const char *tok, size_t len);
 int lhs_tokenize(const char *s, size_t n, lhs_tok_fn fn, void *ctx);
+struct lhs_hset;
+/* Adds lhs_tok_hash of every lower-cased token of s[0..n) to set (the
+ * hashes lhs_tokenize + lhs_tok_hash give, without the copies). */
+int lhs_tokenize_hash(const char *s, size_t n, struct lhs_hset *set);
 /* Hash of a lower-cased token. */
 static inline uint64_t lhs_tok_hash(const char *tok, size_t len) { return lhs_hash(tok, len); }
 
@@ -133,6 +145,10 @@ struct lhs_hset {
 };
 int lhs_hset_add(struct lhs_hset *s, uint64_t h);
 void lhs_hset_free(struct lhs_hset *s);
+/* Adds n hashes (the table grown once for all of them). */
+int lhs_hset_add_many(struct lhs_hset *s, const uint64_t *hs, size_t n);
+/* Empties the set, keeping its table for the next block. */
+void lhs_hset_clear(struct lhs_hset *s);
 
 /* Blocked bloom filter: nwords 64-bit words in 512-bit groups. */
 size_t lhs_bloom_words(size_t nkeys);
@@ -194,11 +210,20 @@ struct lhs_block {
 struct lhs_enc_ctx;
 struct lhs_enc_ctx *lhs_enc_new(int zstd_level);
 void lhs_enc_free(struct lhs_enc_ctx *e);
+/* Byte lengths of an event's string fields (len[c] for the string columns,
+ * 0 when absent) and its lhs_event_raw_bytes, measured once per event. */
+struct lhs_ev_lens {
+    size_t len[LHS_NCOLS];
+    uint64_t raw_bytes;
+};
+/* Fills l and returns l->raw_bytes. */
+uint64_t lhs_event_lens(const struct lh_event *ev, struct lhs_ev_lens *l);
 /* Encodes events (sorted by ts, id; distinct ids) as one block appended to
- * out (8-byte aligned length). raw_bytes: lhs_event_raw_bytes of each event,
- * or NULL to compute them. */
+ * out (8-byte aligned length). lens: lhs_event_lens of each event, or NULL
+ * to compute them. */
 int lhs_block_encode(struct lhs_enc_ctx *e, const struct lh_event *const *evs,
-                     const uint64_t *raw_bytes, size_t n, struct lh_buf *out, struct lh_err *err);
+                     const struct lhs_ev_lens *lens, size_t n, struct lh_buf *out,
+                     struct lh_err *err);
 int lhs_block_seal(struct lh_buf *out);
 /* Approximate bytes of an event before encoding (its fields). */
 uint64_t lhs_event_raw_bytes(const struct lh_event *ev);

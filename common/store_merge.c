@@ -218,7 +218,7 @@ static int mw_add(struct mw *m, struct lhs_bdec *d, uint32_t row, const char *te
                           lh_errcode_name(rc));
     m->bytes += lhs_event_raw_bytes(&m->evs[m->n]);
     m->n++;
-    if ((int64_t)m->n >= m->s->cfg.block_events || m->bytes >= m->s->cfg.block_bytes)
+    if ((int64_t)m->n >= m->s->cfg.block_events || m->bytes >= m->s->cfg.merge_block_bytes)
         return mw_flush(m, err);
     return 0;
 }
@@ -242,7 +242,7 @@ static int merge_group(struct lh_store *s, const char *tenant, int64_t day, cons
     m.s = s;
     m.fd = -1;
     uint64_t *sup = malloc(n * sizeof(*sup));
-    m.enc = lhs_enc_new((int)s->cfg.zstd_level);
+    m.enc = lhs_enc_new((int)s->cfg.merge_zstd_level);
     if (!sup || !m.enc) {
         rc = lh_err_set(err, LH_ENOMEM, "out of memory");
         goto out;
@@ -362,13 +362,19 @@ static int merge_partition(struct lh_store *s, const char *tenant, int64_t day,
             lhs_seg_unref(sg);   /* damaged or still open: leave it alone */
             continue;
         }
-        uint64_t raw = 0;
-        for (size_t b = 0; b < sg->nblocks; b++)
+        uint64_t raw = 0, rows = 0;
+        for (size_t b = 0; b < sg->nblocks; b++) {
             raw += sg->blocks[b]->raw_bytes;
+            rows += sg->blocks[b]->nrows;
+        }
         int small_seg = sg->size < s->cfg.merge_min_bytes;
-        int small_blocks = sg->nblocks > 1 && raw / sg->nblocks < s->cfg.block_bytes / 4;
-        if (sg->nblocks == 0 || small_seg || small_blocks) {
-            cand_small[nc] = (uint8_t)small_blocks;
+        int small_blocks = sg->nblocks > 1 && raw / sg->nblocks < s->cfg.merge_block_bytes / 4 &&
+                           rows / sg->nblocks < (uint64_t)s->cfg.block_events / 4;
+        /* appended segments are rewritten once, alone if need be: their
+         * blocks were compressed fast, at the append level */
+        int appended = names[i].kind == LHS_SEG_KIND_APPEND;
+        if (sg->nblocks == 0 || small_seg || small_blocks || appended) {
+            cand_small[nc] = (uint8_t)(small_blocks || appended);
             cand[nc++] = sg;
         } else {
             lhs_seg_unref(sg);
@@ -376,7 +382,8 @@ static int merge_partition(struct lh_store *s, const char *tenant, int64_t day,
     }
     free(names);
     /* groups of neighbours up to segment_size; a lone segment only when
-     * its blocks are small (else merging would rewrite it every pass) */
+     * its blocks are small or were appended (else merging would rewrite it
+     * every pass) */
     for (size_t i = 0; i < nc && rc == 0;) {
         size_t j = i;
         uint64_t bytes = 0;

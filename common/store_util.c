@@ -10,6 +10,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 uint32_t lhs_crc(const void *p, size_t n)
 {
@@ -74,14 +77,17 @@ const unsigned char lhs_tokch[256] = {
 
 int lhs_buf_varint(struct lh_buf *b, uint64_t v)
 {
-    uint8_t tmp[10];
-    size_t n = 0;
+    if (b->cap - b->len < 11 && lh_buf_reserve(b, 10) < 0)   /* 10 bytes + the NUL */
+        return LH_ENOMEM;
+    uint8_t *p = (uint8_t *)b->data + b->len;
     while (v >= 0x80) {
-        tmp[n++] = (uint8_t)(v | 0x80);
+        *p++ = (uint8_t)(v | 0x80);
         v >>= 7;
     }
-    tmp[n++] = (uint8_t)v;
-    return lh_buf_append(b, tmp, n);
+    *p++ = (uint8_t)v;
+    *p = 0;
+    b->len = (size_t)(p - (uint8_t *)b->data);
+    return 0;
 }
 
 int lhs_buf_u32(struct lh_buf *b, uint32_t v)
@@ -223,17 +229,21 @@ int lhs_level_parse(const char *s)
     return -1;
 }
 
+/* Lower-case hex digit values plus one; 0 for every other byte. */
+static const uint8_t hex1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+    ['f'] = 16,
+};
+
 int lhs_id_parse(const char *id, uint8_t uuid[16], uint32_t *index)
 {
-    for (int i = 0; i < 32; i++) {
-        int c = (unsigned char)id[i];
-        int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-        if (v < 0)
+    const unsigned char *u = (const unsigned char *)id;
+    for (int i = 0; i < 16; i++) {   /* a NUL is not a digit: stops before the end */
+        unsigned hi = hex1[u[2 * i]], lo = hi ? hex1[u[2 * i + 1]] : 0;
+        if (!hi || !lo)
             return -1;
-        if (i & 1)
-            uuid[i / 2] |= (uint8_t)v;
-        else
-            uuid[i / 2] = (uint8_t)(v << 4);
+        uuid[i] = (uint8_t)(((hi - 1) << 4) | (lo - 1));
     }
     if (id[32] != '-')
         return -1;
@@ -251,6 +261,125 @@ int lhs_id_parse(const char *id, uint8_t uuid[16], uint32_t *index)
         return -1;
     *index = (uint32_t)v;
     return 0;
+}
+
+/* Lower-cases the ASCII capitals among 8 bytes at once (bytes >= 0x80 and
+ * everything else unchanged), as lhs_lower does byte by byte. */
+static inline uint64_t lower8(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t low7 = v & ~high;
+    uint64_t ge_a = low7 + ones * (0x80 - 'A');       /* high bit: byte >= 'A' */
+    uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1);   /* high bit: byte > 'Z' */
+    uint64_t upper = ge_a & ~gt_z & ~v & high;
+    return v | (upper >> 2);
+}
+
+/* lhs_hash of the lower-cased copy of s[0..n), without making the copy:
+ * the same arithmetic as lhs_hash_seed with seed 0. */
+static inline uint64_t hash_lower(const uint8_t *q, size_t n, const uint8_t *lim)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xc2b2ae3d27d4eb4full);
+    while (n >= 8) {
+        uint64_t v = lower8(lhs_get64(q));
+        h = rotl64(h ^ (v * 0x87c37b91114253d5ull), 31) * 0x4cf5ad432745937full;
+        q += 8;
+        n -= 8;
+    }
+    if (n > 0) {
+        uint64_t v = 0;
+        if (lim - q >= 8)   /* whole word readable: load it and keep n bytes */
+            v = lhs_get64(q) & (~0ull >> (64 - 8 * n));
+        else
+            memcpy(&v, q, n);
+        v = lower8(v);
+        h = rotl64(h ^ (v * 0x87c37b91114253d5ull), 31) * 0x4cf5ad432745937full;
+    }
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return h;
+}
+
+/* Bit k set when p[k] is a token byte (k < len <= 64). */
+static inline uint64_t tok_mask(const uint8_t *p, size_t len)
+{
+    uint64_t m = 0;
+    size_t k = 0;
+#ifdef __SSE2__
+    const __m128i d0 = _mm_set1_epi8('0' - 1), d1 = _mm_set1_epi8('9' + 1);
+    const __m128i a0 = _mm_set1_epi8('a' - 1), a1 = _mm_set1_epi8('z' + 1);
+    const __m128i bit5 = _mm_set1_epi8(0x20);
+    for (; k + 16 <= len; k += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
+        __m128i y = _mm_or_si128(x, bit5);   /* ASCII letters to lower case */
+        /* signed compares: bytes >= 0x80 are negative, caught by movemask(x) */
+        __m128i dig = _mm_and_si128(_mm_cmpgt_epi8(x, d0), _mm_cmplt_epi8(x, d1));
+        __m128i let = _mm_and_si128(_mm_cmpgt_epi8(y, a0), _mm_cmplt_epi8(y, a1));
+        unsigned bits = (unsigned)_mm_movemask_epi8(_mm_or_si128(dig, let)) |
+                        (unsigned)_mm_movemask_epi8(x);
+        m |= (uint64_t)bits << k;
+    }
+#endif
+    for (; k < len; k++)
+        m |= (uint64_t)lhs_tokch[p[k]] << k;
+    return m;
+}
+
+#define TOK_BATCH 32
+
+/* Token boundaries come from a bitmask of token bytes built 64 bytes at a
+ * time (no branch per byte); hashes are inserted in batches, their table
+ * slots prefetched, so the set's cache misses overlap. */
+int lhs_tokenize_hash(const char *s, size_t n, struct lhs_hset *set)
+{
+    const uint8_t *u = (const uint8_t *)s, *lim = u + n;
+    uint64_t hs[TOK_BATCH];
+    size_t nh = 0, tok = 0;
+    int in_tok = 0, rc;
+    for (size_t base = 0; base < n; base += 64) {
+        size_t len = n - base < 64 ? n - base : 64;
+        uint64_t m = tok_mask(u + base, len);
+        unsigned pos = 0;
+        while (pos < len) {
+            if (in_tok) {
+                uint64_t z = ~m >> pos;   /* bits past len are 0 in m: a token ends there */
+                if (len == 64 && z == 0)
+                    break;                /* goes on in the next chunk */
+                pos += (unsigned)__builtin_ctzll(z);
+                if (pos > len)
+                    pos = (unsigned)len;
+                size_t end = base + pos;
+                uint64_t h = hash_lower(u + tok, end - tok, lim);
+                hs[nh++] = h;
+                if (set->cap)
+                    __builtin_prefetch(&set->v[(size_t)h & (set->cap - 1)]);
+                if (nh == TOK_BATCH) {
+                    if ((rc = lhs_hset_add_many(set, hs, nh)) < 0)
+                        return rc;
+                    nh = 0;
+                }
+                in_tok = 0;
+            } else {
+                uint64_t o = m >> pos;
+                if (!o)
+                    break;
+                pos += (unsigned)__builtin_ctzll(o);
+                tok = base + pos;
+                in_tok = 1;
+            }
+        }
+    }
+    if (in_tok) {
+        uint64_t h = hash_lower(u + tok, n - tok, lim);
+        hs[nh++] = h;
+        if (nh == TOK_BATCH) {
+            if ((rc = lhs_hset_add_many(set, hs, nh)) < 0)
+                return rc;
+            nh = 0;
+        }
+    }
+    return lhs_hset_add_many(set, hs, nh);
 }
 
 int lhs_tokenize(const char *s, size_t n, lhs_tok_fn fn, void *ctx)

@@ -20,6 +20,7 @@ import sys
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 STR_FIELDS = ["id", "tenant", "service", "level", "host", "trace_id", "span_id", "user_id",
@@ -46,10 +47,22 @@ def expected_ts(ns, scale):
     return ns // scale * scale      # floor, as the writer rounds
 
 
+def has_raw_parts(path):
+    """Schema 2 stores a raw line holding its message as raw_prefix +
+    message + raw_suffix (raw absent); schema 1 and other writers: raw."""
+    return "raw_prefix" in pq.read_schema(path).names
+
+
 def read_pyarrow(path):
     t = pq.read_table(path)
     ts = t.column("timestamp").cast(pa.int64()).to_pylist()
     scale = ts_scale(path)
+    if has_raw_parts(path):
+        # the documented rule, in Arrow compute: coalesce(raw, prefix || message || suffix)
+        joined = pc.binary_join_element_wise(t.column("raw_prefix"), t.column("message"),
+                                             t.column("raw_suffix"), "")
+        t = t.set_column(t.schema.get_field_index("raw"), "raw",
+                         pc.coalesce(t.column("raw"), joined))
     cols = {f: t.column(f).to_pylist() for f in STR_FIELDS}
     meta = t.column("custom_metadata").to_pylist()
     rows = []
@@ -66,6 +79,9 @@ def read_pyarrow(path):
 def read_duckdb(path):
     con = duckdb.connect()
     fields = ", ".join('"%s"' % f for f in STR_FIELDS)
+    if has_raw_parts(path):
+        # the documented rule, in SQL
+        fields = fields.replace('"raw"', 'coalesce(raw, raw_prefix || message || raw_suffix)')
     # epoch_ns keeps every digit; map_keys/map_values keep the entry order
     q = ("SELECT epoch_ns(timestamp), %s, map_keys(custom_metadata), "
          "map_values(custom_metadata) FROM read_parquet(?)" % fields)

@@ -225,6 +225,11 @@ def parquet_texts(path):
         if pa.types.is_timestamp(f.type):
             tbl = tbl.set_column(i, f.name, tbl.column(i).cast(pa.int64()))
     rows = tbl.to_pylist()
+    # a raw line kept as the text around its message (archive schema 2):
+    # rebuilt, so PII straddling the message's edge is seen whole
+    for r in rows:
+        if r.get("raw") is None and r.get("raw_prefix") is not None:
+            r["raw"] = r["raw_prefix"] + (r.get("message") or "") + (r.get("raw_suffix") or "")
     texts = [json.dumps(rows, default=str, ensure_ascii=False).encode()]
     con = duckdb.connect()
     # every column as text (timestamps with time zone would need pytz)

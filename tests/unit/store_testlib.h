@@ -493,4 +493,67 @@ static inline int ref_event_eq(const struct lh_event *a, const struct lh_event *
     return 1;
 }
 
+/* Copies the strings of *e (and its metadata) into a, in place. */
+static inline void tg_event_own(struct lh_arena *a, struct lh_event *e)
+{
+    const char **f[] = { &e->id, &e->tenant, &e->service, &e->host, &e->trace_id,
+                         &e->span_id, &e->user_id, &e->message, &e->stream,
+                         &e->container_id, &e->k8s_namespace, &e->k8s_pod,
+                         &e->k8s_container, &e->region, &e->file, &e->raw };
+    for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+        if (*f[k])
+            *f[k] = lh_arena_strdup(a, *f[k]);
+    if (e->nmeta) {
+        struct lh_kv *m = lh_arena_alloc(a, e->nmeta * sizeof(*m));
+        for (size_t k = 0; k < e->nmeta; k++) {
+            m[k].key = lh_arena_strdup(a, e->meta[k].key);
+            m[k].value = lh_arena_strdup(a, e->meta[k].value);
+        }
+        e->meta = m;
+    }
+}
+
+static inline int tg_id_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct lh_event *)a)->id, ((const struct lh_event *)b)->id);
+}
+
+/* Every event of a tenant (up to 100000, one page), owned by a, sorted by
+ * id; returns the count (0 on error). */
+static inline size_t tq_all_by_id(struct lh_store *s, const char *tenant, struct lh_arena *a,
+                                  struct lh_event **out)
+{
+    struct lh_store_query q = { .tenant = tenant, .limit = 100000 };
+    struct lh_store_result *r = NULL;
+    struct lh_err err = { 0 };
+    if (lh_store_search(s, &q, &r, &err) < 0) {
+        fprintf(stderr, "search: %s\n", err.msg);
+        return 0;
+    }
+    struct lh_event *v = lh_arena_alloc(a, (r->n ? r->n : 1) * sizeof(*v));
+    for (size_t i = 0; i < r->n; i++) {
+        v[i] = r->events[i];
+        tg_event_own(a, &v[i]);
+    }
+    size_t n = r->n;
+    lh_store_result_free(r);
+    qsort(v, n, sizeof(*v), tg_id_cmp);
+    *out = v;
+    return n;
+}
+
+/* lh_store_count of a one-term full-text query (UINT64_MAX on error). */
+static inline uint64_t tq_count_term(struct lh_store *s, const char *tenant, const char *term)
+{
+    const char *terms[] = { term };
+    struct lh_store_query q = { .tenant = tenant, .terms = terms, .nterms = 1 };
+    uint64_t n = 0;
+    struct lh_err err = { 0 };
+    if (lh_store_count(s, &q, &n, &err) < 0)
+        return UINT64_MAX;
+    if (n == UINT64_MAX)
+        n--;
+    return n;
+}
+
 #endif

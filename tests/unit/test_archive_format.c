@@ -459,6 +459,106 @@ TEST(archive_parquet_repairs_invalid_utf8)
     lh_arena_free(&a);
 }
 
+/* raw lines holding their message come back whole (read through the
+ * raw_prefix/raw_suffix columns), wherever the message stands in them. */
+TEST(archive_parquet_stores_the_message_once)
+{
+    static const char *const msg = "Database transaction timeout during capture \xe2\x82\xac.";
+    char mid[256], end[256], start[256], twice[256], bad[256], other[256];
+    snprintf(mid, sizeof(mid), "2026-05-23 ERROR [pay] %s trace=abc", msg);
+    snprintf(end, sizeof(end), "{\"level\":\"error\"} %s", msg);
+    snprintf(start, sizeof(start), "%s {\"http\":{\"status\":500}}", msg);
+    snprintf(twice, sizeof(twice), "%s, again: %s", msg, msg);
+    snprintf(bad, sizeof(bad), "\xff pre %s post \xc3", msg);
+    snprintf(other, sizeof(other), "Database transaction timeout during capture \\u20ac.");
+    struct {
+        const char *message, *raw, *want_raw;
+    } cases[] = {
+        { msg, mid, mid },
+        { msg, end, end },
+        { msg, start, start },
+        { msg, msg, msg },
+        { msg, twice, twice },
+        { msg, bad, "\xef\xbf\xbd pre Database transaction timeout during capture \xe2\x82\xac. "
+                    "post \xef\xbf\xbd" },
+        { msg, other, other },                 /* escaped in raw: not a part of it */
+        { "short msg", "x short msg y", "x short msg y" },
+        { NULL, mid, mid },
+        { msg, NULL, NULL },
+        { "", "", "" },
+        { "bad \xfe in both of them", "pre bad \xfe in both of them",
+          "pre bad \xef\xbf\xbd in both of them" },
+    };
+    size_t nc = sizeof(cases) / sizeof(cases[0]);
+    struct lh_event evs[sizeof(cases) / sizeof(cases[0])];
+    memset(evs, 0, sizeof(evs));
+    for (size_t i = 0; i < nc; i++) {
+        evs[i].message = cases[i].message;
+        evs[i].raw = cases[i].raw;
+    }
+    for (int keep = 0; keep < 2; keep++) {
+        struct lh_parquet_opts o = { .keep_raw = keep, .row_group_rows = 5 };
+        struct lh_buf out = LH_BUF_INIT;
+        struct lh_arena a = LH_ARENA_INIT;
+        struct lh_event *got;
+        size_t n;
+        REQUIRE_INT(lh_parquet_write(evs, nc, &o, &out, NULL), ==, 0);
+        REQUIRE_INT(lh_parquet_read(out.data, out.len, &a, &got, &n, NULL), ==, 0);
+        REQUIRE_INT(n, ==, nc);
+        for (size_t i = 0; i < nc; i++) {
+            if (!str_eq(got[i].raw, cases[i].want_raw))
+                lh_test_fail(__FILE__, __LINE__, "keep_raw %d, case %zu: raw %s", keep, i,
+                             got[i].raw ? got[i].raw : "(null)");
+            if (i < 5 || i == 6)
+                CHECK_STR(got[i].message, msg);
+        }
+        CHECK(got[8].message == NULL && got[9].raw == NULL);
+        CHECK_STR(got[11].message, "bad \xef\xbf\xbd in both of them");
+        lh_buf_free(&out);
+        lh_arena_free(&a);
+    }
+}
+
+/* The message's text is stored once: a file of lines with long,
+ * incompressible messages is smaller by about their size than with
+ * keep_raw (raw whole next to the message). */
+TEST(archive_parquet_message_once_is_smaller)
+{
+    enum { N = 300, LEN = 1500 };
+    struct lh_arena a = LH_ARENA_INIT;
+    struct lh_event evs[N];
+    memset(evs, 0, sizeof(evs));
+    seed = 4242;
+    for (size_t i = 0; i < N; i++) {
+        char *m = lh_arena_alloc(&a, LEN + 1), *r = lh_arena_alloc(&a, LEN + 64);
+        for (size_t k = 0; k < LEN; k++)
+            m[k] = (char)('a' + rnd() % 26);
+        m[LEN] = '\0';
+        snprintf(r, LEN + 64, "2026-05-23 00:00:%02zu INFO [svc] %s", i % 60, m);
+        evs[i].ts_ns = (int64_t)i * 1000000;
+        evs[i].message = m;
+        evs[i].raw = r;
+    }
+    struct lh_buf once = LH_BUF_INIT, twice = LH_BUF_INIT;
+    struct lh_parquet_opts o = { 0 };
+    REQUIRE_INT(lh_parquet_write(evs, N, &o, &once, NULL), ==, 0);
+    o.keep_raw = 1;
+    REQUIRE_INT(lh_parquet_write(evs, N, &o, &twice, NULL), ==, 0);
+    /* 26 letters: about 4.7 bits each, LEN * 0.55 bytes a message */
+    CHECK_INT(once.len + (size_t)N * LEN / 2, <, twice.len);
+    CHECK_INT(once.len, >, (size_t)N * LEN / 2);
+    struct lh_arena ra = LH_ARENA_INIT;
+    struct lh_event *got;
+    size_t n;
+    REQUIRE_INT(lh_parquet_read(once.data, once.len, &ra, &got, &n, NULL), ==, 0);
+    REQUIRE_INT(n, ==, N);
+    check_all_equal(evs, got, N, 1);
+    lh_buf_free(&once);
+    lh_buf_free(&twice);
+    lh_arena_free(&a);
+    lh_arena_free(&ra);
+}
+
 TEST(archive_parquet_rejects_damage)
 {
     seed = 777;

@@ -56,24 +56,8 @@ static size_t walk_all(struct lh_store *s, struct lh_store_query *q, size_t limi
                 v = nv;
                 cap *= 2;
             }
-            /* copy strings into a */
-            struct lh_event *e = &v[n++];
-            *e = r->events[i];
-            const char **f[] = { &e->id, &e->tenant, &e->service, &e->host, &e->trace_id,
-                                 &e->span_id, &e->user_id, &e->message, &e->stream,
-                                 &e->container_id, &e->k8s_namespace, &e->k8s_pod,
-                                 &e->k8s_container, &e->region, &e->file, &e->raw };
-            for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
-                if (*f[k])
-                    *f[k] = lh_arena_strdup(a, *f[k]);
-            if (e->nmeta) {
-                struct lh_kv *m = lh_arena_alloc(a, e->nmeta * sizeof(*m));
-                for (size_t k = 0; k < e->nmeta; k++) {
-                    m[k].key = lh_arena_strdup(a, e->meta[k].key);
-                    m[k].value = lh_arena_strdup(a, e->meta[k].value);
-                }
-                e->meta = m;
-            }
+            v[n] = r->events[i];
+            tg_event_own(a, &v[n++]);   /* strings copied into a */
         }
         int more = r->more;
         if (r->n)
@@ -87,11 +71,6 @@ static size_t walk_all(struct lh_store *s, struct lh_store_query *q, size_t limi
     q->after = NULL;
     *out = v;
     return n;
-}
-
-static int ev_id_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct lh_event *)a)->id, ((const struct lh_event *)b)->id);
 }
 
 TEST(store_roundtrip_all_fields)
@@ -125,10 +104,10 @@ TEST(store_roundtrip_all_fields)
     struct lh_event *got;
     size_t ng = walk_all(s, &q, 1000, &a, &got);
     REQUIRE_INT(ng, ==, n);
-    qsort(got, ng, sizeof(*got), ev_id_cmp);
+    qsort(got, ng, sizeof(*got), tg_id_cmp);
     struct lh_event *want = lh_arena_alloc(&a, n * sizeof(*want));
     memcpy(want, evs, n * sizeof(*want));
-    qsort(want, n, sizeof(*want), ev_id_cmp);
+    qsort(want, n, sizeof(*want), tg_id_cmp);
     size_t bad = 0;
     for (size_t i = 0; i < n; i++)
         bad += !ref_event_eq(&got[i], &want[i]);
@@ -860,7 +839,9 @@ TEST(store_config_table_loads)
     CHECK_INT(cfg.merge_interval_ms, ==, 10000);
     CHECK_INT(cfg.threads, ==, 4);
     CHECK_INT(cfg.segment_bytes, ==, 64u << 20);   /* default */
-    CHECK_INT(cfg.zstd_level, ==, 3);
+    CHECK_INT(cfg.zstd_level, ==, 1);
+    CHECK_INT(cfg.merge_zstd_level, ==, 9);
+    CHECK_INT(cfg.merge_block_bytes, ==, 4u << 20);
     lh_conf_free(lh_store_opts, &cfg);
     memset(&cfg, 0, sizeof(cfg));
     const char *bad = "dir: x\nretention: soon\n";

@@ -22,11 +22,24 @@
  *   - other fields: optional BYTE_ARRAY with STRING/UTF8, definition levels
  *     RLE/bit-packed; dictionary encoding (PLAIN dictionary page +
  *     RLE_DICTIONARY data pages) where it pays (low-cardinality columns);
+ *   - raw is stored once: when the message (16 bytes or more) is a part of
+ *     the raw line, as it is for nearly every parsed line, the row holds
+ *     raw_prefix and raw_suffix (optional STRING columns: the bytes before
+ *     and after the message, taken at the line's end where it is there,
+ *     else at its first occurrence) and raw is absent, so the message's
+ *     text is not stored twice. Readers rebuild it:
+ *       raw = coalesce(raw, raw_prefix || message || raw_suffix)
+ *     (SQL of DuckDB, Athena, Trino, Spark); our reader does so itself.
+ *     Otherwise (no message, a short one, or one rewritten by the
+ *     pipeline) raw is stored whole and raw_prefix/raw_suffix are absent;
+ *     opts keep_raw stores it whole always. Files without the two columns
+ *     (schema "1") read as before;
  *   - custom_metadata: optional group (MAP) { repeated group key_value
  *     { required binary key (STRING); optional binary value (STRING) } },
  *     so Athena/Trino/Spark/DuckDB see a real map<string,string>;
  *   - footer: FileMetaData in Thrift Compact Protocol (lh/thrift.h),
- *     key_value_metadata "loghaul.schema" = "1".
+ *     key_value_metadata "loghaul.schema" = "2" ("1": before
+ *     raw_prefix/raw_suffix).
  *   Readable by DuckDB, pyarrow, Athena, Spark (tests/integration/
  *   archive_readers.py checks DuckDB and pyarrow against every row).
  *
@@ -83,6 +96,7 @@ struct lh_parquet_opts {
     int zstd_level;          /* 0: 3 */
     int no_dictionary;       /* 1: PLAIN only */
     int ts_micros;           /* 1: TIMESTAMP(MICROS) instead of NANOS (sub-us digits lost) */
+    int keep_raw;            /* 1: raw whole in every row (no raw_prefix/raw_suffix) */
 };
 
 /* Appends one Parquet file holding the n events to out. opts may be NULL

@@ -8,10 +8,15 @@
  *   DIR/<tenant>/<YYYY-MM-DD>/<seq>.seg  append-only segments of blocks
  *
  * A block holds up to a few thousand events of one partition, sorted by
- * (timestamp, id): timestamps delta-encoded, low-cardinality strings
- * dictionary-encoded (the dictionary kept uncompressed beside the block so a
- * query can skip the block without decompressing it), every column
- * compressed with zstd, message/raw/metadata included. Each block carries its
+ * (timestamp, id): timestamps delta-encoded, receive times against the
+ * timestamp or the previous row, event ids as batch uuid + index,
+ * low-cardinality strings dictionary-encoded (the dictionary kept
+ * uncompressed beside the block so a query can skip the block without
+ * decompressing it), every column compressed with zstd, message/raw/metadata
+ * included. Appends compress fast (zstd_level, default 1); the merge
+ * rewrites each appended segment once into larger blocks at
+ * merge_zstd_level (default 9), which is where the data gets small. Each
+ * block carries its
  * min/max time, per-level counts, a bloom filter over the lower-cased tokens
  * of message, raw, trace_id, user_id, host and metadata values, and CRC32C
  * checksums of its header, its index part and its data.
@@ -61,13 +66,15 @@ struct lh_store_config {
     char *dir;                  /* data directory (created by the writer) */
     int64_t retention_ms;       /* drop partitions whose day ended longer ago; 0 = keep */
     uint64_t retention_bytes;   /* per tenant: drop oldest partitions past this; 0 = no cap */
-    uint64_t block_bytes;       /* raw bytes per block before it is cut (default 1 MiB) */
+    uint64_t block_bytes;       /* raw bytes per block before it is cut (default 2 MiB) */
     int64_t block_events;       /* events per block at most (default 16384) */
     uint64_t segment_bytes;     /* a segment is sealed past this size (default 64 MiB) */
     int64_t merge_interval_ms;  /* writer: background merge + retention period; 0 = off */
     uint64_t merge_min_bytes;   /* sealed segments smaller than this are merged (16 MiB) */
-    int64_t zstd_level;         /* 1..19 (default 3) */
+    int64_t zstd_level;         /* appends: 1..19 (default 1, fast) */
     int64_t threads;            /* scan threads per query (default 2) */
+    int64_t merge_zstd_level;   /* merge: 1..19 (default 9); merged data is read-mostly */
+    uint64_t merge_block_bytes; /* merge: raw bytes per block (default 4 MiB) */
 };
 
 /* Option table (lh/conf.h format) for a `store:` section bound to
@@ -270,11 +277,13 @@ struct lh_store_maint_stats {
 int lh_store_retain(struct lh_store *s, int64_t now_ns, struct lh_store_maint_stats *st,
                     struct lh_err *err);
 
-/* One merge pass: in every partition, sealed segments below
+/* One merge pass: in every partition, sealed segments that appends wrote
+ * (fast, zstd_level, blocks of block_bytes) and merged segments below
  * merge_min_bytes (or holding small blocks) are rewritten into larger
- * segments with full blocks. Readers and the writer go on meanwhile; the
- * switch is atomic for readers (a merged segment names the ones it
- * replaces). */
+ * segments with blocks of merge_block_bytes at merge_zstd_level, so each
+ * appended byte is recompressed once. Readers and the writer go on
+ * meanwhile; the switch is atomic for readers (a merged segment names the
+ * ones it replaces). */
 int lh_store_merge(struct lh_store *s, struct lh_store_maint_stats *st, struct lh_err *err);
 
 /* ---- inspect / verify ------------------------------------------------- */
