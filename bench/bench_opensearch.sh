@@ -180,7 +180,7 @@ for r in $(seq "$RUNS"); do
         ${lat:+--lat "$lat"} --answers "$ANSWERS" ${SAMPLE_END:+--end-ns "$SAMPLE_END"} \
         2>>"$W/osquery.log" | emit_lines || true
 done
-plot latency latency-os-queries.dat "(a)-(d) through queryd's OpenSearch backend (run 1)"
+plot latency latency-os-queries.dat "(a)-(d) through the queryd OpenSearch backend (run 1)"
 cleanup_index
 trap - EXIT
 # Wrong answers per kind, from the first run's log.
