@@ -11,15 +11,28 @@
  *       embedded store (lh_store_append, fdatasync'd per batch): raw MB per
  *       CPU-second of the appends, wall MB/s, and bytes on disk per raw byte.
  *   stages query --dir DIR --manifest FILE --data FILE [--n 20] [--nbase 5] [--lat FILE]
- *       full-text queries on the store (first page of 100 plus the exact hit
- *       count, as the search API answers) for --n trace ids and --n rare words
- *       listed in the generator's manifest, checking each count against it;
- *       the first --nbase of each also with `grep -c` over the raw file and
- *       `zstdgrep -c` over FILE.zst when present (LC_ALL=C): p50 in ms.
+ *                [--answers FILE]
+ *       the store's queries: (a) --n trace ids and (b) --n rare words listed
+ *       in the generator's manifest, full text, first page of 100 plus the
+ *       exact hit count (as the search API answers), each count checked
+ *       against the manifest; the first --nbase of each also with `grep -c`
+ *       over the raw file and `zstdgrep -c` over FILE.zst when present
+ *       (LC_ALL=C); (c) --n searches for common words, newest 100 hits and
+ *       the total up to 10,001, vs `grep -m 100`; (d) the data's first hour
+ *       counted by level (histogram + top, as queryd's aggregate asks) --n
+ *       times, vs one awk pass. p50/p99 in ms; --answers FILE gets the
+ *       answers for `osquery` to compare. With --end-ns NS every query
+ *       asks only for events before NS (a sample; counts not checked
+ *       against the manifest, which counts the whole file).
+ *   stages osquery --url URL --index PREFIX --manifest FILE [--n 20] [--answers FILE]
+ *       the same (a)-(d) through queryd's OpenSearch backend on indices
+ *       PREFIX-bench-YYYY.MM.DD loaded from `bulk`'s bodies, answers checked
+ *       against the manifest and the store's answers file.
  *   stages bulk --data FILE --out DIR --index NAME [--max-mb 50] [--body-mb 5]
  *       parses the first --max-mb MB of records and writes OpenSearch _bulk
- *       bodies of about --body-mb MB (create actions with the event ids)
- *       into DIR; prints {"events", "raw_bytes", "bodies"}.
+ *       bodies of about --body-mb MB (create actions with the ids `store`
+ *       gives the same events, --batch 5000) into DIR; with --end-ns NS only
+ *       the events before NS; prints {"events", "raw_bytes", "bodies"}.
  *   stages archive --data FILE --patterns DIR [--batch 50000] [--max-mb M]
  *       (built when lh/archive_format.h is there) the archive writer: the
  *       first M MB of records in objects of --batch events, as Parquet and as
@@ -58,6 +71,8 @@
 #include "lh/time.h"
 #include "../indexer/grok.h"
 #include "../indexer/parse.h"
+#include "../queryd/backend.h"
+#include "../queryd/query.h"
 
 static double now_s(clockid_t c)
 {
@@ -216,6 +231,9 @@ static void parse_one(struct parse_ctx *c, const char *rec, size_t rn, int64_t r
 }
 
 static int64_t arg_start_ns = 1779494400000000000LL;   /* 2026-05-23T00:00:00Z */
+/* query, bulk, osquery --end-ns: only the events before it (a sample of the
+ * data set: the records are in time order); 0 = all. */
+static int64_t sample_end_ns;
 
 static int cmd_parse(const char *data_path, const char *patterns)
 {
@@ -278,6 +296,21 @@ static int cmd_parse(const char *data_path, const char *patterns)
     return 0;
 }
 
+/* ---- event ids ---------------------------------------------------------- */
+
+/* The id of the n-th event of the data set: lh_event_id of a batch UUID per
+ * `batch` events. cmd_store and cmd_bulk give every event the same id, so
+ * the store and an OpenSearch index loaded from cmd_bulk's bodies hold the
+ * same events under the same ids (answers are compared hit by hit). */
+static void bench_event_id(char id[LH_EVENT_ID_MAX], uint64_t n, int batch)
+{
+    uint64_t b = n / (uint64_t)batch;
+    uint8_t uuid[16];
+    for (int i = 0; i < 16; i++)
+        uuid[i] = (uint8_t)((b * 2654435761u) >> (i % 4 * 8)) ^ (uint8_t)i;
+    lh_event_id(id, uuid, (uint32_t)(n % (uint64_t)batch));
+}
+
 /* ---- store ingest ------------------------------------------------------ */
 
 static uint64_t dir_bytes(const char *dir)
@@ -317,12 +350,9 @@ static int cmd_store(const char *data_path, const char *dir, const char *pattern
     double cpu = 0, wall = 0;
     for (;;) {
         int k = 0;
-        uint8_t uuid[16];
-        for (int i = 0; i < 16; i++)
-            uuid[i] = (uint8_t)((batches * 2654435761u) >> (i % 4 * 8)) ^ (uint8_t)i;
         while (k < batch && next_record(&d, &off, &rec, &rn)) {
             parse_one(&c, rec, rn, arg_start_ns, &evs[k], &arena);
-            lh_event_id(ids[k], uuid, (uint32_t)k);
+            bench_event_id(ids[k], batches * (uint64_t)batch + (uint64_t)k, batch);
             evs[k].id = ids[k];
             evs[k].tenant = "bench";
             bytes += rn + 1;
@@ -423,17 +453,188 @@ static size_t load_items(json_t *root, const char *key, const char *field, struc
     return n;
 }
 
-static int cmd_query(const char *dir, const char *manifest, const char *data_path, int nq,
-                     int nbase, const char *lat_path)
+/* The manifest (owned by the caller: json_decref) and its first nq trace
+ * ids and rare words (strings owned by the manifest). */
+static json_t *load_manifest(const char *manifest, int nq, struct qitem *traces, size_t *nt,
+                             struct qitem *rare, size_t *nr)
 {
-    setenv("LC_ALL", "C", 1);   /* grep's fastest mode (byte-wise, ASCII case folding) */
     json_error_t jerr;
     json_t *root = json_load_file(manifest, 0, &jerr);
     if (!root)
         die(manifest, jerr.text);
+    *nt = load_items(root, "trace_ids", "id", traces, (size_t)nq);
+    *nr = load_items(root, "rare_terms", "term", rare, (size_t)nq);
+    return root;
+}
+
+/* (c): words of the generator's fixed vocabulary found in a good part of the
+ * records (asked in turn, limit 100, total counted up to 10,001 as queryd
+ * asks); none is part of a Java class or path name. */
+static const char *const common_terms[] = { "timeout", "failed", "connection", "request",
+                                            "session" };
+#define NCOMMON_TERMS (sizeof(common_terms) / sizeof(common_terms[0]))
+#define COMMON_TOTAL_CAP 10001
+#define HOUR_NS (3600 * (int64_t)1000000000)
+
+/* One answer line for the answers file (compared by `stages osquery`):
+ * "search KIND TERM N TOTAL FIRST_ID LAST_ID". */
+static void answer_search(FILE *f, const char *kind, const char *term, size_t n, uint64_t total,
+                          const char *first, const char *last)
+{
+    if (f)
+        fprintf(f, "search %s %s %zu %llu %s %s\n", kind, term, n, (unsigned long long)total,
+                first && *first ? first : "-", last && *last ? last : "-");
+}
+
+/* The brute-force floor of (d): one pass of awk over the raw file counting
+ * the level word of every line that has one (not checked: the formats spell
+ * levels differently and access logs have none). */
+static const char awk_levels[] =
+    "{ if (match($0, /[\" \\[](TRACE|DEBUG|INFO|WARN|ERROR|FATAL|trace|debug|info|warn|error|fatal)[\" \\]]/))"
+    " c[toupper(substr($0, RSTART + 1, RLENGTH - 2))]++ }"
+    " END { for (k in c) print k, c[k] }";
+
+/* p50 and p99 of ms[0..n) as NAME_p50_ms / NAME_p99_ms; with grep times
+ * g[0..ng): BASE (their p50) and NAME_grep_ratio. */
+static void emit_latency(const char *prefix, const char *kind, double *ms, size_t n,
+                         const char *base, double *g, size_t ng)
+{
+    char name[128];
+    double p50 = pct(ms, n, 0.5);
+    snprintf(name, sizeof(name), "%s.query_%s_p50_ms", prefix, kind);
+    emit(name, p50, "ms");
+    snprintf(name, sizeof(name), "%s.query_%s_p99_ms", prefix, kind);
+    emit(name, pct(ms, n, 0.99), "ms");
+    if (base && ng) {
+        double gp = pct(g, ng, 0.5);
+        emit(base, gp, "ms");
+        snprintf(name, sizeof(name), "%s.query_%s_grep_ratio", prefix, kind);
+        emit(name, p50 / gp, "x grep");
+    }
+}
+
+/* (c): a common word, the newest 100 hits and the total up to 10,001; the
+ * first --nbase also with `grep -m 100` (the file's first 100 lines holding
+ * it: grep reads from the oldest). Returns the wrong answers (a page not
+ * full). */
+static int query_common(struct lh_store *s, const char *data_path, int nq, int nbase, FILE *lat,
+                        FILE *ans)
+{
+    struct lh_err err = {0};
+    double *ms = calloc((size_t)nq, sizeof(double)), *g = calloc((size_t)nq, sizeof(double));
+    size_t ng = 0;
+    int wrong = 0;
+    for (int i = 0; i < nq; i++) {
+        const char *terms[1] = { common_terms[(size_t)i % NCOMMON_TERMS] };
+        struct lh_store_query q = { .tenant = "bench", .terms = terms, .nterms = 1,
+                                    .end_ns = sample_end_ns, .limit = 100, .want_total = 1,
+                                    .total_cap = COMMON_TOTAL_CAP };
+        struct lh_store_result *r;
+        double t0 = now_s(CLOCK_MONOTONIC);
+        if (lh_store_search(s, &q, &r, &err) < 0)
+            die("search", err.msg);
+        ms[i] = (now_s(CLOCK_MONOTONIC) - t0) * 1e3;
+        if (r->n != 100) {
+            fprintf(stderr, "stages: query common_term %s: %zu hits, the data holds more than 100\n",
+                    terms[0], r->n);
+            wrong++;
+        }
+        if ((size_t)i < NCOMMON_TERMS)
+            answer_search(ans, "common_term", terms[0], r->n,
+                          r->total < COMMON_TOTAL_CAP ? r->total : COMMON_TOTAL_CAP,
+                          r->n ? r->events[0].id : NULL, r->n ? r->events[r->n - 1].id : NULL);
+        lh_store_result_free(r);
+        if (lat)
+            fprintf(lat, "store.common_term %.3f\n", ms[i]);
+        if (i >= nbase)
+            continue;
+        long cnt;
+        char *gargv[] = { "grep", "-m", "100", "-c", "-iwF", "--", (char *)terms[0],
+                          (char *)data_path, NULL };
+        g[ng] = run_count(gargv, &cnt) * 1e3;
+        if (cnt != 100)
+            fprintf(stderr, "stages: grep -m 100 %s: %ld lines\n", terms[0], cnt);
+        if (lat)
+            fprintf(lat, "grep.common_term %.3f\n", g[ng]);
+        ng++;
+    }
+    emit_latency("store", "common_term", ms, (size_t)nq, "baseline.grep.common_term_p50_ms", g, ng);
+    free(ms);
+    free(g);
+    return wrong;
+}
+
+/* (d): the first hour of the data counted by level, as queryd's aggregate
+ * endpoint asks the store (a histogram of 1 h buckets for the total, then
+ * the top levels); the first --nbase also with awk over the raw file.
+ * Checked: the levels add up to the hour's count, which is every record
+ * when the data ends within the hour. */
+static int query_levels(struct lh_store *s, json_t *root, const char *data_path, int nq,
+                        int nbase, FILE *lat, FILE *ans)
+{
+    struct lh_err err = {0};
+    int64_t start = (int64_t)json_integer_value(json_object_get(root, "start_ns"));
+    int64_t end = (int64_t)json_integer_value(json_object_get(root, "end_ns"));
+    long records = (long)json_integer_value(json_object_get(root, "records"));
+    int64_t h0 = start / HOUR_NS * HOUR_NS, h1 = h0 + HOUR_NS;
+    if (sample_end_ns && sample_end_ns < h1)
+        h1 = sample_end_ns, end = h1, records = -1;   /* a sample: no record count to check */
+    double *ms = calloc((size_t)nq, sizeof(double)), *g = calloc((size_t)nq, sizeof(double));
+    size_t ng = 0;
+    int wrong = 0;
+    for (int i = 0; i < nq; i++) {
+        struct lh_store_query q = { .tenant = "bench", .start_ns = h0, .end_ns = h1 };
+        struct lh_store_histogram *h;
+        struct lh_store_top *t;
+        double t0 = now_s(CLOCK_MONOTONIC);
+        if (lh_store_histogram(s, &q, HOUR_NS, &h, &err) < 0 ||
+            lh_store_top(s, &q, "level", 0, &t, &err) < 0)
+            die("count by level", err.msg);
+        ms[i] = (now_s(CLOCK_MONOTONIC) - t0) * 1e3;
+        uint64_t total = 0, sum = t->missing;
+        for (size_t b = 0; b < h->n; b++)
+            total += h->counts[b];
+        for (size_t e = 0; e < t->n; e++)
+            sum += t->entries[e].count;
+        if (sum != total || (end < h1 && records >= 0 && (long)total != records)) {
+            fprintf(stderr, "stages: count by level: levels add up to %llu, the hour holds %llu, "
+                            "the data %ld records\n", (unsigned long long)sum,
+                    (unsigned long long)total, records);
+            wrong++;
+        }
+        if (i == 0 && ans) {
+            fprintf(ans, "hour %lld %llu\n", (long long)h0, (unsigned long long)total);
+            for (size_t e = 0; e < t->n; e++)
+                fprintf(ans, "level %s %llu\n", t->entries[e].value,
+                        (unsigned long long)t->entries[e].count);
+        }
+        lh_store_histogram_free(h);
+        lh_store_top_free(t);
+        if (lat)
+            fprintf(lat, "store.count_by_level %.3f\n", ms[i]);
+        if (i >= nbase)
+            continue;
+        long cnt;
+        char *aargv[] = { "awk", (char *)awk_levels, (char *)data_path, NULL };
+        g[ng] = run_count(aargv, &cnt) * 1e3;
+        if (lat)
+            fprintf(lat, "awk.count_by_level %.3f\n", g[ng]);
+        ng++;
+    }
+    emit_latency("store", "count_by_level", ms, (size_t)nq, "baseline.awk.count_by_level_p50_ms",
+                 g, ng);
+    free(ms);
+    free(g);
+    return wrong;
+}
+
+static int cmd_query(const char *dir, const char *manifest, const char *data_path, int nq,
+                     int nbase, const char *lat_path, const char *answers_path)
+{
+    setenv("LC_ALL", "C", 1);   /* grep's fastest mode (byte-wise, ASCII case folding) */
     struct qitem traces[200], rare[100];
-    size_t nt = load_items(root, "trace_ids", "id", traces, (size_t)nq);
-    size_t nr = load_items(root, "rare_terms", "term", rare, (size_t)nq);
+    size_t nt, nr;
+    json_t *root = load_manifest(manifest, nq, traces, &nt, rare, &nr);
     struct lh_store_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     lh_store_config_defaults(&cfg);
@@ -447,6 +648,9 @@ static int cmd_query(const char *dir, const char *manifest, const char *data_pat
     snprintf(zpath, sizeof(zpath), "%s.zst", data_path);
     int have_zst = access(zpath, R_OK) == 0;
     int wrong = 0;
+    FILE *ans = answers_path ? fopen(answers_path, "w") : NULL;
+    if (answers_path && !ans)
+        die(answers_path, strerror(errno));
 
     struct { const char *kind; struct qitem *items; size_t n; } sets[2] = {
         { "trace_id", traces, nt }, { "rare_term", rare, nr },
@@ -462,18 +666,22 @@ static int cmd_query(const char *dir, const char *manifest, const char *data_pat
             const char *term = sets[k].items[i].term;
             const char *terms[1] = { term };
             struct lh_store_query q = { .tenant = "bench", .terms = terms, .nterms = 1,
-                                        .limit = 100, .want_total = 1 };
+                                        .end_ns = sample_end_ns, .limit = 100,
+                                        .want_total = 1 };
             struct lh_store_result *r;
             double t0 = now_s(CLOCK_MONOTONIC);
             if (lh_store_search(s, &q, &r, &err) < 0)
                 die("search", err.msg);
             ms[i] = (now_s(CLOCK_MONOTONIC) - t0) * 1e3;
-            if ((long)r->total != sets[k].items[i].lines) {
+            /* the manifest counts the whole file, not a sample */
+            if (!sample_end_ns && (long)r->total != sets[k].items[i].lines) {
                 fprintf(stderr, "stages: query %s %s: %llu hits, the data holds %ld\n",
                         sets[k].kind, term, (unsigned long long)r->total,
                         sets[k].items[i].lines);
                 wrong++;
             }
+            answer_search(ans, sets[k].kind, term, r->n, r->total,
+                          r->n ? r->events[0].id : NULL, r->n ? r->events[r->n - 1].id : NULL);
             lh_store_result_free(r);
             if (lat)
                 fprintf(lat, "store.%s %.3f\n", sets[k].kind, ms[i]);
@@ -507,8 +715,11 @@ static int cmd_query(const char *dir, const char *manifest, const char *data_pat
         snprintf(name, sizeof(name), "store.query_%s_p99_ms", sets[k].kind);
         emit(name, pct(ms, n, 0.99), "ms");
         if (ng) {
+            double gp = pct(g, ng, 0.5);
             snprintf(name, sizeof(name), "baseline.grep.%s_p50_ms", sets[k].kind);
-            emit(name, pct(g, ng, 0.5), "ms");
+            emit(name, gp, "ms");
+            snprintf(name, sizeof(name), "store.query_%s_grep_ratio", sets[k].kind);
+            emit(name, pct(ms, n, 0.5) / gp, "x grep");
         }
         if (ng && have_zst) {
             snprintf(name, sizeof(name), "baseline.zstdgrep.%s_p50_ms", sets[k].kind);
@@ -518,9 +729,13 @@ static int cmd_query(const char *dir, const char *manifest, const char *data_pat
         free(g);
         free(z);
     }
+    wrong += query_common(s, data_path, nq, nbase, lat, ans);
+    wrong += query_levels(s, root, data_path, nq, nbase, lat, ans);
     emit("store.query_wrong_answers", wrong, "queries");
     if (lat)
         fclose(lat);
+    if (ans && fclose(ans) != 0)
+        die(answers_path, strerror(errno));
     lh_store_close(s);
     json_decref(root);
     return wrong ? 1 : 0;
@@ -659,7 +874,7 @@ static void bulk_item(struct lh_buf *b, const char *index, const struct lh_event
 /* Writes DIR/body-NNNN.ndjson of up to body_mb MB each from the first max_mb
  * MB of records; prints the raw bytes and events they hold. */
 static int cmd_bulk(const char *data_path, const char *dir, const char *patterns,
-                    const char *index, double max_mb, double body_mb)
+                    const char *index, double max_mb, double body_mb, int batch)
 {
     struct data d = map_file(data_path);
     struct parse_ctx c;
@@ -668,19 +883,21 @@ static int cmd_bulk(const char *data_path, const char *dir, const char *patterns
     struct lh_buf body = LH_BUF_INIT;
     struct lh_event ev;
     char id[LH_EVENT_ID_MAX], path[4200];
-    uint8_t uuid[16] = { 0x6c, 0x68, 0x62, 0x65, 0x6e, 0x63, 0x68 };
     size_t off = 0, rn;
     const char *rec;
-    uint64_t n = 0, bytes = 0;
+    uint64_t n = 0, idx = 0, bytes = 0;
     int nbody = 0;
     mkdir(dir, 0755);
     for (;;) {
         int more = bytes < (uint64_t)(max_mb * 1e6) && next_record(&d, &off, &rec, &rn);
         if (more) {
             parse_one(&c, rec, rn, arg_start_ns, &ev, &arena);
-            uuid[15] = (uint8_t)(n >> 16);
-            uuid[14] = (uint8_t)(n >> 24);
-            lh_event_id(id, uuid, (uint32_t)(n & 0xffff));
+            /* the id of the record's place in the file, as the store has it */
+            bench_event_id(id, idx++, batch);
+            if (sample_end_ns && ev.ts_ns >= sample_end_ns) {
+                lh_arena_reset(&arena);
+                continue;
+            }
             ev.id = id;
             ev.tenant = "bench";
             bulk_item(&body, index, &ev);
@@ -705,6 +922,228 @@ static int cmd_bulk(const char *data_path, const char *dir, const char *patterns
     parse_free(&c);
     munmap((void *)d.p, d.len);
     return 0;
+}
+
+/* ---- the same queries on OpenSearch, as queryd's backend asks them ------ */
+
+struct answers {
+    char **lines;
+    size_t n;
+};
+
+static void answers_load(struct answers *a, const char *path)
+{
+    memset(a, 0, sizeof(*a));
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = 0;
+        char **nl = realloc(a->lines, (a->n + 1) * sizeof(*nl));
+        if (!nl || !(nl[a->n] = strdup(line)))
+            die("answers", "out of memory");
+        a->lines = nl;
+        a->n++;
+    }
+    fclose(f);
+}
+
+/* The store's answer line that starts with prefix (e.g. "search rare_term
+ * foo "), or NULL. */
+static const char *answers_find(const struct answers *a, const char *prefix)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (!strncmp(a->lines[i], prefix, strlen(prefix)))
+            return a->lines[i];
+    return NULL;
+}
+
+static void answers_free(struct answers *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->lines[i]);
+    free(a->lines);
+}
+
+/* A query as queryd parses a request's "query" object. */
+static void os_parse(struct lh_query *q, const char *text, int64_t start, int64_t end)
+{
+    char body[600], s0[64], s1[64];
+    lh_time_format_rfc3339(start, 9, s0, sizeof(s0));
+    lh_time_format_rfc3339(end, 9, s1, sizeof(s1));
+    snprintf(body, sizeof(body), "{%s%s%s\"time_range\":{\"start\":\"%s\",\"end\":\"%s\"}}",
+             text ? "\"full_text\":\"" : "", text ? text : "", text ? "\"," : "", s0, s1);
+    struct lh_query_limits lim;
+    struct lh_query_error qe;
+    lh_query_limits_default(&lim);
+    memset(q, 0, sizeof(*q));
+    if (lh_query_parse_object(body, strlen(body), "query", &lim, end, q, &qe) < 0)
+        die("query", qe.message);
+}
+
+/* One full-text page through the backend: ms, and the answer checked
+ * against the store's line (and the manifest count when lines >= 0).
+ * Returns 1 for a wrong answer. */
+static int os_search(struct lh_backend *b, const char *kind, const char *term, long lines,
+                     uint64_t cap, int64_t start, int64_t end, const struct answers *ans,
+                     double *ms)
+{
+    struct lh_query q;
+    os_parse(&q, term, start, end);
+    struct lh_bquery bq = { .tenant = "bench", .q = &q, .start_ns = q.start_ns,
+                            .end_ns = q.end_ns, .limit = 100, .total_cap = cap };
+    struct lh_bresult r;
+    struct lh_err err = {0};
+    memset(&r, 0, sizeof(r));
+    double t0 = now_s(CLOCK_MONOTONIC);
+    if (b->ops->search(b, &bq, &r, &err) < 0)
+        die("opensearch search", err.msg);
+    *ms = (now_s(CLOCK_MONOTONIC) - t0) * 1e3;
+    int bad = 0;
+    uint64_t total = r.total < cap ? r.total : cap;
+    if (lines >= 0 && (long)total != lines) {
+        fprintf(stderr, "stages: opensearch %s %s: %llu hits, the data holds %ld\n", kind, term,
+                (unsigned long long)total, lines);
+        bad = 1;
+    }
+    char prefix[300], mine[600];
+    snprintf(prefix, sizeof(prefix), "search %s %s ", kind, term);
+    snprintf(mine, sizeof(mine), "%s%zu %llu %s %s", prefix, r.n, (unsigned long long)total,
+             r.n && r.events[0].id ? r.events[0].id : "-",
+             r.n && r.events[r.n - 1].id ? r.events[r.n - 1].id : "-");
+    const char *theirs = answers_find(ans, prefix);
+    if (theirs && strcmp(theirs, mine)) {
+        fprintf(stderr, "stages: opensearch answered '%s', the store '%s'\n", mine, theirs);
+        bad = 1;
+    }
+    lh_bresult_free(&r);
+    lh_query_free(&q);
+    return bad;
+}
+
+/* (d) through the backend: the hour's histogram (1 bucket) and the top
+ * levels, as queryd's aggregate endpoint asks; checked against the store. */
+static int os_levels(struct lh_backend *b, int64_t h0, const struct answers *ans, double *ms)
+{
+    struct lh_query q;
+    os_parse(&q, NULL, h0, h0 + HOUR_NS);
+    struct lh_bquery bq = { .tenant = "bench", .q = &q, .start_ns = q.start_ns,
+                            .end_ns = q.end_ns };
+    struct lh_qtop top = { .field = "level", .kind = LH_QK_LEVEL, .size = 10 };
+    struct lh_btop t;
+    uint64_t count = 0;
+    struct lh_err err = {0};
+    memset(&t, 0, sizeof(t));
+    double t0 = now_s(CLOCK_MONOTONIC);
+    if (b->ops->histogram(b, &bq, h0, HOUR_NS, 1, &count, &err) < 0 ||
+        b->ops->top(b, &bq, &top, &t, &err) < 0)
+        die("opensearch count by level", err.msg);
+    *ms = (now_s(CLOCK_MONOTONIC) - t0) * 1e3;
+    int bad = 0;
+    char line[300];
+    snprintf(line, sizeof(line), "hour %lld %llu", (long long)h0, (unsigned long long)count);
+    const char *theirs = answers_find(ans, "hour ");
+    if (theirs && strcmp(theirs, line)) {
+        fprintf(stderr, "stages: opensearch '%s', the store '%s'\n", line, theirs);
+        bad = 1;
+    }
+    size_t nstore = 0;
+    for (size_t i = 0; i < ans->n; i++)
+        nstore += !strncmp(ans->lines[i], "level ", 6);
+    if (ans->n && nstore != t.n) {
+        fprintf(stderr, "stages: opensearch: %zu levels, the store %zu\n", t.n, nstore);
+        bad = 1;
+    }
+    for (size_t e = 0; e < t.n && ans->n; e++) {
+        snprintf(line, sizeof(line), "level %s ", t.entries[e].value);
+        theirs = answers_find(ans, line);
+        if (!theirs || strtoull(theirs + strlen(line), NULL, 10) != t.entries[e].count) {
+            fprintf(stderr, "stages: opensearch level %s: %llu, the store: %s\n",
+                    t.entries[e].value, (unsigned long long)t.entries[e].count,
+                    theirs ? theirs : "none");
+            bad = 1;
+        }
+    }
+    lh_btop_free(&t);
+    lh_query_free(&q);
+    return bad;
+}
+
+/* (a)-(d) on an OpenSearch index loaded from cmd_bulk's bodies, through
+ * queryd's OpenSearch backend (its DSL, its HTTP client, hits parsed into
+ * events), the same terms and repetitions as cmd_query; answers checked
+ * against the manifest and the store's answers file. */
+static int cmd_osquery(const char *url, const char *prefix, const char *manifest,
+                       const char *answers_path, int nq, const char *lat_path)
+{
+    struct qitem traces[200], rare[100];
+    size_t nt, nr;
+    json_t *root = load_manifest(manifest, nq, traces, &nt, rare, &nr);
+    int64_t start = (int64_t)json_integer_value(json_object_get(root, "start_ns"));
+    int64_t h0 = start / HOUR_NS * HOUR_NS;
+    int64_t day0 = start / (24 * HOUR_NS) * (24 * HOUR_NS), day1 = day0 + 24 * HOUR_NS;
+    struct answers ans;
+    answers_load(&ans, answers_path);
+    char yaml[1200];
+    snprintf(yaml, sizeof(yaml), "urls: [\"%s\"]\nindex_prefix: \"%s\"\ntimeout: 120s\n", url,
+             prefix);
+    struct lh_backend_os_config cfg;
+    struct lh_backend *b;
+    struct lh_err err = {0};
+    memset(&cfg, 0, sizeof(cfg));
+    if (lh_conf_load_string("opensearch", yaml, strlen(yaml), lh_backend_os_opts, &cfg, &err) < 0 ||
+        lh_backend_opensearch_open(&cfg, &b, &err) < 0)
+        die("opensearch backend", err.msg);
+    lh_conf_free(lh_backend_os_opts, &cfg);
+    FILE *lat = lat_path ? fopen(lat_path, "a") : NULL;
+    double *ms = calloc((size_t)nq + 200, sizeof(double));
+    int wrong = 0;
+    /* one untimed query of each kind: connections, caches of the first use */
+    double warm;
+    struct answers none = {0};
+    if (nt)
+        os_search(b, "trace_id", traces[0].term, -1, 1000000000, day0, day1, &none, &warm);
+    struct { const char *kind; struct qitem *items; size_t n; } sets[2] = {
+        { "trace_id", traces, nt }, { "rare_term", rare, nr },
+    };
+    /* all data is in day0 for the sizes bench/run generates (up to 10G at
+     * 2000 records/s: 5.6 h); the store's queries have no time bound */
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < sets[k].n; i++) {
+            wrong += os_search(b, sets[k].kind, sets[k].items[i].term,
+                               sample_end_ns ? -1 : sets[k].items[i].lines,
+                               1000000000, day0, day1, &ans, &ms[i]);
+            if (lat)
+                fprintf(lat, "opensearch.%s %.3f\n", sets[k].kind, ms[i]);
+        }
+        if (sets[k].n)
+            emit_latency("opensearch", sets[k].kind, ms, sets[k].n, NULL, NULL, 0);
+    }
+    for (int i = 0; i < nq; i++) {
+        wrong += os_search(b, "common_term", common_terms[(size_t)i % NCOMMON_TERMS], -1,
+                           COMMON_TOTAL_CAP, day0, day1, &ans, &ms[i]);
+        if (lat)
+            fprintf(lat, "opensearch.common_term %.3f\n", ms[i]);
+    }
+    emit_latency("opensearch", "common_term", ms, (size_t)nq, NULL, NULL, 0);
+    os_levels(b, h0, &none, &warm);
+    for (int i = 0; i < nq; i++) {
+        wrong += os_levels(b, h0, &ans, &ms[i]);
+        if (lat)
+            fprintf(lat, "opensearch.count_by_level %.3f\n", ms[i]);
+    }
+    emit_latency("opensearch", "count_by_level", ms, (size_t)nq, NULL, NULL, 0);
+    emit("opensearch.query_wrong_answers", wrong, "queries");
+    fprintf(stderr, "stages: osquery: answers %s the store's (%zu lines)\n",
+            ans.n ? "compared with" : "NOT compared with (no answers file)", ans.n);
+    if (lat)
+        fclose(lat);
+    free(ms);
+    answers_free(&ans);
+    lh_backend_destroy(b);
+    json_decref(root);
+    return wrong ? 1 : 0;
 }
 
 /* ---- visibility: when probe lines become searchable -------------------- */
@@ -802,7 +1241,10 @@ static void usage(void)
             "usage: stages parse --data FILE --patterns DIR\n"
             "       stages store --data FILE --dir DIR --patterns DIR [--batch 5000]\n"
             "       stages query --dir DIR --manifest FILE --data FILE [--n 20] [--nbase 5] [--lat FILE]\n"
-            "       stages bulk --data FILE --out DIR --index NAME [--max-mb 50] [--body-mb 5]\n"
+            "                    [--answers FILE]\n"
+            "       stages osquery --url URL --index PREFIX --manifest FILE [--n 20] [--answers FILE]\n"
+            "                    [--lat FILE]\n"
+            "       stages bulk --data FILE --out DIR --index NAME [--max-mb 50] [--body-mb 5] [--batch 5000]\n"
             "       stages archive --data FILE [--batch 50000] [--max-mb M]\n"
             "       stages watch --dir DIR --tenant T --out FILE   (until SIGTERM)\n"
             "       stages count --dir DIR --tenant T [--start-ns NS] [--end-ns NS]\n"
@@ -815,7 +1257,8 @@ int main(int argc, char **argv)
     if (argc < 2)
         usage();
     const char *data = NULL, *dir = NULL, *patterns = "config/patterns", *manifest = NULL,
-               *lat = NULL, *out = NULL, *index = "lhbench";
+               *lat = NULL, *out = NULL, *index = "lhbench", *answers = NULL,
+               *url = NULL;
     double max_mb = 50, body_mb = 5;
     const char *tenant = "bench";
     int start_given = 0, max_mb_given = 0;
@@ -830,13 +1273,15 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--patterns")) patterns = v;
         else if (!strcmp(a, "--manifest")) manifest = v;
         else if (!strcmp(a, "--lat")) lat = v;
+        else if (!strcmp(a, "--answers")) answers = v;
+        else if (!strcmp(a, "--url")) url = v;
         else if (!strcmp(a, "--batch")) batch = atoi(v);
         else if (!strcmp(a, "--n")) nq = atoi(v);
         else if (!strcmp(a, "--nbase")) nbase = atoi(v);
         else if (!strcmp(a, "--start-ns")) arg_start_ns = atoll(v), start_given = 1;
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--tenant")) tenant = v;
-        else if (!strcmp(a, "--end-ns")) end_ns = atoll(v);
+        else if (!strcmp(a, "--end-ns")) end_ns = atoll(v), sample_end_ns = end_ns;
         else if (!strcmp(a, "--index")) index = v;
         else if (!strcmp(a, "--max-mb")) max_mb = atof(v), max_mb_given = 1;
         else if (!strcmp(a, "--body-mb")) body_mb = atof(v);
@@ -859,9 +1304,11 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "count") && dir)
         return cmd_count(dir, tenant, start_given ? arg_start_ns : 0, end_ns);
     if (!strcmp(argv[1], "bulk") && data && out)
-        return cmd_bulk(data, out, patterns, index, max_mb, body_mb);
+        return cmd_bulk(data, out, patterns, index, max_mb, body_mb, batch);
+    if (!strcmp(argv[1], "osquery") && url && manifest)
+        return cmd_osquery(url, index, manifest, answers, nq, lat);
     if (!strcmp(argv[1], "query") && dir && manifest && data)
-        return cmd_query(dir, manifest, data, nq, nbase, lat);
+        return cmd_query(dir, manifest, data, nq, nbase, lat, answers);
     usage();
     return 2;
 }
