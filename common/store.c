@@ -40,7 +40,7 @@ const struct lh_opt lh_store_opts[] = {
     { LH_OPT_INT, "merge_zstd_level", "9", offsetof(struct lh_store_config, merge_zstd_level),
       "zstd level of merged blocks (1-19): appended data is recompressed once, in the "
       "background" },
-    { LH_OPT_SIZE, "merge_block_size", "4MiB",
+    { LH_OPT_SIZE, "merge_block_size", "2MiB",
       offsetof(struct lh_store_config, merge_block_bytes),
       "event bytes per block of merged segments" },
     { LH_OPT_INT, "threads", "2", offsetof(struct lh_store_config, threads),
@@ -60,7 +60,7 @@ void lh_store_config_defaults(struct lh_store_config *cfg)
     cfg->zstd_level = 1;
     cfg->threads = 2;
     cfg->merge_zstd_level = 9;
-    cfg->merge_block_bytes = 4u << 20;
+    cfg->merge_block_bytes = 2u << 20;
 }
 
 static void *bg_main(void *arg);

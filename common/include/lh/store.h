@@ -14,7 +14,7 @@
  * uncompressed beside the block so a query can skip the block without
  * decompressing it), every column compressed with zstd, message/raw/metadata
  * included. Appends compress fast (zstd_level, default 1); the merge
- * rewrites each appended segment once into larger blocks at
+ * rewrites each appended segment once (blocks of merge_block_bytes) at
  * merge_zstd_level (default 9), which is where the data gets small. Each
  * block carries its
  * min/max time, per-level counts, a bloom filter over the lower-cased tokens
@@ -74,7 +74,7 @@ struct lh_store_config {
     int64_t zstd_level;         /* appends: 1..19 (default 1, fast) */
     int64_t threads;            /* scan threads per query (default 2) */
     int64_t merge_zstd_level;   /* merge: 1..19 (default 9); merged data is read-mostly */
-    uint64_t merge_block_bytes; /* merge: raw bytes per block (default 4 MiB) */
+    uint64_t merge_block_bytes; /* merge: raw bytes per block (default 2 MiB: larger blocks compress better but make each matching block slower to read) */
 };
 
 /* Option table (lh/conf.h format) for a `store:` section bound to
