@@ -841,7 +841,7 @@ TEST(store_config_table_loads)
     CHECK_INT(cfg.segment_bytes, ==, 64u << 20);   /* default */
     CHECK_INT(cfg.zstd_level, ==, 1);
     CHECK_INT(cfg.merge_zstd_level, ==, 9);
-    CHECK_INT(cfg.merge_block_bytes, ==, 4u << 20);
+    CHECK_INT(cfg.merge_block_bytes, ==, 2u << 20);
     lh_conf_free(lh_store_opts, &cfg);
     memset(&cfg, 0, sizeof(cfg));
     const char *bad = "dir: x\nretention: soon\n";
