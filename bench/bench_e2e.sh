@@ -69,6 +69,9 @@ write_indexer_config() {   # FILE PORT spool DIR | kafka TOPIC ; sink store DIR 
             echo "    type: store"
             echo "    store:"
             echo "      dir: $sdir"
+            # the generated data is dated 2026-05-23 on: past the default 7 d
+            # retention, which would drop it at the first pass (30 s)
+            echo "      retention: 3650d"
         else
             echo "  - name: opensearch"
             echo "    type: opensearch"
