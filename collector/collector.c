@@ -314,6 +314,22 @@ static void job_fail(struct job *j, int status, const char *code, int64_t retry_
     lh_buf_puts(&j->answer, "}}");
 }
 
+/* 200 for a batch acknowledged before: its count and its batch id as the
+ * first answer gave it, whichever form the key had. */
+static void duplicate_answer(struct job *j, uint64_t accepted)
+{
+    char id[LH_UUID_STR_SIZE];
+    lh_buf_reset(&j->answer);
+    if (lh_buf_printf(&j->answer, "{\"accepted\":%llu,\"batch_id\":\"%s\",\"duplicate\":true}",
+                      (unsigned long long)accepted, lh_uuid_format(&j->uuid, id)) < 0) {
+        job_fail(j, 503, "overloaded", 1000, "out of memory");
+        return;
+    }
+    j->status = 200;
+    j->duplicate = 1;
+    j->accepted = accepted;
+}
+
 static void work_decode_produce(struct job *j)
 {
     struct collector *c = j->c;
@@ -363,12 +379,7 @@ static void work_decode_produce(struct job *j)
                      "send this batch under a new key", id);
             goto out;
         }
-        j->status = 200;
-        j->duplicate = 1;
-        j->accepted = j->seen.accepted;
-        lh_buf_reset(&j->answer);
-        lh_buf_printf(&j->answer, "{\"accepted\":%llu,\"batch_id\":\"%s\",\"duplicate\":true}",
-                      (unsigned long long)j->accepted, id);
+        duplicate_answer(j, j->seen.accepted);
         goto out;
     }
     j->seen.content = content;
@@ -618,15 +629,10 @@ static void handle_ingest(struct lh_http_req *req, struct collector *c, int ndjs
             j->recheck = 1;
             j->seen = first;
         } else if (st == LH_DEDUPE_DONE) {
-            /* the batch id as the first answer gave it, whichever form the key had */
-            char id[LH_UUID_STR_SIZE], body[128];
-            lh_uuid_format(&j->uuid, id);
-            int n = snprintf(body, sizeof(body),
-                             "{\"accepted\":%llu,\"batch_id\":\"%s\",\"duplicate\":true}",
-                             (unsigned long long)first.accepted, id);
-            lh_counter_add(c->mx.duplicates, 1);
+            duplicate_answer(j, first.accepted);
+            lh_counter_add(c->mx.duplicates, j->duplicate);
+            respond_job(req, j);
             job_free(j);
-            lh_http_respond_json(req, 200, NULL, body, (size_t)n);
             return;
         }
         if (st == LH_DEDUPE_IN_FLIGHT) {
