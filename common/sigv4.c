@@ -11,6 +11,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "lh/digest.h"
+
 static const char hexdig[] = "0123456789abcdef";
 
 static void to_hex(const unsigned char *p, size_t n, char *out)
@@ -31,10 +33,9 @@ void lh_sigv4_amz_date(time_t t, char *out)
 
 void lh_sigv4_sha256_hex(const void *data, size_t len, char *out)
 {
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-    to_hex(md, 32, out);
+    uint8_t md[LH_SHA256_BYTES];
+    lh_sha256(data, len, md);
+    to_hex(md, LH_SHA256_BYTES, out);
 }
 
 static int unreserved(unsigned char c)

@@ -8,6 +8,8 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "lh/digest.h"
+
 #define VERSION 1
 #define TAG_BYTES 8
 #define MAC_BYTES 16
@@ -100,8 +102,8 @@ static int64_t get64(const uint8_t *p)
 
 static void tenant_tag(const char *tenant, uint8_t out[TAG_BYTES])
 {
-    uint8_t md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)tenant, strlen(tenant), md);
+    uint8_t md[LH_SHA256_BYTES];
+    lh_sha256(tenant, strlen(tenant), md);
     memcpy(out, md, TAG_BYTES);
 }
 

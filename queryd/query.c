@@ -8,12 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <pthread.h>
-
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-
 #include "lh/conf.h"
+#include "lh/digest.h"
 #include "lh/event.h"
 #include "lh/json.h"
 #include "lh/time.h"
@@ -1083,22 +1079,6 @@ static void fp_str(struct lh_buf *b, const char *s)
 
 static void fp_i64(struct lh_buf *b, int64_t v) { lh_buf_append(b, &v, sizeof(v)); }
 
-/* SHA-256 fetched once: OpenSSL 3's one-shot SHA256() looks the algorithm
- * up on every call, which costs tens of microseconds on a cold cache. The
- * method stays fetched for the life of the process. */
-static EVP_MD *fp_md;
-static pthread_once_t fp_once = PTHREAD_ONCE_INIT;
-
-static void fp_md_fetch(void) { fp_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
-
-static void fp_sha256(const void *data, size_t len, uint8_t md[SHA256_DIGEST_LENGTH])
-{
-    unsigned int n = 0;
-    pthread_once(&fp_once, fp_md_fetch);
-    if (!fp_md || !EVP_Digest(data, len, md, &n, fp_md, NULL))
-        SHA256(data, len, md);
-}
-
 void lh_query_fingerprint(const struct lh_query *q, uint8_t out[LH_QUERY_FP_BYTES])
 {
     struct lh_buf b = LH_BUF_INIT;
@@ -1122,10 +1102,10 @@ void lh_query_fingerprint(const struct lh_query *q, uint8_t out[LH_QUERY_FP_BYTE
     }
     fp_i64(&b, q->explicit_start ? q->start_ns : INT64_MIN);
     fp_i64(&b, q->explicit_end ? q->end_ns : INT64_MIN);
-    uint8_t md[SHA256_DIGEST_LENGTH];
+    uint8_t md[LH_SHA256_BYTES];
     /* Out of memory leaves a partial serialisation: a different digest,
      * so a cursor is refused rather than misapplied. */
-    fp_sha256(b.data ? b.data : "", b.len, md);
+    lh_sha256(b.data ? b.data : "", b.len, md);
     lh_buf_free(&b);
     memcpy(out, md, LH_QUERY_FP_BYTES);
 }
