@@ -1066,7 +1066,17 @@ static int load_evid(struct lhs_bdec *d, const uint8_t *buf, size_t len)
             t[2 * b] = hx[uu[k * 16 + (uint64_t)b] >> 4];
             t[2 * b + 1] = hx[uu[k * 16 + (uint64_t)b] & 15];
         }
-        snprintf(t + 32, 13, "-%u", (unsigned)idx);
+        char dig[10];
+        int nd = 0;
+        uint32_t x = (uint32_t)idx;
+        do {
+            dig[nd++] = (char)('0' + x % 10);
+            x /= 10;
+        } while (x);
+        t[32] = '-';
+        for (int q = 0; q < nd; q++)
+            t[33 + q] = dig[nd - 1 - q];
+        t[33 + nd] = '\0';
         v[i] = t;
     }
     if (p != end)
@@ -1075,17 +1085,54 @@ static int load_evid(struct lhs_bdec *d, const uint8_t *buf, size_t len)
     return 0;
 }
 
-int lhs_bdec_raw(struct lhs_bdec *d)
+static int raw_deps_load(struct lhs_bdec *d)
 {
-    if (d->raw)
-        return 0;
     static const int deps[] = { LHS_C_RAW, LHS_C_MESSAGE, LHS_C_TRACE, LHS_C_SPAN, LHS_C_USER,
                                 LHS_C_HOST };
-    for (size_t k = 0; k < 6; k++) {
+    for (size_t k = 0; k < sizeof(deps) / sizeof(deps[0]); k++) {
         int rc = lhs_bdec_load(d, deps[k]);
         if (rc < 0)
             return rc;
     }
+    return 0;
+}
+
+/* Appends row i's raw line and its NUL to b (the row has a template). */
+static int raw_row(const struct lhs_bdec *d, uint32_t i, struct lh_buf *b)
+{
+    const char *t = d->str[LHS_C_RAW][i];
+    int rc = 0;
+    while (*t && rc == 0) {
+        const char *x = strchr(t, '\x01');
+        size_t chunk = x ? (size_t)(x - t) : strlen(t);
+        rc = lh_buf_append(b, t, chunk);
+        if (!x || rc)
+            break;
+        const char *v = NULL;
+        switch (x[1]) {
+        case '\x07': v = "\x01"; break;
+        case '\x02': v = d->str[LHS_C_MESSAGE][i]; break;
+        case '\x03': v = d->str[LHS_C_TRACE][i]; break;
+        case '\x04': v = d->str[LHS_C_SPAN][i]; break;
+        case '\x05': v = d->str[LHS_C_USER][i]; break;
+        case '\x06': v = d->str[LHS_C_HOST][i]; break;
+        default: return LH_ECORRUPT;
+        }
+        if (!v)
+            return LH_ECORRUPT;
+        rc = lh_buf_puts(b, v);
+        t = x + 2;
+    }
+    return rc ? rc : lh_buf_putc(b, '\0');
+}
+
+int lhs_bdec_raw(struct lhs_bdec *d)
+{
+    if (d->raw)
+        return 0;
+    int rc = raw_deps_load(d);
+    if (rc < 0)
+        return rc;
     const char **tpl = d->str[LHS_C_RAW];
     const char **out = lh_arena_alloc(&d->arena, (size_t)d->n * sizeof(*out));
     if (!out)
@@ -1094,40 +1141,12 @@ int lhs_bdec_raw(struct lhs_bdec *d)
     size_t *offs = malloc((size_t)d->n * sizeof(*offs));
     if (!offs)
         return LH_ENOMEM;
-    int rc = 0;
     for (uint32_t i = 0; i < d->n && rc == 0; i++) {
-        const char *t = tpl[i];
         offs[i] = SIZE_MAX;
-        if (!t)
+        if (!tpl[i])
             continue;
         offs[i] = b.len;
-        while (*t && rc == 0) {
-            const char *x = strchr(t, '\x01');
-            size_t chunk = x ? (size_t)(x - t) : strlen(t);
-            rc = lh_buf_append(&b, t, chunk);
-            if (!x || rc)
-                break;
-            const char *v = NULL;
-            switch (x[1]) {
-            case '\x07': v = "\x01"; break;
-            case '\x02': v = d->str[LHS_C_MESSAGE][i]; break;
-            case '\x03': v = d->str[LHS_C_TRACE][i]; break;
-            case '\x04': v = d->str[LHS_C_SPAN][i]; break;
-            case '\x05': v = d->str[LHS_C_USER][i]; break;
-            case '\x06': v = d->str[LHS_C_HOST][i]; break;
-            default: rc = LH_ECORRUPT; break;
-            }
-            if (rc)
-                break;
-            if (!v) {
-                rc = LH_ECORRUPT;
-                break;
-            }
-            rc = lh_buf_puts(&b, v);
-            t = x + 2;
-        }
-        if (rc == 0)
-            rc = lh_buf_putc(&b, '\0');
+        rc = raw_row(d, i, &b);
     }
     if (rc == 0) {
         for (uint32_t i = 0; i < d->n; i++)
@@ -1310,11 +1329,20 @@ int lhs_bdec_event(struct lhs_bdec *d, uint32_t i, const char *tenant, struct lh
         if (rc < 0)
             return rc;
     }
-    int rc = lhs_bdec_raw(d);
-    if (rc < 0)
-        return rc;
     int fail = 0;
     memset(ev, 0, sizeof(*ev));
+    /* one row's raw line, unless the whole column is rebuilt already */
+    if (d->raw) {
+        ev->raw = dup_or_null(a, d->raw[i], &fail);
+    } else if (d->str[LHS_C_RAW][i]) {
+        struct lh_buf b = LH_BUF_INIT;
+        int rc = raw_row(d, i, &b);
+        if (rc == 0 && !(ev->raw = lh_arena_strdup(a, b.data)))
+            rc = LH_ENOMEM;
+        lh_buf_free(&b);
+        if (rc < 0)
+            return rc;
+    }
     ev->ts_ns = d->ts[i];
     ev->received_ns = d->recv[i];
     ev->level = (enum lh_level)d->level[i];
@@ -1333,7 +1361,6 @@ int lhs_bdec_event(struct lhs_bdec *d, uint32_t i, const char *tenant, struct lh
     ev->k8s_container = dup_or_null(a, d->str[LHS_C_K8S_CONT][i], &fail);
     ev->region = dup_or_null(a, d->str[LHS_C_REGION][i], &fail);
     ev->file = dup_or_null(a, d->str[LHS_C_FILE][i], &fail);
-    ev->raw = dup_or_null(a, d->raw ? d->raw[i] : NULL, &fail);
     const uint8_t *p = d->meta_row[i];
     if (p) {
         uint64_t cnt = 0, code = 0, l = 0;

@@ -125,6 +125,9 @@ int lhs_id_parse(const char *id, uint8_t uuid[16], uint32_t *index);
  * buffer. Returns what fn returned if non-zero. */
 typedef int (*lhs_tok_fn)(void *ctx, const char *tok, size_t len);
 int lhs_tokenize(const char *s, size_t n, lhs_tok_fn fn, void *ctx);
+/* First position in h[0..n) where the lower-case tok[0..len) occurs,
+ * ignoring ASCII case in h; NULL if none. */
+const char *lhs_ci_find(const char *h, size_t n, const char *tok, size_t len);
 struct lhs_hset;
 /* Adds lhs_tok_hash of every lower-cased token of s[0..n) to set (the
  * hashes lhs_tokenize + lhs_tok_hash give, without the copies). */

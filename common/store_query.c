@@ -445,7 +445,18 @@ static int int_pred(const struct cpred *c, int64_t v)
 
 /* ---- full text -------------------------------------------------------- */
 
-/* The token sequence t at h (lower-cased text, ends at NUL or end)? */
+/* 1 if the text at q (any case) starts with the lower-case tok[0..len). */
+static int ci_prefix(const char *q, const char *end, const char *tok, size_t len)
+{
+    if ((size_t)(end - q) < len)
+        return 0;
+    for (size_t k = 0; k < len; k++)
+        if (lhs_lower[(unsigned char)q[k]] != (unsigned char)tok[k])
+            return 0;
+    return 1;
+}
+
+/* The token sequence t at h (text in any case; ends at NUL or end)? */
 static int seq_at(const char *h, const char *start, const char *end, const struct cterm *t)
 {
     const unsigned char *u = (const unsigned char *)h;
@@ -459,7 +470,7 @@ static int seq_at(const char *h, const char *start, const char *end, const struc
             if (q >= end || !*q)
                 return 0;
         }
-        if ((size_t)(end - q) < t->len[k] || memcmp(q, t->tok[k], t->len[k]) != 0)
+        if (!ci_prefix(q, end, t->tok[k], t->len[k]))
             return 0;
         q += t->len[k];
         if (q < end && lhs_tokch[(unsigned char)*q])
@@ -472,32 +483,22 @@ static int str_has(const char *s, const struct cterm *t)
 {
     if (!s)
         return 0;
-    size_t n = strlen(s);
-    char small[512];
-    char *low = n < sizeof(small) ? small : malloc(n + 1);
-    if (!low)
-        return 1;   /* cannot tell: be inclusive rather than lose a match */
-    for (size_t i = 0; i < n; i++)
-        low[i] = (char)lhs_lower[(unsigned char)s[i]];
-    low[n] = 0;
-    int found = 0;
-    const char *p = low, *end = low + n;
-    while (!found && p < end) {
-        const char *h = memmem(p, (size_t)(end - p), t->tok[0], t->len[0]);
+    const char *p = s, *end = s + strlen(s);
+    while (p < end) {
+        const char *h = lhs_ci_find(p, (size_t)(end - p), t->tok[0], t->len[0]);
         if (!h)
-            break;
-        found = seq_at(h, low, end, t);
+            return 0;
+        if (seq_at(h, s, end, t))
+            return 1;
         p = h + 1;
     }
-    if (low != small)
-        free(low);
-    return found;
+    return 0;
 }
 
-/* A column's non-NULL strings lower-cased in one buffer, for searching all
- * rows with one memmem pass. */
+/* A column's non-NULL strings, which lie back to back (each ends in its
+ * NUL) in one decoded buffer: one search pass covers every row. */
 struct region {
-    char *low;
+    const char *base;
     size_t len;
     size_t *starts;         /* offset of each listed row's string */
     uint32_t *rows;
@@ -513,7 +514,6 @@ static void qblk_free(struct qblk *qb)
 {
     for (int c = 0; c <= LHS_NCOLS; c++) {
         if (qb->reg[c]) {
-            free(qb->reg[c]->low);
             free(qb->reg[c]->starts);
             free(qb->reg[c]->rows);
             free(qb->reg[c]);
@@ -522,6 +522,8 @@ static void qblk_free(struct qblk *qb)
     lhs_bdec_free(&qb->d);
 }
 
+/* vals: a decoded column's row strings (lhs_bdec_load, lhs_bdec_raw), in
+ * row order in their buffer. */
 static struct region *region_get(struct qblk *qb, int c, const char *const *vals)
 {
     if (qb->reg[c])
@@ -530,34 +532,26 @@ static struct region *region_get(struct qblk *qb, int c, const char *const *vals
     struct region *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    size_t total = 0, cnt = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (vals[i]) {
-            total += strlen(vals[i]) + 1;
-            cnt++;
-        }
-    r->low = malloc(total + 1);
-    r->starts = malloc((cnt + 1) * sizeof(*r->starts));
-    r->rows = malloc((cnt + 1) * sizeof(*r->rows));
-    if (!r->low || !r->starts || !r->rows) {
-        free(r->low);
+    r->starts = malloc(((size_t)n + 1) * sizeof(*r->starts));
+    r->rows = malloc(((size_t)n + 1) * sizeof(*r->rows));
+    if (!r->starts || !r->rows) {
         free(r->starts);
         free(r->rows);
         free(r);
         return NULL;
     }
-    size_t o = 0;
+    const char *last = NULL;
     for (uint32_t i = 0; i < n; i++) {
         if (!vals[i])
             continue;
-        r->starts[r->n] = o;
+        if (!r->base)
+            r->base = vals[i];
+        r->starts[r->n] = (size_t)(vals[i] - r->base);
         r->rows[r->n++] = i;
-        for (const unsigned char *p = (const unsigned char *)vals[i]; *p; p++)
-            r->low[o++] = (char)lhs_lower[*p];
-        r->low[o++] = 0;
+        last = vals[i];
     }
-    r->low[o] = 0;
-    r->len = o;
+    if (last)
+        r->len = (size_t)(last - r->base) + strlen(last) + 1;
     qb->reg[c] = r;
     return r;
 }
@@ -565,9 +559,9 @@ static struct region *region_get(struct qblk *qb, int c, const char *const *vals
 /* Marks hit[row] for rows whose string contains t. */
 static void region_match(const struct region *r, const struct cterm *t, uint8_t *hit)
 {
-    const char *base = r->low, *p = base, *end = base + r->len;
+    const char *base = r->base, *p = base, *end = base + r->len;
     while (p < end) {
-        const char *h = memmem(p, (size_t)(end - p), t->tok[0], t->len[0]);
+        const char *h = lhs_ci_find(p, (size_t)(end - p), t->tok[0], t->len[0]);
         if (!h)
             break;
         /* row of h */

@@ -382,6 +382,53 @@ int lhs_tokenize_hash(const char *s, size_t n, struct lhs_hset *set)
     return lhs_hset_add_many(set, hs, nh);
 }
 
+/* 1 if s[0..len) lower-cased equals the lower-case tok[0..len). */
+static inline int ci_eq(const uint8_t *s, const uint8_t *tok, size_t len)
+{
+    for (size_t k = 0; k < len; k++)
+        if (lhs_lower[s[k]] != tok[k])
+            return 0;
+    return 1;
+}
+
+static inline uint8_t ascii_upper(uint8_t c)
+{
+    return c >= 'a' && c <= 'z' ? (uint8_t)(c - 32) : c;
+}
+
+/* Candidates are positions whose first and last bytes match the token's in
+ * either case, found 16 at a time; each is then compared whole. No
+ * lower-cased copy of the text is made. */
+const char *lhs_ci_find(const char *h, size_t n, const char *tok, size_t len)
+{
+    const uint8_t *u = (const uint8_t *)h, *t = (const uint8_t *)tok;
+    if (len == 0 || len > n)
+        return len == 0 ? h : NULL;
+    size_t i = 0, last = n - len;   /* candidate starts are 0..last */
+#ifdef __SSE2__
+    const __m128i f_lo = _mm_set1_epi8((char)t[0]), f_up = _mm_set1_epi8((char)ascii_upper(t[0]));
+    const __m128i l_lo = _mm_set1_epi8((char)t[len - 1]);
+    const __m128i l_up = _mm_set1_epi8((char)ascii_upper(t[len - 1]));
+    for (; i + 16 <= last + 1; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(u + i + len - 1));
+        __m128i fa = _mm_or_si128(_mm_cmpeq_epi8(a, f_lo), _mm_cmpeq_epi8(a, f_up));
+        __m128i lb = _mm_or_si128(_mm_cmpeq_epi8(b, l_lo), _mm_cmpeq_epi8(b, l_up));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(fa, lb));
+        while (m) {
+            unsigned k = (unsigned)__builtin_ctz(m);
+            if (ci_eq(u + i + k + 1, t + 1, len - 1))
+                return h + i + k;
+            m &= m - 1;
+        }
+    }
+#endif
+    for (; i <= last; i++)
+        if (lhs_lower[u[i]] == t[0] && ci_eq(u + i + 1, t + 1, len - 1))
+            return h + i;
+    return NULL;
+}
+
 int lhs_tokenize(const char *s, size_t n, lhs_tok_fn fn, void *ctx)
 {
     char small[256];

@@ -81,6 +81,51 @@ TEST(store_tokenize_hash_matches_query_tokenizer)
     lhs_hset_free(&one);
 }
 
+/* Reference: the first i with lower(h[i..i+len)) == tok, one byte at a time. */
+static const char *ci_find_ref(const char *h, size_t n, const char *tok, size_t len)
+{
+    for (size_t i = 0; i + len <= n; i++) {
+        size_t k = 0;
+        while (k < len && lhs_lower[(unsigned char)h[i + k]] == (unsigned char)tok[k])
+            k++;
+        if (k == len)
+            return h + i;
+    }
+    return NULL;
+}
+
+TEST(store_case_insensitive_find_matches_reference)
+{
+    /* An alphabet where case, digits against the control bytes 32 below them,
+     * and bytes >= 0x80 against their 0x20-cleared twins could be confused. */
+    static const char alpha[] = { 'a', 'B', 'b', 'A', '1', 0x11, '9', 0x19, '_', ' ', 'z', 'Z',
+                                  (char)0xc3, (char)0xe3, (char)0xa9, 0 };
+    char h[300], tok[8];
+    unsigned seed = 12345;
+    for (int round = 0; round < 20000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = (seed >> 8) % sizeof(h), len = 1 + (seed >> 20) % 6;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            h[i] = alpha[(seed >> 16) % sizeof(alpha)];
+        }
+        for (size_t k = 0; k < len; k++) {
+            seed = seed * 1103515245u + 12345u;
+            tok[k] = (char)lhs_lower[(unsigned char)alpha[(seed >> 16) % sizeof(alpha)]];
+        }
+        if (n >= len && (seed & 1)) {   /* plant it, in mixed case, half the time */
+            size_t at = (seed >> 3) % (n - len + 1);
+            for (size_t k = 0; k < len; k++)
+                h[at + k] = (k & 1) && tok[k] >= 'a' && tok[k] <= 'z' ? (char)(tok[k] - 32)
+                                                                      : tok[k];
+        }
+        REQUIRE(lhs_ci_find(h, n, tok, len) == ci_find_ref(h, n, tok, len));
+    }
+    CHECK(lhs_ci_find("xxTrace-ID", 10, "id", 2) != NULL);
+    CHECK(lhs_ci_find("\x11", 1, "1", 1) == NULL);
+    CHECK(lhs_ci_find("\xe3", 1, "\xc3", 1) == NULL);
+}
+
 TEST(store_raw_template_value_after_false_match)
 {
     struct lh_store_config cfg = { 0 };
