@@ -25,7 +25,7 @@ one_run() {
         write_collector_config "$cfg" "$port" spool "$W/spool"
     else
         topic="lh-bench-$$-$r-$RANDOM"
-        write_collector_config "$cfg" "$port" kafka 127.0.0.1:9092 "$topic"
+        write_collector_config "$cfg" "$port" kafka "$KAFKA_BROKERS" "$topic"
     fi
     start_collector "$cfg" "$port" "$W/collector.log"
     if [ "$r" = 1 ]; then
@@ -73,7 +73,7 @@ one_run() {
     # The bus's own ceiling: the same number of 500-byte events, 4 threads,
     # batches of 1000, produced straight into the bus library.
     local args=(--bus "$bus" --count "$RECORDS" --threads 4 --batch 1000 --size 500 --produce-only)
-    [ "$bus" = spool ] && args+=(--dir "$W/rt") || args+=(--brokers 127.0.0.1:9092)
+    [ "$bus" = spool ] && args+=(--dir "$W/rt") || args+=(--brokers "$KAFKA_BROKERS")
     line=$("$BB/runstat" --out "$W/rt.stat" -- "$BUILD/tests/bus_roundtrip" "${args[@]}" 2>"$W/rt.err") ||
         { log "bus_roundtrip failed: $line"; tail -5 "$W/rt.err" >&2; return 1; }
     local rmbs rcpu
@@ -87,7 +87,7 @@ for bus in spool kafka; do
     if [ "$bus" = kafka ]; then
         if ! wait_service kafka "$SERVICE_WAIT"; then
             for f in collector.kafka.mb_s_per_core collector.kafka.mb_s; do
-                skip "$f" "Kafka is not running on 127.0.0.1:9092 (tests/services/kafka start failed or timed out)"
+                skip "$f" "Kafka is not running on $KAFKA_BROKERS (tests/services/kafka start failed or timed out)"
             done
             continue
         fi

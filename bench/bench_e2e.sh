@@ -47,7 +47,7 @@ write_indexer_config() {   # FILE PORT spool DIR | kafka TOPIC ; sink store DIR 
             echo "  topic: $where"
             echo "  dlq_topic: $where.dlq"
             echo "  kafka:"
-            echo "    brokers: 127.0.0.1:9092"
+            echo "    brokers: $KAFKA_BROKERS"
         fi
         echo "pipeline:"
         echo "  group: lh-bench-$RANDOM$RANDOM"
@@ -76,7 +76,7 @@ write_indexer_config() {   # FILE PORT spool DIR | kafka TOPIC ; sink store DIR 
             echo "  - name: opensearch"
             echo "    type: opensearch"
             echo "    opensearch:"
-            echo "      urls: [http://127.0.0.1:9200]"
+            echo "      urls: [$OS_URL]"
             echo "      index_prefix: $sdir"
             echo "      bulk_max_bytes: 5MiB"
             echo "      concurrency: 2"
@@ -157,14 +157,14 @@ write_queryd_config() {   # FILE PORT store DIR | opensearch PREFIX
             echo "      dir: $4"
         else
             echo "    opensearch:"
-            echo "      urls: [http://127.0.0.1:9200]"
+            echo "      urls: [$OS_URL]"
             echo "      index_prefix: $4"
         fi
     } >"$1"
 }
 
 os_count() {   # INDEX PATTERN
-    curl -s "http://127.0.0.1:9200/$1/_count?ignore_unavailable=true&allow_no_indices=true" |
+    curl -s "$OS_URL/$1/_count?ignore_unavailable=true&allow_no_indices=true" |
         python3 -c 'import json,sys; print(json.load(sys.stdin).get("count", 0))' 2>/dev/null || echo 0
 }
 
@@ -211,7 +211,7 @@ one_run() {   # MODE(embedded|scaled) RUN
     else
         topic="lh-bench-e2e-$$-$r"
         prefix="lhbench-e2e-$$-$r"
-        write_collector_config "$W/collector.yaml" "$cport" kafka 127.0.0.1:9092 "$topic"
+        write_collector_config "$W/collector.yaml" "$cport" kafka "$KAFKA_BROKERS" "$topic"
         write_indexer_config "$W/indexer.yaml" "$iport" kafka "$topic" opensearch "$prefix"
     fi
     write_agent_config "$W/agent.yaml" "$aport" "$cport"
@@ -244,7 +244,7 @@ one_run() {   # MODE(embedded|scaled) RUN
         start_bg "$W/watch.log" "$BB/stages" watch --dir "$W/store" --tenant "$TENANT" --out "$W/probes.seen"
     else
         start_bg "$W/watch.log" python3 "$ROOT/bench/search_client.py" os-watch \
-            --url http://127.0.0.1:9200 --prefix "$prefix" --out "$W/probes.seen"
+            --url "$OS_URL" --prefix "$prefix" --out "$W/probes.seen"
     fi
     WATCH_PID=$BG_PID
     local series="$OUT/series-e2e-$mode.dat"
@@ -309,8 +309,8 @@ one_run() {   # MODE(embedded|scaled) RUN
     fi
     emit "e2e.$mode.probes_lost" "$lost" "probes"
     if [ "$mode" = scaled ]; then
-        curl -s -XDELETE "http://127.0.0.1:9200/$prefix-*" >/dev/null || true
-        curl -s -XDELETE "http://127.0.0.1:9200/_index_template/$prefix" >/dev/null || true
+        curl -s -XDELETE "$OS_URL/$prefix-*" >/dev/null || true
+        curl -s -XDELETE "$OS_URL/_index_template/$prefix" >/dev/null || true
     fi
 }
 

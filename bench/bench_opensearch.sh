@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_opensearch.sh - OpenSearch (tests/services/opensearch, 127.0.0.1:9200)
+# bench_opensearch.sh - OpenSearch (tests/services/opensearch, 127.0.0.1:9200 or LOGHAUL_OPENSEARCH_PORT)
 # as loghaul's scaled-out hot store, on the same data set as the embedded
 # store: every record of the generated file, parsed by the indexer's parse
 # stage and given the ids bench/stages.c gives the store's events, as the
@@ -25,7 +25,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-URL=${OPENSEARCH_URL:-http://127.0.0.1:9200}
+URL=${OPENSEARCH_URL:-$OS_URL}
 W="$WORK/opensearch"
 NQ=$([ "$QUICK" = 1 ] && echo 20 || echo 50)
 

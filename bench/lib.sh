@@ -11,6 +11,9 @@
 #   note TEXT                   a remark printed under the benchmark's table
 
 HZ=$(getconf CLK_TCK)
+# The services tests/services/ starts, on the ports it was told to use.
+KAFKA_BROKERS="127.0.0.1:${LOGHAUL_KAFKA_PORT:-9092}"
+OS_URL="http://127.0.0.1:${LOGHAUL_OPENSEARCH_PORT:-9200}"
 : "${SERVICE_WAIT:=90}"
 RUN_NO=${RUN_NO:-0}
 

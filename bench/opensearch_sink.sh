@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 EVENTS="${1:-300000}"
 ROUNDS="${2:-3}"
-URL="${URL:-http://127.0.0.1:9200}"
+URL="${URL:-http://127.0.0.1:${LOGHAUL_OPENSEARCH_PORT:-9200}}"
 BATCH="${BATCH:-50000}"
 PAR="${PAR:-2}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/lh-bench-os-XXXXXX")"
