@@ -7,25 +7,13 @@
 #
 # usage: bench/queryd_bench.sh [EVENTS=1000000] [ROUNDS=200]
 #
-# Measured here (2 cores, shared with OpenSearch, Kafka, MinIO and other test
-# runs), 1,000,000 events, 200 rounds (40 for rare/common), p50:
-#
-#   load avg ~2     store      http       overhead
-#   trace_id        3.101 ms   3.423 ms   +10.4%   (+0.32 ms)
-#   rare          198.2 ms   191.4 ms      -3.4%
-#   common         31.6 ms    33.4 ms      +5.8%
-#   by_level        8.8 ms     9.3 ms      +6.2%
-#
-#   load avg ~4     trace_id +19.7% .. +31.8% (+1.3 .. +2.6 ms), rare -3..-5%,
-#                   common -1.5 .. +1.7%, by_level +9.5 .. +9.8%
-#
-# The HTTP side pays a fixed cost per query: the request crosses from the loop
-# thread to libuv's pool and back (two thread wake-ups) plus the client's
-# round trip (GET /healthz alone: 0.08 ms). Measured inside queryd under load:
-# 0.39 ms from the handler to the worker and 0.63 ms back to the loop; the
-# rest of the time is the store's. Heavy queries are within the noise; the
-# 3 ms trace-id lookup is at the 10% line on a quiet machine and above it when
-# the cores are contended.
+# The HTTP side pays a fixed cost per query: the request parse, the wake-up
+# of one of libuv's pool threads (sized to max_concurrent), the response the
+# worker writes itself (lh_http_work_respond) and the client's own round trip.
+# Heavy queries are within the noise; on the few-millisecond trace-id lookup
+# that fixed cost is what the 10% is measured against, and it grows when the
+# two cores are contended. The figures of the last runs, and how they were
+# taken, are in bench/results/latest.md (queryd.*, against store.*).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 EVENTS="${1:-1000000}"
